@@ -1,0 +1,39 @@
+# ccstream: the two commands are `make run` and `make test`; both install first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-unit test-integration schemas bench soak clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/python -m streamer.demo --config config.yaml
+
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=10
+
+test-unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+test-integration: install
+	$(BIN)/python -m pytest -q tests/integration tests/e2e
+
+schemas: install
+	$(BIN)/streamer schemas --write schemas/
+
+bench: install
+	$(BIN)/python -m bench
+
+soak: install
+	$(BIN)/python -m pytest -q tests/integration -k soak
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,119 @@
+"""``streamer`` command line: run | check-config | simulate | tail | schemas."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from . import __version__
+
+__all__ = ["main"]
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import anyio
+
+    from .config import load_config
+    from .errors import ConfigError
+    from .logs import configure_logging
+    from .runtime import Daemon
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    configure_logging(cfg.log_level, cfg.log_format)
+    anyio.run(Daemon(cfg).run)
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .errors import ConfigError
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.config}: OK ({len(cfg.sources)} sources: {', '.join(f'{s.id} ({s.vendor})' for s in cfg.sources)})")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulator.app import serve
+
+    serve(port=args.port, seed=args.seed, agents=args.agents, host=args.host)
+    return 0
+
+
+def _cmd_tail(args: argparse.Namespace) -> int:
+    import anyio
+
+    from .tail import tail
+
+    try:
+        anyio.run(tail, args)
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        pass
+    return 0
+
+
+def _cmd_schemas(args: argparse.Namespace) -> int:
+    from .schemas import render_all, write_all
+
+    if args.write:
+        for p in write_all(args.write):
+            print(f"wrote {p}")
+    else:
+        for name, content in render_all().items():
+            sys.stdout.write(f"--- {name}\n{content.decode()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="streamer", description="Contact-center change events on Kafka.")
+    p.add_argument("--version", action="version", version=f"streamer {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run the daemon")
+    r.add_argument("--config", default="config.yaml")
+    r.set_defaults(func=_cmd_run)
+
+    c = sub.add_parser("check-config", help="validate a config file (env vars resolved)")
+    c.add_argument("--config", default="config.yaml")
+    c.set_defaults(func=_cmd_check)
+
+    s = sub.add_parser("simulate", help="serve the simulated vendors over HTTP")
+    s.add_argument("--port", type=int, default=8700)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--agents", type=int, default=20)
+    s.set_defaults(func=_cmd_simulate)
+
+    t = sub.add_parser("tail", help="a live, readable view of the event topics")
+    t.add_argument("--bootstrap", default="127.0.0.1:9092")
+    t.add_argument("--prefix", default="cc")
+    t.add_argument("--type", action="append", default=[], help="only these event types (prefix match)")
+    t.add_argument("--source", action="append", default=[], help="only these source ids")
+    t.add_argument("--entity", action="append", default=[], help="only these entity ids (subject)")
+    t.add_argument("--json", action="store_true", help="print the raw CloudEvents JSON")
+    t.add_argument("--from-beginning", action="store_true")
+    t.add_argument("--max", type=int, default=0, help="stop after this many events (0: never)")
+    t.set_defaults(func=_cmd_tail)
+
+    sc = sub.add_parser("schemas", help="print or write the JSON schemas")
+    sc.add_argument("--write", metavar="DIR", help="write into DIR instead of printing")
+    sc.set_defaults(func=_cmd_schemas)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

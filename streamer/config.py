@@ -1,0 +1,280 @@
+"""Typed configuration: YAML, ``${VAR}`` / ``${VAR:-default}`` / ``${file:PATH}`` interpolation.
+
+Every error names the key path and the problem, e.g.
+``sources[0].auth.token: environment variable VONAGE_TOKEN is not set``.
+Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import msgspec
+import yaml
+
+from .errors import ConfigError
+from .secrets import Secret
+
+__all__ = [
+    "Duration",
+    "KafkaConfig",
+    "BearerAuthConfig",
+    "BasicAuthConfig",
+    "OAuth2AuthConfig",
+    "AuthConfig",
+    "EndpointConfig",
+    "SourceConfig",
+    "StreamerConfig",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "config_schema",
+    "VENDORS",
+]
+
+VENDORS = ("vonage", "sinch_rmi", "sinch_rai", "alvaria")
+
+
+class Duration(float):
+    """Seconds; written in config as ``500ms``, ``2s``, ``5m``, ``1h`` or a bare number of seconds."""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> Duration:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like '2s', got {value!r}")
+    if isinstance(value, (int, float)):
+        return Duration(float(value))
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return Duration(float(m.group(1)) * _UNITS[m.group(2)])
+    raise ValueError(f"expected a duration like '500ms', '2s', '5m', got {value!r}")
+
+
+class KafkaConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = "cc"
+    partitions: int = 3
+    """Partitions for topics the daemon creates (existing topics are left as they are)."""
+    replication_factor: int = 1
+    linger_ms: int = 20
+    compression: Literal["none", "gzip"] = "gzip"
+    request_timeout: Duration = 30.0
+    client_id: str = "ccstream"
+
+
+class BearerAuthConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag="bearer", tag_field="type"):
+    token: Secret
+
+
+class BasicAuthConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag="basic", tag_field="type"):
+    username: str
+    password: Secret
+
+
+class OAuth2AuthConfig(
+    msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag="oauth2_client_credentials", tag_field="type"
+):
+    token_url: str
+    client_id: str
+    client_secret: Secret
+    scope: str | None = None
+
+
+AuthConfig = BearerAuthConfig | BasicAuthConfig | OAuth2AuthConfig
+
+
+class EndpointConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Per-endpoint overrides of the source's settings."""
+
+    enabled: bool = True
+    poll_interval: Duration | None = None
+
+
+class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    id: str
+    vendor: Literal["vonage", "sinch_rmi", "sinch_rai", "alvaria"]
+    base_url: str
+    auth: AuthConfig
+    poll_interval: Duration = 2.0
+    endpoints: dict[str, EndpointConfig] = {}
+    lookback: Duration = 60.0
+    """History reads re-read this far before the cursor; event ids make the overlap harmless."""
+    safety_lag: Duration = 2.0
+    """History reads stop this far before now, so late-arriving rows are not skipped."""
+    initial_lookback: Duration = 300.0
+    """Where a history cursor starts on the very first run: now minus this."""
+    page_limit: int = 1000
+    timeout: Duration = 10.0
+    max_attempts: int = 5
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_pending_events: int = 10000
+    """Polling pauses while this many events of the source await Kafka acks."""
+
+
+class StreamerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    kafka: KafkaConfig = msgspec.field(default_factory=KafkaConfig)
+    sources: list[SourceConfig] = []
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    state_retention: Duration = 3600.0
+    """How long per-interaction tracking state is kept after its last change."""
+    watermark_interval: Duration = 10.0
+
+
+# --- interpolation -------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\{([^}]*)\}")
+
+
+def _interpolate(text: str, path: str, env: Mapping[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        expr = m.group(1)
+        if expr.startswith("file:"):
+            file = Path(expr[5:]).expanduser()
+            try:
+                return file.read_text().strip()
+            except OSError as e:
+                raise ConfigError(f"{path}: cannot read secret file {file}: {e.strerror}") from None
+        name, sep, default = expr.partition(":-")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ConfigError(f"{path}: invalid variable reference ${{{expr}}}")
+        if name in env and env[name] != "":
+            return env[name]
+        if sep:
+            return default
+        raise ConfigError(f"{path}: environment variable {name} is not set")
+
+    return _VAR.sub(sub, text)
+
+
+def _walk(node: Any, path: str, env: Mapping[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if not isinstance(k, str):
+                raise ConfigError(f"{path or '<root>'}: keys must be strings, got {k!r}")
+            out[k] = _walk(v, f"{path}.{k}" if path else k, env)
+        return out
+    if isinstance(node, list):
+        return [_walk(v, f"{path}[{i}]", env) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        return _interpolate(node, path, env)
+    return node
+
+
+# --- decoding ------------------------------------------------------------------------
+
+
+def _dec_hook(type_: type, obj: Any) -> Any:
+    if type_ is Duration:
+        return parse_duration(obj)
+    if type_ is Secret:
+        if not isinstance(obj, str):
+            raise ValueError("expected a string")
+        return Secret(obj)
+    raise NotImplementedError(type_)
+
+
+_PATH = re.compile(r"^(.*?) - at `\$(.*)`$", re.S)
+
+
+def _translate(err: msgspec.ValidationError) -> ConfigError:
+    msg = str(err)
+    m = _PATH.match(msg)
+    if not m:
+        return ConfigError(f"<root>: {msg}")
+    problem, where = m.group(1), m.group(2).lstrip(".")
+    unknown = re.match(r"Object contains unknown field `(.+)`", problem)
+    if unknown:
+        key = unknown.group(1)
+        return ConfigError(f"{where + '.' if where else ''}{key}: unknown key")
+    missing = re.match(r"Object missing required field `(.+)`", problem)
+    if missing:
+        key = missing.group(1)
+        return ConfigError(f"{where + '.' if where else ''}{key}: required key is missing")
+    return ConfigError(f"{where or '<root>'}: {problem}")
+
+
+def parse_config(data: Any, env: Mapping[str, str] | None = None) -> StreamerConfig:
+    """Validate an already-loaded YAML tree (after interpolation) into a StreamerConfig."""
+    env = os.environ if env is None else env
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("<root>: expected a mapping at the top level")
+    tree = _walk(data, "", env)
+    try:
+        cfg = msgspec.convert(tree, StreamerConfig, dec_hook=_dec_hook)
+    except msgspec.ValidationError as e:
+        raise _translate(e) from None
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: StreamerConfig) -> None:
+    seen: dict[str, int] = {}
+    for i, src in enumerate(cfg.sources):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", src.id):
+            raise ConfigError(f"sources[{i}].id: {src.id!r} must be letters, digits, '-', '_' or '.'")
+        if src.id in seen:
+            raise ConfigError(f"sources[{i}].id: {src.id!r} is already used by sources[{seen[src.id]}]")
+        seen[src.id] = i
+        if not src.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"sources[{i}].base_url: must start with http:// or https://")
+        if src.poll_interval <= 0:
+            raise ConfigError(f"sources[{i}].poll_interval: must be positive")
+        from .vendors import registry  # late import: vendors import config types
+
+        vendor = registry.get(src.vendor)
+        if vendor is None:
+            raise ConfigError(f"sources[{i}].vendor: {src.vendor!r} is not implemented in this build")
+        for name in src.endpoints:
+            if name not in vendor.endpoints:
+                raise ConfigError(
+                    f"sources[{i}].endpoints.{name}: unknown endpoint for {src.vendor} "
+                    f"(known: {', '.join(vendor.endpoints)})"
+                )
+        vendor.check(src, f"sources[{i}]")
+    if cfg.kafka.partitions < 1:
+        raise ConfigError("kafka.partitions: must be at least 1")
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> StreamerConfig:
+    """Read, interpolate and validate a YAML config file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read config: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: invalid YAML: {e}") from None
+    return parse_config(data, env)
+
+
+def _schema_hook(type_: type) -> dict[str, Any]:
+    if type_ is Duration:
+        return {
+            "anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": _DURATION.pattern}],
+            "description": "seconds, or a string like 500ms, 2s, 5m, 1h",
+        }
+    if type_ is Secret:
+        return {"type": "string", "description": "secret: use ${ENV_VAR} or ${file:/path}", "writeOnly": True}
+    raise NotImplementedError(type_)
+
+
+def config_schema() -> dict[str, Any]:
+    """JSON Schema of the config file."""
+    schema = msgspec.json.schema(StreamerConfig, schema_hook=_schema_hook)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "ccstream config"
+    return schema

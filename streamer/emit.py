@@ -1,0 +1,137 @@
+"""Turn tracker drafts into CloudEvents through the ledger. Pure (time is passed in)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from .events import (
+    EVENT_SPECS,
+    AgentCurrent,
+    CloudEvent,
+    Presence,
+    WorkState,
+    Workload,
+    event_id,
+)
+from .timeutil import format_ts, from_ms
+from .track.ledger import Admission, Ledger
+
+__all__ = ["Draft", "SourceContext", "OutRecord", "emit", "agent_current_record", "H_STREAM", "H_ENTITY", "H_SINCE", "H_VALUE"]
+
+H_STREAM = "ccs-stream"
+H_ENTITY = "ccs-entity"
+H_SINCE = "ccs-since-ms"
+H_VALUE = "ccs-value"
+
+_enc = msgspec.json.Encoder()
+
+
+class SourceContext(msgspec.Struct, frozen=True):
+    vendor: str
+    source_id: str
+    topic_prefix: str
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}"
+
+    def key(self, entity_id: str) -> bytes:
+        return f"{self.source_id}/{entity_id}".encode()
+
+
+class Draft(msgspec.Struct, kw_only=True):
+    """A transition a tracker found; ``emit`` decides whether it is new and chains it."""
+
+    type: str
+    entity_id: str
+    stream: str
+    transition: str
+    """What the entity entered; with ``at_ms`` it identifies the event."""
+    at_ms: int
+    value: Any = None
+    """The new state as builtins; becomes the next event's ``previous``."""
+    payload: Any
+    previous_field: str | None = "previous"
+    previous_type: Any = None
+    """Type to convert a remembered previous value into (e.g. Presence)."""
+    endpoint: str
+
+
+class OutRecord(msgspec.Struct, frozen=True):
+    topic: str
+    key: bytes
+    value: bytes | None
+    """None is a tombstone (compacted topics)."""
+    headers: list[tuple[str, bytes]]
+    event_id: str | None = None
+    type: str | None = None
+
+
+def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> tuple[OutRecord, Admission] | None:
+    """Admit ``draft`` into ``ledger``; return its Kafka record, or ``None`` if already published."""
+    spec = EVENT_SPECS[draft.type]
+    vendor_time = format_ts(from_ms(draft.at_ms))
+    eid = event_id(ctx.vendor, ctx.source_id, draft.type, draft.entity_id, draft.transition, vendor_time)
+    entity = f"{spec.topic}/{draft.entity_id}"
+    adm = ledger.admit(entity, draft.stream, eid, draft.at_ms, draft.value)
+    if adm is None:
+        return None
+    changes: dict[str, Any] = {"sequence": adm.sequence}
+    if adm.late:
+        changes["late"] = True
+    if draft.previous_field is not None:
+        prev = adm.previous
+        if prev is not None and draft.previous_type is not None:
+            prev = msgspec.convert(prev, draft.previous_type)
+        changes[draft.previous_field] = prev
+        if hasattr(draft.payload, "previous_duration_ms"):
+            changes["previous_duration_ms"] = adm.previous_duration_ms
+    data = msgspec.structs.replace(draft.payload, **changes)
+    ev = CloudEvent(
+        id=eid,
+        source=f"/{ctx.vendor}/{ctx.source_id}/{draft.endpoint}",
+        type=draft.type,
+        subject=draft.entity_id,
+        time=vendor_time,
+        observedtime=format_ts(from_ms(observed_ms)),
+        data=data,
+    )
+    headers = [
+        ("content-type", b"application/cloudevents+json"),
+        (H_ENTITY, entity.encode()),
+        (H_STREAM, draft.stream.encode()),
+        (H_SINCE, str(draft.at_ms).encode()),
+        (H_VALUE, _enc.encode(draft.value)),
+    ]
+    rec = OutRecord(ctx.topic(spec.topic), ctx.key(draft.entity_id), _enc.encode(ev), headers, eid, draft.type)
+    return rec, adm
+
+
+def agent_current_record(ledger: Ledger, ctx: SourceContext, agent_id: str, now_ms: int) -> OutRecord:
+    """The compacted ``agent.current`` record for one agent, from what the ledger holds."""
+
+    def cur(stream: str, typ: type) -> tuple[Any, str | None]:
+        s = ledger.current(f"agent/{agent_id}", stream)
+        if s is None or s.value is None:
+            return None, None
+        return msgspec.convert(s.value, typ), format_ts(from_ms(s.since_ms))
+
+    presence, since = cur("presence", Presence)
+    workload, _ = cur("workload", Workload)
+    state, _ = cur("state", WorkState)
+    value = AgentCurrent(
+        source_id=ctx.source_id,
+        agent_id=agent_id,
+        presence=presence,
+        presence_since=since,
+        workload=workload,
+        state=state,
+        updated=format_ts(from_ms(now_ms)),
+    )
+    return OutRecord(
+        ctx.topic("agent.current"),
+        ctx.key(agent_id),
+        _enc.encode(value),
+        [("content-type", b"application/json")],
+    )

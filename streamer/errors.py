@@ -1,0 +1,43 @@
+"""Error hierarchy, grouped by what the caller must do about the error."""
+
+from __future__ import annotations
+
+__all__ = [
+    "StreamerError",
+    "RetriableError",
+    "FatalError",
+    "SkippableError",
+    "ConfigError",
+    "PageLoopError",
+]
+
+
+class StreamerError(Exception):
+    """Root of every error ccstream raises on purpose."""
+
+
+class RetriableError(StreamerError):
+    """Try again later (429, 5xx, timeouts, broker unreachable).
+
+    ``retry_after`` is the delay in seconds the peer asked for, when it said so.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class FatalError(StreamerError):
+    """Retrying will not help without a human (bad credentials, 403, bad config)."""
+
+
+class SkippableError(StreamerError):
+    """This request or record cannot be processed; skip it (dead-letter) and go on."""
+
+
+class ConfigError(FatalError):
+    """The configuration is invalid; the message names the key path."""
+
+
+class PageLoopError(RetriableError):
+    """A paged read returned the same page twice; the read is abandoned, not looped."""

@@ -1,0 +1,45 @@
+"""Inference rules shared by every vendor: sessions from presence. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .emit import Draft
+from .events import AgentSessionEnded, AgentSessionStarted
+from .timeutil import format_ts, from_ms
+from .track.ledger import Admission
+
+__all__ = ["LOGGED_OUT", "session_drafts"]
+
+LOGGED_OUT = "LoggedOut"
+
+
+def _category(value: Any) -> str | None:
+    return value.get("category") if isinstance(value, dict) else None
+
+
+def session_drafts(presence: Draft, adm: Admission) -> list[Draft]:
+    """Login = leaving LoggedOut, logout = entering it (the vendors' own definition).
+
+    First sight says nothing about a session: the previous presence is unknown.
+    """
+    before, after = _category(adm.previous), _category(presence.value)
+    if before is None or after is None or (before == LOGGED_OUT) == (after == LOGGED_OUT):
+        return []
+    at = format_ts(from_ms(presence.at_ms))
+    agent = presence.entity_id
+    if before == LOGGED_OUT:
+        return [
+            Draft(
+                type="cc.agent.session.started", entity_id=agent, stream="session", transition="started",
+                at_ms=presence.at_ms, value="in", previous_field=None, endpoint=presence.endpoint,
+                payload=AgentSessionStarted(agent_id=agent, at=at, inferred=True, rule="presence-left-LoggedOut"),
+            )
+        ]
+    return [
+        Draft(
+            type="cc.agent.session.ended", entity_id=agent, stream="session", transition="ended",
+            at_ms=presence.at_ms, value="out", previous_field=None, endpoint=presence.endpoint,
+            payload=AgentSessionEnded(agent_id=agent, at=at, inferred=True, rule="presence-entered-LoggedOut"),
+        )
+    ]

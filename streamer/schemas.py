@@ -1,0 +1,56 @@
+"""Generate ``schemas/``: the JSON Schema of every event and of the config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .config import config_schema
+from .events import EVENT_SPECS, SCHEMA_VERSION, AgentCurrent, CloudEvent
+
+__all__ = ["events_schema", "render_all", "write_all"]
+
+
+def events_schema() -> dict[str, Any]:
+    """One schema: a CloudEvent whose ``type`` selects the ``data`` payload."""
+    types = [CloudEvent[spec.payload] for spec in EVENT_SPECS.values()]  # type: ignore[name-defined]
+    (schemas, components) = msgspec.json.schema_components(types + [AgentCurrent], ref_template="#/$defs/{name}")
+    variants = []
+    for spec, s in zip(EVENT_SPECS.values(), schemas):
+        name = s["$ref"].rsplit("/", 1)[1]
+        envelope = components[name]
+        envelope["properties"]["type"] = {"const": spec.type}
+        envelope["description"] = f"{spec.type} on topic <prefix>.{spec.topic}: {spec.summary}"
+        envelope["properties"]["observedtime"]["description"] = "extension: when the daemon saw it (UTC)"
+        variants.append({"$ref": f"#/$defs/{name}"})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://ccstream.dev/schemas/events.schema.json",
+        "title": "ccstream events",
+        "description": "CloudEvents 1.0 structured-mode JSON values of ccstream's public topics.",
+        "x-schema-version": SCHEMA_VERSION,
+        "oneOf": variants,
+        "$defs": components,
+    }
+
+
+def render_all() -> dict[str, bytes]:
+    """File name -> content, deterministic."""
+
+    def dump(obj: Any) -> bytes:
+        return msgspec.json.format(msgspec.json.encode(obj), indent=2) + b"\n"
+
+    return {"events.schema.json": dump(events_schema()), "config.schema.json": dump(config_schema())}
+
+
+def write_all(folder: str | Path) -> list[Path]:
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, content in render_all().items():
+        p = out / name
+        p.write_bytes(content)
+        written.append(p)
+    return written

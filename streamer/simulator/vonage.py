@@ -1,0 +1,254 @@
+"""The world as the Vonage Contact Center Insights Stats API (a Starlette app).
+
+Mounted at ``/vonage``: ``/vonage/agent-activities``, ``/vonage/agent-status``,
+``/vonage/interactions`` and the token endpoint ``/vonage/Auth/connect/token``.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from streamer.simulator.faults import Faults
+from streamer.simulator.truth import TruthActivity
+from streamer.simulator.vonage_render import (
+    activity_item,
+    activity_sort_key,
+    interaction_item,
+    iso,
+    status_item,
+)
+from streamer.simulator.world import World
+
+__all__ = ["vonage_app", "ACCEPT", "STATIC_TOKEN", "TokenStore"]
+
+ACCEPT = "application/vnd.newvoicemedia.v3+json"
+STATIC_TOKEN = "sim-token"
+CLIENT_ID = CLIENT_SECRET = "sim"
+TOKEN_TTL_S = 7200.0
+MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
+DEFAULT_LIMIT, MAX_LIMIT = 100, 5000
+INCLUDES = ("Started", "StartedOrEnded", "Processed")
+TYPES = ("Presence", "Workload", "Interaction")
+DENIED = "Authorization has been denied for this request."
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    """An error answered as ``{"message": ...}`` with ``status``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def json_response(payload: Any, status: int = 200, faults: Faults | None = None) -> Response:
+    """``application/json`` with ``Cache-Control: max-age=5``; quirks applied if asked."""
+    body = faults.transform(payload) if faults is not None else payload
+    return Response(
+        msgspec.json.encode(body), status_code=status, media_type="application/json",
+        headers={"Cache-Control": "max-age=5"},
+    )
+
+
+class TokenStore:
+    """Issued bearer tokens and their expiry (seconds on the world's clock)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._tokens: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, ttl: float) -> str:
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = self._clock() + ttl
+        return token
+
+    def valid(self, token: str) -> bool:
+        if token == STATIC_TOKEN:
+            return True
+        with self._lock:
+            expiry = self._tokens.get(token)
+        return expiry is not None and self._clock() < expiry
+
+
+# ---------------------------------------------------------------------- parameters
+def parse_time(value: str, name: str) -> int:
+    """An ISO 8601 time (``Z``, offset or no zone = UTC) as epoch milliseconds."""
+    text = value.strip().replace(" ", "T", 1)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, f"The value '{value}' is not valid for {name}.") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return math.floor(dt.timestamp() * 1000)
+
+
+def parse_int(request: Request, name: str, default: int, low: int, high: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"The value '{raw}' is not valid for {name}.") from None
+    if value < low:
+        raise ApiError(400, f"The value '{raw}' is not valid for {name}.")
+    return value if high is None else min(value, high)
+
+
+def parse_window(request: Request, now_ms: int) -> tuple[int, int, str]:
+    """``start`` (required), ``end`` (default now), ``include``; 31-day limit."""
+    raw_start = request.query_params.get("start")
+    if not raw_start:
+        raise ApiError(400, "The start parameter is required.")
+    start = parse_time(raw_start, "start")
+    raw_end = request.query_params.get("end")
+    end = parse_time(raw_end, "end") if raw_end else now_ms
+    if end < start:
+        raise ApiError(400, "The end must not be before the start.")
+    if end - start > MAX_WINDOW_MS:
+        raise ApiError(400, "Request window size limit exceeded 31 days")
+    include = request.query_params.get("include") or "Started"
+    matched = [i for i in INCLUDES if i.lower() == include.lower()]
+    if not matched:
+        raise ApiError(400, f"The value '{include}' is not valid for include.")
+    return start, end, matched[0]
+
+
+def in_window(start_ms: int, end_ms: int | None, lo: int, hi: int, include: str) -> bool:
+    """Started: start in [lo, hi); StartedOrEnded/Processed: start or end in it."""
+    if lo <= start_ms < hi:
+        return True
+    return include != "Started" and end_ms is not None and lo <= end_ms < hi
+
+
+def page_of(request: Request, items: Sequence[T]) -> tuple[dict[str, int], Sequence[T]]:
+    """Slice one page; ``meta`` as the vendor renders it (pageCount at least 1)."""
+    page = parse_int(request, "page", 1, 1)
+    limit = parse_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    chunk = items[(page - 1) * limit : page * limit]
+    meta = {
+        "page": page,
+        "count": len(chunk),
+        "pageCount": max(1, math.ceil(len(items) / limit)),
+        "totalCount": len(items),
+    }
+    return meta, chunk
+
+
+# ---------------------------------------------------------------------- app
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def vonage_app(world: World, faults: Faults) -> Starlette:
+    """The Insights Stats API over ``world``; faults' JSON quirks applied to bodies."""
+    tokens = TokenStore(world.clock)
+
+    def guarded(fn: Callable[[Request, int], Response]) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                auth = request.headers.get("authorization", "")
+                scheme, _, token = auth.partition(" ")
+                if scheme.lower() != "bearer" or not tokens.valid(token.strip()):
+                    raise ApiError(401, DENIED)
+                if ACCEPT not in request.headers.get("accept", ""):
+                    raise ApiError(406, f"The accept header must be '{ACCEPT}'.")
+                with world.lock:  # one consistent instant per response
+                    return fn(request, world.advance())
+            except ApiError as err:
+                return json_response({"message": err.message}, err.status)
+
+        return endpoint
+
+    def activities(type_filter: str | None) -> Callable[[Request, int], Response]:
+        def handler(request: Request, now: int) -> Response:
+            lo, hi, include = parse_window(request, now)
+            agent = request.query_params.get("agentId")
+            wanted = type_filter or request.query_params.get("type")
+            if wanted is not None:
+                matched = [t for t in TYPES if t.lower() == wanted.lower()]
+                if not matched:
+                    raise ApiError(400, f"The value '{wanted}' is not valid for type.")
+                wanted = matched[0]
+            def keep(a: TruthActivity) -> bool:
+                return ((agent is None or a.agent_id == agent)
+                        and (wanted is None or a.type == wanted)
+                        and in_window(a.start_ms, a.end_ms, lo, hi, include))
+
+            selected = sorted(world.activities(keep), key=activity_sort_key)
+            meta, chunk = page_of(request, selected)
+            statuses = world.interaction_statuses() if any(a.type == "Interaction" for a in chunk) else {}
+            items = [activity_item(a, statuses) for a in chunk]
+            return json_response({"meta": meta, "items": items, "upTo": iso(min(hi, now))}, faults=faults)
+
+        return handler
+
+    def agent_status(request: Request, now: int) -> Response:
+        meta, chunk = page_of(request, world.agent_status())
+        items = [status_item(s) for s in chunk]
+        return json_response({"meta": meta, "items": items, "upTo": iso(now)}, faults=faults)
+
+    def interactions(request: Request, now: int) -> Response:
+        lo, hi, include = parse_window(request, now)
+        selected = world.interactions(lambda i: in_window(i.start_ms, i.end_ms, lo, hi, include))
+        selected.sort(key=lambda i: (i.start_ms, i.guid))
+        meta, chunk = page_of(request, selected)
+        items = [interaction_item(i) for i in chunk]
+        return json_response({"meta": meta, "items": items, "upTo": iso(min(hi, now))}, faults=faults)
+
+    def ongoing(request: Request, now: int) -> Response:
+        selected = world.interactions(lambda i: i.end_ms is None)
+        selected.sort(key=lambda i: (i.start_ms, i.guid))
+        meta, chunk = page_of(request, selected)
+        items = [interaction_item(i) for i in chunk]
+        return json_response({"meta": meta, "items": items, "upTo": iso(now)}, faults=faults)
+
+    def one_interaction(request: Request, now: int) -> Response:
+        guid = request.path_params["guid"]
+        for i in world.interactions(lambda i: i.guid == guid):
+            return json_response(interaction_item(i), faults=faults)
+        raise ApiError(404, "Interaction not found.")
+
+    async def token(request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        if form.get("grant_type") != "client_credentials":
+            return json_response({"error": "unsupported_grant_type"}, 400)
+        if client_id != CLIENT_ID or client_secret != CLIENT_SECRET:
+            return json_response({"error": "invalid_client"}, 400)
+        if "stats" not in form.get("scope", "").split():
+            return json_response({"error": "invalid_scope"}, 400)
+        ttl = faults.short_token_ttl if faults.short_token_ttl is not None else TOKEN_TTL_S
+        expires_in = int(ttl) if float(ttl).is_integer() else ttl
+        return json_response({"access_token": tokens.issue(ttl), "token_type": "Bearer",
+                              "expires_in": expires_in, "scope": "stats"})
+
+    routes = [
+        Route("/Auth/connect/token", token, methods=["POST"]),
+        Route("/agent-activities", guarded(activities(None))),
+        Route("/agent-activities/presence", guarded(activities("Presence"))),
+        Route("/agent-activities/interactions", guarded(activities("Interaction"))),
+        Route("/agent-activities/workload", guarded(activities("Workload"))),
+        Route("/agent-status", guarded(agent_status)),
+        Route("/interactions", guarded(interactions)),
+        Route("/interactions/ongoing", guarded(ongoing)),
+        Route("/interactions/{guid}", guarded(one_interaction)),
+    ]
+    return Starlette(routes=routes)

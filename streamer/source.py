@@ -1,0 +1,63 @@
+"""What every vendor source provides to the runtime: endpoints that poll and return drafts."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import AsyncIterator, Callable, Protocol
+
+import msgspec
+
+from .config import SourceConfig
+from .emit import Draft
+
+__all__ = ["BadInput", "PollResult", "Endpoint", "Source", "VendorSpec"]
+
+
+class BadInput(msgspec.Struct, frozen=True):
+    """A record (or body) that could not be read: goes to the dead-letter topic."""
+
+    reason: str
+    raw: bytes
+
+
+class PollResult(msgspec.Struct):
+    """One unit of work to publish atomically: the drafts of one window or snapshot.
+
+    ``cursor_ms`` (history endpoints) is where the cursor may move once these drafts are
+    acked; ``complete_up_to_ms`` is the watermark the endpoint can then announce.
+    """
+
+    drafts: list[Draft]
+    bad: list[BadInput] = []
+    cursor_ms: int | None = None
+    complete_up_to_ms: int | None = None
+
+
+class Endpoint(ABC):
+    """One polled endpoint of a source. ``poll`` does IO and calls pure trackers."""
+
+    name: str
+    interval: float
+    history: bool = False
+
+    @abstractmethod
+    def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
+        """Read from the vendor; yield results in order (one per history window)."""
+
+    def reset(self) -> None:
+        """Forget in-memory shortcuts (snapshot digests) after the ledger was reloaded."""
+
+
+class Source(Protocol):
+    endpoints: list[Endpoint]
+
+    async def aclose(self) -> None: ...
+
+
+class VendorSpec(msgspec.Struct, frozen=True):
+    """A vendor as the registry knows it: its endpoint names, a builder and a config check."""
+
+    name: str
+    endpoints: tuple[str, ...]
+    build: Callable[[SourceConfig], Source]
+    check: Callable[[SourceConfig, str], None]

@@ -1,0 +1,139 @@
+"""Per-entity memory of what has been published: sequences, current states, recent ids. Pure.
+
+Every endpoint of a source feeds one ledger, so a transition seen by a snapshot and
+by a history endpoint is admitted once, and ``previous``, ``previous_duration_ms``
+and ``sequence`` continue across endpoints and restarts (the ledger is saved to the
+state topic and replayed from the output tail).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = ["Recent", "StreamState", "EntityState", "Admission", "Ledger", "RECENT_PER_STREAM"]
+
+RECENT_PER_STREAM = 8
+
+
+class Recent(msgspec.Struct, frozen=True, array_like=True):
+    id: str
+    since_ms: int
+    value: Any = None
+
+
+class StreamState(msgspec.Struct):
+    """One state stream of an entity (an agent's presence, an agent's part in an interaction)."""
+
+    value: Any
+    since_ms: int
+    recent: list[Recent] = []
+
+
+class EntityState(msgspec.Struct):
+    """Everything remembered about one Kafka key (a source's agent or interaction)."""
+
+    seq: int = 0
+    touched_ms: int = 0
+    streams: dict[str, StreamState] = {}
+
+
+class Admission(msgspec.Struct, frozen=True):
+    sequence: int
+    previous: Any
+    previous_duration_ms: int | None
+    late: bool
+    first: bool
+
+
+class Ledger:
+    """Admits transitions once each and remembers enough to chain them."""
+
+    def __init__(self, entities: dict[str, EntityState] | None = None) -> None:
+        self.entities: dict[str, EntityState] = entities if entities is not None else {}
+        self.dirty: set[str] = set()
+
+    def admit(self, entity: str, stream: str, event_id: str, since_ms: int, value: Any) -> Admission | None:
+        """Admit a transition into ``value`` at ``since_ms``; ``None`` if it was admitted before."""
+        e = self.entities.get(entity)
+        if e is None:
+            e = self.entities[entity] = EntityState(streams={})
+        s = e.streams.get(stream)
+        late = False
+        first = s is None
+        prev: Any = None
+        dur: int | None = None
+        if s is None:
+            s = e.streams[stream] = StreamState(value, since_ms, [])
+        else:
+            if any(r.id == event_id for r in s.recent):
+                return None
+            if since_ms >= s.since_ms:
+                prev, dur = s.value, since_ms - s.since_ms
+                s.value, s.since_ms = value, since_ms
+            else:
+                late = True
+                before = [r for r in s.recent if r.since_ms < since_ms]
+                if before:
+                    pred = max(before, key=lambda r: r.since_ms)
+                    prev, dur = pred.value, since_ms - pred.since_ms
+        _remember(s, Recent(event_id, since_ms, value))
+        e.seq += 1
+        e.touched_ms = max(e.touched_ms, since_ms)
+        self.dirty.add(entity)
+        return Admission(e.seq, prev, dur, late, first)
+
+    def seen(self, entity: str, stream: str, event_id: str) -> bool:
+        e = self.entities.get(entity)
+        s = e.streams.get(stream) if e else None
+        return bool(s and any(r.id == event_id for r in s.recent))
+
+    def current(self, entity: str, stream: str) -> StreamState | None:
+        e = self.entities.get(entity)
+        return e.streams.get(stream) if e else None
+
+    def replay(self, entity: str, stream: str | None, event_id: str, since_ms: int, value: Any, sequence: int) -> None:
+        """Fold an event already on Kafka back in (restart): idempotent, order-insensitive."""
+        e = self.entities.get(entity)
+        if e is None:
+            e = self.entities[entity] = EntityState(streams={})
+        e.seq = max(e.seq, sequence)
+        e.touched_ms = max(e.touched_ms, since_ms)
+        self.dirty.add(entity)
+        if stream is None:
+            return
+        s = e.streams.get(stream)
+        if s is None:
+            e.streams[stream] = StreamState(value, since_ms, [Recent(event_id, since_ms, value)])
+            return
+        if any(r.id == event_id for r in s.recent):
+            return
+        if since_ms >= s.since_ms:
+            s.value, s.since_ms = value, since_ms
+        _remember(s, Recent(event_id, since_ms, value))
+
+    def prune(self, now_ms: int, retention_ms: int, prefixes: tuple[str, ...]) -> list[str]:
+        """Forget entities under ``prefixes`` untouched for ``retention_ms``; returns their keys."""
+        gone = [
+            k
+            for k, e in self.entities.items()
+            if k.startswith(prefixes) and e.touched_ms < now_ms - retention_ms
+        ]
+        for k in gone:
+            del self.entities[k]
+            self.dirty.add(k)
+        return gone
+
+    def take_dirty(self) -> dict[str, EntityState | None]:
+        """Entities changed since the last call (``None``: forgotten), for the state topic."""
+        out = {k: self.entities.get(k) for k in self.dirty}
+        self.dirty = set()
+        return out
+
+
+def _remember(s: StreamState, r: Recent) -> None:
+    s.recent.append(r)
+    s.recent.sort(key=lambda x: x.since_ms)
+    if len(s.recent) > RECENT_PER_STREAM:
+        del s.recent[: len(s.recent) - RECENT_PER_STREAM]

@@ -1,0 +1,1 @@
+"""Vendor implementations; one folder each, listed in :mod:`streamer.vendors.registry`."""

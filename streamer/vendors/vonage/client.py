@@ -1,0 +1,116 @@
+"""Vonage Insights Stats API reads: one call reads every page of one window."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from streamer.errors import SkippableError
+from streamer.http import HttpClient
+from streamer.paging import PageNumberPaginator
+from streamer.timeutil import format_ts
+from streamer.vendors.vonage.models import (
+    Activity,
+    AgentStatus,
+    BadRecord,
+    Interaction,
+    decode_page,
+)
+
+__all__ = [
+    "VONAGE_ACCEPT",
+    "MAX_WINDOW",
+    "WINDOW_LIMIT_MESSAGE",
+    "vonage_headers",
+    "WindowRead",
+    "VonageClient",
+]
+
+T = TypeVar("T")
+
+VONAGE_ACCEPT = "application/vnd.newvoicemedia.v3+json"
+MAX_WINDOW = timedelta(days=31)
+WINDOW_LIMIT_MESSAGE = "Request window size limit exceeded 31 days"
+
+
+def vonage_headers() -> dict[str, str]:
+    """Default headers for every Insights Stats request."""
+    return {"accept": VONAGE_ACCEPT}
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRead(Generic[T]):
+    """All pages of one read, items in API order.
+
+    ``up_to`` is the earliest ``upTo`` any page reported (the vendor's request time),
+    so using it as the next window start can only overlap, never skip.
+    """
+
+    items: list[T | BadRecord] = field(default_factory=list)
+    up_to: datetime | None = None
+    pages: int = 0
+
+
+def _window_params(start: datetime, end: datetime, include: str) -> dict[str, str | int]:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("window bounds must be timezone-aware datetimes")
+    if end < start:
+        raise ValueError(f"window end {format_ts(end)} is before start {format_ts(start)}")
+    if end - start > MAX_WINDOW:
+        raise ValueError(
+            f"window {format_ts(start)}..{format_ts(end)} is over 31 days; split it first"
+        )
+    return {"start": format_ts(start), "end": format_ts(end), "include": include}
+
+
+class VonageClient:
+    """Reads ``/agent-activities``, ``/interactions`` and ``/agent-status``."""
+
+    def __init__(self, http: HttpClient, *, page_limit: int = 1000) -> None:
+        if page_limit < 1:
+            raise ValueError("page_limit must be >= 1")
+        self._http = http
+        self._page_limit = page_limit
+
+    async def agent_activities(
+        self, start: datetime, end: datetime, include: str = "Processed"
+    ) -> WindowRead[Activity]:
+        """Presence, workload and interaction activities in ``[start, end]``."""
+        params = _window_params(start, end, include)
+        return await self._read_all("/agent-activities", params, Activity)
+
+    async def interactions(
+        self, start: datetime, end: datetime, include: str = "Processed"
+    ) -> WindowRead[Interaction]:
+        """Interactions with their channels in ``[start, end]``."""
+        params = _window_params(start, end, include)
+        return await self._read_all("/interactions", params, Interaction)
+
+    async def agent_status(self) -> WindowRead[AgentStatus]:
+        """The current snapshot of every agent."""
+        return await self._read_all("/agent-status", {}, AgentStatus)
+
+    async def _read_all(
+        self, path: str, params: Mapping[str, str | int], model: type[T]
+    ) -> WindowRead[T]:
+        pager = PageNumberPaginator()
+        items: list[T | BadRecord] = []
+        up_to: datetime | None = None
+        while not pager.finished:
+            query = {**params, "page": pager.current_value, "limit": self._page_limit}
+            try:
+                response = await self._http.get(path, query)
+            except SkippableError as exc:
+                if WINDOW_LIMIT_MESSAGE.lower() in str(exc).lower():
+                    raise SkippableError(
+                        f"{path} {params.get('start')}..{params.get('end')}: {WINDOW_LIMIT_MESSAGE}"
+                    ) from None
+                raise
+            page = decode_page(response.body, model)
+            pager.advance(page, raw=response.body)
+            items.extend(page.items)
+            if page.up_to is not None and (up_to is None or page.up_to < up_to):
+                up_to = page.up_to
+        return WindowRead(items=items, up_to=up_to, pages=pager.count)

@@ -1,0 +1,358 @@
+"""Vonage Insights Stats records (msgspec) and their tolerant decoding.
+
+Attributes are snake_case and travel as camelCase. Decoding takes the strict msgspec
+fast path first; when that fails (field-case drift such as ``agentid``, zone-less
+timestamps, numbers sent as strings or strings as numbers) it falls back to a
+schema-directed normalization and ``msgspec.convert(strict=False)``. A record that
+still cannot be read raises :class:`~streamer.errors.SkippableError`; inside a page it
+becomes a :class:`BadRecord` that keeps the raw bytes for the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+import msgspec
+import msgspec.inspect as mi
+
+from streamer.errors import SkippableError
+from streamer.timeutil import UTC, parse_ts
+
+__all__ = [
+    "UtcDateTime",
+    "Meta",
+    "Workload",
+    "InteractionRef",
+    "ChannelRef",
+    "Activity",
+    "PresenceNow",
+    "WorkloadNow",
+    "InteractionNow",
+    "AgentStatus",
+    "Party",
+    "ChannelEvent",
+    "Channel",
+    "Interaction",
+    "BadRecord",
+    "Page",
+    "decode_record",
+    "decode_page",
+]
+
+T = TypeVar("T")
+
+UtcDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
+"""An aware timestamp; naive ones fail the fast path and are read by ``parse_ts``."""
+
+
+def _utc(dt: datetime | None) -> datetime | None:
+    if dt is None or dt.tzinfo is UTC:
+        return dt
+    return dt.astimezone(UTC)
+
+
+class _Model(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """Base: camelCase on the wire; unknown fields send a record to the tolerant path
+    (so ``eligibleforrouting`` is normalized rather than silently dropped)."""
+
+
+class Meta(_Model):
+    page: int | None = None
+    count: int | None = None
+    page_count: int | None = None
+    total_count: int | None = None
+
+
+class Workload(_Model):
+    calls: int | None = None
+    semi_live: int | None = None
+    non_live: int | None = None
+
+
+class InteractionRef(_Model):
+    guid: str
+    medium: str | None = None
+    medium_manager: str | None = None
+    direction: str | None = None
+
+
+class ChannelRef(_Model):
+    guid: str | None = None
+
+
+class Activity(_Model):
+    """One row of ``GET /agent-activities``; ``duration`` (ms) is None while open."""
+
+    agent_id: str
+    type: str
+    start: UtcDateTime
+    category: str | None = None
+    name: str | None = None
+    eligible_for_routing: bool | None = None
+    status: str | None = None
+    duration: int | None = None
+    reason: str | None = None
+    interaction: InteractionRef | None = None
+    channel: ChannelRef | None = None
+    workload: Workload | None = None
+
+    def __post_init__(self) -> None:
+        self.start = _utc(self.start)  # type: ignore[assignment]
+
+
+class PresenceNow(_Model):
+    """Current presence; ``name`` is the category (Ready, Away, ...)."""
+
+    since: UtcDateTime
+    name: str | None = None
+    description: str | None = None
+    eligible_for_routing: bool | None = None
+
+    def __post_init__(self) -> None:
+        self.since = _utc(self.since)  # type: ignore[assignment]
+
+
+class WorkloadNow(_Model):
+    since: UtcDateTime | None = None
+    calls: int | None = None
+    semi_live: int | None = None
+    non_live: int | None = None
+
+    def __post_init__(self) -> None:
+        self.since = _utc(self.since)
+
+
+class InteractionNow(_Model):
+    guid: str
+    channel_guid: str | None = None
+    since: UtcDateTime | None = None
+    medium: str | None = None
+    medium_manager: str | None = None
+    direction: str | None = None
+    state: str | None = None
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        self.since = _utc(self.since)
+
+
+class AgentStatus(_Model):
+    """One row of ``GET /agent-status`` (the current snapshot of one agent)."""
+
+    agent_id: str
+    presence: PresenceNow | None = None
+    workload: WorkloadNow | None = None
+    interaction: list[InteractionNow] = []
+
+
+class Party(_Model):
+    id: str | None = None
+    role: str | None = None
+    touchpoint: str | None = None
+
+
+class ChannelEvent(_Model):
+    type: str
+    offset: int
+    name: str | None = None
+    duration: int | None = None
+    properties: dict[str, Any] | None = None
+
+
+class Channel(_Model):
+    """One party's leg of an interaction; ``offset`` is ms from the interaction start."""
+
+    offset: int
+    guid: str | None = None
+    duration: int | None = None
+    end_reason: str | None = None
+    party: Party | None = None
+    events: list[ChannelEvent] = []
+
+
+class Interaction(_Model):
+    """One row of ``GET /interactions`` with its channels (transfers live there)."""
+
+    guid: str
+    start: UtcDateTime
+    status: str | None = None
+    medium: str | None = None
+    medium_manager: str | None = None
+    duration: int | None = None
+    direction: str | None = None
+    conversation_guid: str | None = None
+    service_name: str | None = None
+    connect_to: str | None = None
+    connect_from: str | None = None
+    interaction_plan_mapping: dict[str, Any] | None = None
+    channels: list[Channel] = []
+
+    def __post_init__(self) -> None:
+        self.start = _utc(self.start)  # type: ignore[assignment]
+
+
+class BadRecord(msgspec.Struct, frozen=True):
+    """An item that could not be decoded: its raw bytes and why."""
+
+    raw: bytes
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One decoded page: items in API order (bad ones as :class:`BadRecord`)."""
+
+    items: list[T | BadRecord] = field(default_factory=list)
+    meta: Meta | None = None
+    up_to: datetime | None = None
+
+
+# --- tolerant decoding -------------------------------------------------------------
+
+
+def _key(name: str) -> str:
+    return name.replace("_", "").replace("-", "").replace(" ", "").lower()
+
+
+_TYPE_INFO: dict[Any, mi.Type] = {}
+
+
+def _type_info(model: Any) -> mi.Type:
+    info = _TYPE_INFO.get(model)
+    if info is None:
+        info = _TYPE_INFO[model] = mi.type_info(model)
+    return info
+
+
+def _normalize(value: Any, t: mi.Type) -> Any:
+    """Reshape decoded JSON towards type ``t``: key case, timestamps, scalar kinds."""
+    if value is None:
+        return None
+    if isinstance(t, mi.UnionType):
+        options = [x for x in t.types if not isinstance(x, mi.NoneType)]
+        if len(options) == 1:
+            return _normalize(value, options[0])
+        return value
+    if isinstance(t, mi.StructType) and isinstance(value, dict):
+        return _normalize_struct(value, t)
+    if isinstance(t, mi.ListType) and isinstance(value, list):
+        return [_normalize(v, t.item_type) for v in value]
+    if isinstance(t, mi.DateTimeType) and isinstance(value, str):
+        try:
+            return parse_ts(value)
+        except ValueError:
+            return value  # convert() reports it with its path
+    if isinstance(t, mi.StrType) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(t, mi.IntType) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(t, mi.IntType) and isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return value
+        return int(number) if number.is_integer() else value
+    if isinstance(t, mi.BoolType) and isinstance(value, str):
+        return {"true": True, "false": False, "1": True, "0": False}.get(value.strip().lower(), value)
+    return value
+
+
+def _normalize_struct(value: dict[str, Any], t: mi.StructType) -> dict[str, Any]:
+    by_key = {_key(f.encode_name): f for f in t.fields}
+    out: dict[str, Any] = {}
+    for name, item in value.items():
+        f = by_key.get(_key(name))
+        if f is None:
+            continue  # unknown field: ignored
+        if f.encode_name in out and out[f.encode_name] is not None and name != f.encode_name:
+            continue  # the exact spelling, or the first non-null, wins
+        out[f.encode_name] = _normalize(item, f.type)
+    return out
+
+
+def decode_record(raw: bytes | msgspec.Raw, model: type[T]) -> T:
+    """Decode one JSON record into ``model``, tolerating vendor drift.
+
+    Raises :class:`SkippableError` with the reason when the record cannot be read.
+    """
+    try:
+        return msgspec.json.decode(raw, type=model)
+    except msgspec.ValidationError:
+        pass
+    except msgspec.DecodeError as exc:
+        raise SkippableError(f"record is not valid JSON: {exc}") from None
+    generic = msgspec.json.decode(raw)
+    if not isinstance(generic, dict):
+        raise SkippableError(f"record is not a JSON object but {type(generic).__name__}")
+    try:
+        return msgspec.convert(_normalize(generic, _type_info(model)), model, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SkippableError(f"{model.__name__}: {exc}") from None
+
+
+def _field(top: dict[str, msgspec.Raw], name: str) -> msgspec.Raw | None:
+    if name in top:
+        return top[name]
+    wanted = _key(name)
+    return next((v for k, v in top.items() if _key(k) == wanted), None)
+
+
+def _snippet(body: bytes) -> str:
+    return body[:80].decode("utf-8", errors="replace").replace("\n", " ")
+
+
+def decode_page(body: bytes, model: type[T]) -> Page[T]:
+    """Decode a ``{meta, items, upTo}`` page; each item keeps its raw bytes.
+
+    A body that is not a JSON object with an ``items`` array raises
+    :class:`SkippableError`; a bad item becomes a :class:`BadRecord`.
+    """
+    try:
+        top = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
+    except msgspec.ValidationError:  # (a subclass of DecodeError: first)
+        raise SkippableError(
+            f"response body is not a JSON object; starts with {_snippet(body)!r}"
+        ) from None
+    except msgspec.DecodeError as exc:
+        raise SkippableError(
+            f"response body is not valid JSON ({exc}); starts with {_snippet(body)!r}"
+        ) from None
+    items_raw = _field(top, "items")
+    if items_raw is None:
+        raise SkippableError("response page has no 'items' array")
+    try:
+        raws = msgspec.json.decode(items_raw, type=list[msgspec.Raw] | None) or []
+    except msgspec.ValidationError:
+        raise SkippableError("response page 'items' is not an array") from None
+    meta_raw = _field(top, "meta")
+    meta: Meta | None = None
+    if meta_raw is not None:
+        try:
+            meta = decode_record(meta_raw, Meta)
+        except SkippableError:
+            meta = None  # a null or odd meta only costs paging info; the caller checks
+    up_to = _decode_up_to(_field(top, "upTo"))
+    items: list[T | BadRecord] = []
+    for raw in raws:
+        try:
+            items.append(decode_record(raw, model))
+        except SkippableError as exc:
+            items.append(BadRecord(raw=bytes(raw), reason=str(exc)))
+    return Page(items=items, meta=meta, up_to=up_to)
+
+
+def _decode_up_to(raw: msgspec.Raw | None) -> datetime | None:
+    if raw is None:
+        return None
+    value = msgspec.json.decode(raw)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise SkippableError(f"response page 'upTo' is not a timestamp: {value!r}")
+    try:
+        return parse_ts(value)
+    except ValueError:
+        raise SkippableError(f"response page 'upTo' is not a timestamp: {value!r}") from None

@@ -1,0 +1,327 @@
+"""Vonage Insights Stats: endpoints -> pure trackers -> drafts.
+
+- ``agent-activities``: history windows (``include=Processed``, next start = previous
+  end, overlap by ``lookback``) of presence, workload and interaction activities.
+- ``agent-status``: the low-latency snapshot; the same transition as a history row
+  (same vendor ``since``/``start``) gets the same event id and is published once.
+- ``interactions``: history windows of interactions with channels: transfers and ends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, AsyncIterator, Iterable
+
+import msgspec
+
+from ...clients import build_http
+from ...config import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
+from ...emit import Draft
+from ...errors import ConfigError
+from ...events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload
+from ...source import BadInput, Endpoint, PollResult, VendorSpec
+from ...timeutil import format_ts, from_ms, to_ms
+from ...track.snapshot import diff
+from ...track.transfer import Leg, detect_transfers
+from ...track.window import Cursor, WindowState, plan_windows
+from .client import VonageClient, vonage_headers
+from .models import Activity, AgentStatus, BadRecord, Interaction
+
+__all__ = ["VONAGE", "VonageSource", "activity_drafts", "status_drafts", "interaction_drafts"]
+
+VENDOR = "vonage"
+PRESENCE_CATEGORIES = frozenset({"Ready", "Away", "ExtendedAway", "LoggedOut"})
+INTERACTION_STATES = frozenset({"Ringing", "Connected", "Wrap", "Unexpected", "Failed", "Held"})
+_enc = msgspec.json.Encoder()
+
+
+# --- pure mapping: vendor models -> drafts ---------------------------------------------
+
+
+def _presence(category: str | None, name: str | None, eligible: bool | None, reason: str | None) -> Presence:
+    raw = category or ""
+    known = raw in PRESENCE_CATEGORIES
+    return Presence(
+        name=name,
+        category=raw if known else "Unknown",
+        eligible_for_routing=eligible,
+        reason=reason,
+        raw=None if known else {"category": category, "name": name},
+    )
+
+
+def presence_draft(agent: str, p: Presence, at: datetime, endpoint: str) -> Draft:
+    at_ms = to_ms(at)
+    raw_cat = p.raw["category"] if p.raw else p.category
+    return Draft(
+        type="cc.agent.presence.changed",
+        entity_id=agent,
+        stream="presence",
+        transition=f"presence:{raw_cat}",
+        at_ms=at_ms,
+        value=msgspec.to_builtins(p),
+        previous_type=Presence,
+        endpoint=endpoint,
+        payload=AgentPresenceChanged(agent_id=agent, previous=None, current=p, since=format_ts(at)),
+    )
+
+
+def workload_draft(agent: str, w: Workload, at: datetime, endpoint: str) -> Draft:
+    return Draft(
+        type="cc.agent.workload.changed",
+        entity_id=agent,
+        stream="workload",
+        transition="workload",
+        at_ms=to_ms(at),
+        value=msgspec.to_builtins(w),
+        previous_type=Workload,
+        endpoint=endpoint,
+        payload=AgentWorkloadChanged(agent_id=agent, previous=None, current=w, since=format_ts(at)),
+    )
+
+
+def interaction_state_draft(
+    guid: str, agent: str | None, state_raw: str | None, at: datetime, endpoint: str, *,
+    medium: str | None = None, direction: str | None = None, reason: str | None = None,
+    inferred: bool = False, rule: str | None = None,
+) -> Draft:
+    raw = state_raw or ""
+    state = raw if raw in INTERACTION_STATES or raw == "Ended" else "Unknown"
+    return Draft(
+        type="cc.interaction.state.changed",
+        entity_id=guid,
+        stream=f"agent/{agent}" if agent else "lifecycle",
+        transition=f"{agent or '-'}:{raw}",
+        at_ms=to_ms(at),
+        value=state,
+        previous_field="previous_state",
+        endpoint=endpoint,
+        payload=InteractionStateChanged(
+            interaction_id=guid, agent_id=agent, medium=medium, direction=direction, previous_state=None,
+            state=state, reason=reason, since=format_ts(at), raw=raw or None, inferred=inferred, rule=rule,
+        ),
+    )
+
+
+def activity_drafts(a: Activity, endpoint: str = "agent-activities") -> list[Draft]:
+    """One agent-activities row -> the transition it starts (its ``start`` is the vendor time)."""
+    kind = (a.type or "").lower()
+    if kind == "presence":
+        return [presence_draft(a.agent_id, _presence(a.category, a.name, a.eligible_for_routing, a.reason), a.start, endpoint)]
+    if kind == "workload" and a.workload is not None:
+        w = Workload(calls=a.workload.calls, semi_live=a.workload.semi_live, non_live=a.workload.non_live)
+        return [workload_draft(a.agent_id, w, a.start, endpoint)]
+    if kind == "interaction" and a.interaction is not None:
+        i = a.interaction
+        return [interaction_state_draft(i.guid, a.agent_id, a.category, a.start, endpoint,
+                                        medium=i.medium, direction=i.direction, reason=a.reason)]
+    return []
+
+
+def status_drafts(s: AgentStatus, endpoint: str = "agent-status") -> list[Draft]:
+    """One agent-status row -> the transitions that put the agent where it is now.
+
+    In the snapshot, ``presence.name`` is the category and ``description`` the
+    configured presence name (the FAQ's example); ``since`` equals the history ``start``.
+    """
+    out: list[Draft] = []
+    if s.presence is not None and s.presence.since is not None:
+        p = s.presence
+        out.append(presence_draft(s.agent_id, _presence(p.name, p.description, p.eligible_for_routing, None), p.since, endpoint))
+    if s.workload is not None and s.workload.since is not None:
+        w = s.workload
+        out.append(workload_draft(s.agent_id, Workload(calls=w.calls, semi_live=w.semi_live, non_live=w.non_live), w.since, endpoint))
+    for i in s.interaction:
+        if i.since is None:
+            continue
+        out.append(interaction_state_draft(i.guid, s.agent_id, i.state, i.since, endpoint,
+                                           medium=i.medium, direction=i.direction, reason=i.reason))
+    return out
+
+
+def _legs(it: Interaction) -> list[Leg]:
+    start = to_ms(it.start)
+    legs = []
+    for ch in it.channels:
+        connected = [e for e in ch.events if (e.type or "") == "Connected"]
+        connected_ms = start + connected[0].offset if connected else None
+        if connected:
+            last = max(connected, key=lambda e: e.offset)
+            disc = None if last.duration is None else start + last.offset + last.duration
+        else:
+            disc = None
+        legs.append(
+            Leg(
+                channel_id=ch.guid or f"{it.guid}#{ch.offset}",
+                party_id=ch.party.id if ch.party else None,
+                role=ch.party.role if ch.party else None,
+                joined_ms=start + ch.offset,
+                connected_ms=connected_ms,
+                disconnected_ms=disc,
+            )
+        )
+    return legs
+
+
+def interaction_drafts(it: Interaction, endpoint: str = "interactions") -> list[Draft]:
+    """Transfers inferred from channel joins, and the interaction's end."""
+    out: list[Draft] = []
+    for t in detect_transfers(_legs(it)):
+        at = from_ms(t.at_ms)
+        out.append(
+            Draft(
+                type="cc.interaction.transferred",
+                entity_id=it.guid,
+                stream="transfers",
+                transition=f"{t.from_agent_id}>{t.to_agent_id}:{t.kind}",
+                at_ms=t.at_ms,
+                previous_field=None,
+                endpoint=endpoint,
+                payload=InteractionTransferred(
+                    interaction_id=it.guid, from_agent_id=t.from_agent_id, to_agent_id=t.to_agent_id,
+                    kind=t.kind, at=format_ts(at), inferred=True, rule=f"channel-joins-{t.kind}",
+                ),
+            )
+        )
+    if (it.status or "") in ("Completed", "InternalError") and it.duration is not None:
+        end = from_ms(to_ms(it.start) + it.duration)
+        out.append(interaction_state_draft(it.guid, None, "Ended", end, endpoint, medium=it.medium,
+                                           direction=it.direction, reason=it.status))
+    return out
+
+
+def _split(items: Iterable[Any]) -> tuple[list[Any], list[BadInput]]:
+    good, bad = [], []
+    for x in items:
+        if isinstance(x, BadRecord):
+            bad.append(BadInput(x.reason, x.raw))
+        else:
+            good.append(x)
+    return good, bad
+
+
+# --- endpoints (IO) --------------------------------------------------------------------
+
+
+class _HistoryEndpoint(Endpoint):
+    history = True
+
+    def __init__(self, name: str, client: VonageClient, cfg: SourceConfig) -> None:
+        self.name = name
+        self.client = client
+        ep = cfg.endpoints.get(name)
+        self.interval = float(ep.poll_interval if ep and ep.poll_interval else cfg.poll_interval)
+        self.lookback_ms = int(cfg.lookback * 1000)
+        self.lag_ms = int(cfg.safety_lag * 1000)
+        self.initial_ms = int(cfg.initial_lookback * 1000)
+        self.window = WindowState(Cursor(0))
+
+    def reset(self) -> None:
+        self.window = WindowState(Cursor(0))
+
+    async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
+        cursor = Cursor(cursor_ms if cursor_ms is not None else now_ms - self.initial_ms)
+        if cursor > self.window.cursor:
+            self.window = WindowState(cursor, self.window.seen)
+        for w in plan_windows(cursor, now_ms, lookback_ms=self.lookback_ms, safety_lag_ms=self.lag_ms):
+            read = await self._read(from_ms(w.start_ms), from_ms(w.end_ms))
+            good, bad = _split(read.items)
+            drafts = [d for item in good for d in self._drafts(item)]
+            drafts.sort(key=lambda d: (d.at_ms, d.entity_id, d.type))
+            fresh, state = self.window.admit((_draft_key(d), d.at_ms, d) for d in drafts)
+            end_ms = w.end_ms
+            if read.up_to is not None:
+                end_ms = min(end_ms, to_ms(read.up_to))
+            self.window = state.close(Cursor(end_ms), lookback_ms=self.lookback_ms)
+            yield PollResult(fresh, bad, cursor_ms=end_ms, complete_up_to_ms=end_ms)
+
+    async def _read(self, start: datetime, end: datetime) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _drafts(self, item: Any) -> list[Draft]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _draft_key(d: Draft) -> str:
+    return f"{d.type}|{d.entity_id}|{d.transition}|{d.at_ms}"
+
+
+class AgentActivitiesEndpoint(_HistoryEndpoint):
+    def __init__(self, client: VonageClient, cfg: SourceConfig) -> None:
+        super().__init__("agent-activities", client, cfg)
+
+    async def _read(self, start: datetime, end: datetime) -> Any:
+        return await self.client.agent_activities(start, end, include="Processed")
+
+    def _drafts(self, item: Activity) -> list[Draft]:
+        return activity_drafts(item, self.name)
+
+
+class InteractionsEndpoint(_HistoryEndpoint):
+    def __init__(self, client: VonageClient, cfg: SourceConfig) -> None:
+        super().__init__("interactions", client, cfg)
+
+    async def _read(self, start: datetime, end: datetime) -> Any:
+        return await self.client.interactions(start, end, include="Processed")
+
+    def _drafts(self, item: Interaction) -> list[Draft]:
+        return interaction_drafts(item, self.name)
+
+
+class AgentStatusEndpoint(Endpoint):
+    """Snapshot: only agents whose encoded row changed since the last poll are looked at."""
+
+    history = False
+
+    def __init__(self, client: VonageClient, cfg: SourceConfig) -> None:
+        self.name = "agent-status"
+        self.client = client
+        ep = cfg.endpoints.get(self.name)
+        self.interval = float(ep.poll_interval if ep and ep.poll_interval else cfg.poll_interval)
+        self.digests: dict[str, bytes] = {}
+
+    def reset(self) -> None:
+        self.digests = {}
+
+    async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
+        read = await self.client.agent_status()
+        good, bad = _split(read.items)
+        rows = {s.agent_id: s for s in good}
+        current = {k: _enc.encode(v) for k, v in rows.items()}
+        drafts: list[Draft] = []
+        for change in diff(self.digests, current):
+            if change.kind != "removed":
+                drafts.extend(status_drafts(rows[change.key], self.name))
+        self.digests = current
+        up_to = to_ms(read.up_to) if read.up_to is not None else now_ms
+        yield PollResult(drafts, bad, complete_up_to_ms=up_to)
+
+
+class VonageSource:
+    """A configured Vonage tenant: one HttpClient, three endpoints."""
+
+    def __init__(self, cfg: SourceConfig) -> None:
+        self.http = build_http(cfg, headers=vonage_headers())
+        client = VonageClient(self.http, page_limit=cfg.page_limit)
+        all_eps: list[Endpoint] = [
+            AgentStatusEndpoint(client, cfg),
+            AgentActivitiesEndpoint(client, cfg),
+            InteractionsEndpoint(client, cfg),
+        ]
+        self.endpoints = [e for e in all_eps if (cfg.endpoints.get(e.name) is None or cfg.endpoints[e.name].enabled)]
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def _check(cfg: SourceConfig, path: str) -> None:
+    if not isinstance(cfg.auth, (BearerAuthConfig, OAuth2AuthConfig)):
+        raise ConfigError(f"{path}.auth.type: vonage takes bearer or oauth2_client_credentials")
+
+
+VONAGE = VendorSpec(
+    name=VENDOR,
+    endpoints=("agent-status", "agent-activities", "interactions"),
+    build=VonageSource,
+    check=_check,
+)

@@ -1,0 +1,98 @@
+"""Fault injection: HTTP-level faults, JSON quirks, the /_sim/faults control."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+
+from streamer.simulator.faults import Faults
+from tests.unit.simulator.conftest import T0, FakeClock
+
+PARAMS = {"start": "2023-11-14T22:13:20.000Z"}
+
+
+async def test_rate_limit_with_retry_after(client: httpx.AsyncClient, faults: Faults) -> None:
+    faults.update(rate_limit=2, retry_after=3)
+    for _ in range(2):
+        r = await client.get("/vonage/agent-status")
+        assert r.status_code == 429 and r.headers["retry-after"] == "3"
+    assert (await client.get("/vonage/agent-status")).status_code == 200
+    faults.update(rate_limit=1, retry_after=0.5)
+    assert (await client.get("/vonage/agent-status")).headers["retry-after"] == "0.5"
+    assert faults.faults_served["rate_limit"] == 3
+    assert faults.requests_by_path["/vonage/agent-status"] == 4
+
+
+async def test_server_errors_and_error_rate(client: httpx.AsyncClient, faults: Faults) -> None:
+    faults.update(server_errors=1)
+    assert (await client.get("/vonage/agent-status")).status_code == 503
+    assert (await client.get("/vonage/agent-status")).status_code == 200
+    faults.update(error_rate=1.0)
+    assert (await client.get("/vonage/agent-status")).status_code == 500
+    faults.update(error_rate=0.0)
+    assert (await client.get("/vonage/agent-status")).status_code == 200
+
+
+async def test_truncated_body(client: httpx.AsyncClient, faults: Faults, clock: FakeClock) -> None:
+    clock.advance(10)
+    full = (await client.get("/vonage/agent-activities", params=PARAMS)).content
+    faults.update(truncate=1)
+    r = await client.get("/vonage/agent-activities", params=PARAMS)
+    assert r.status_code == 200 and len(r.content) == len(full) // 2
+    assert r.content == full[: len(full) // 2]
+    with pytest.raises(json.JSONDecodeError):
+        r.json()
+
+
+async def test_html_200(client: httpx.AsyncClient, faults: Faults) -> None:
+    faults.update(html_200=1)
+    r = await client.get("/vonage/agent-status")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.text.startswith("<!DOCTYPE html>")
+
+
+async def test_json_quirks(client: httpx.AsyncClient, faults: Faults, clock: FakeClock) -> None:
+    clock.advance(20)
+    faults.update(field_case_drift=True, zoneless_timestamps=True, numbers_as_strings=True)
+    body = (await client.get("/vonage/agent-activities", params=PARAMS)).json()
+    item = body["items"][0]
+    assert "agentid" in item and "agentId" not in item and "eligibleforRouting" in item
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", item["start"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", body["upTo"])
+    assert isinstance(item["duration"], str) and int(item["duration"]) > 0
+    assert isinstance(body["meta"]["totalCount"], int)
+    workload = next(i for i in body["items"] if i["type"] == "Workload")["workload"]
+    assert set(workload) == {"calls", "semilive", "nonlive"}
+    status = (await client.get("/vonage/agent-status")).json()["items"][0]
+    assert "agentid" in status and " " in status["presence"]["since"]
+    faults.reset()
+    item = (await client.get("/vonage/agent-activities", params=PARAMS)).json()["items"][0]
+    assert "agentId" in item and item["start"].endswith("Z")
+
+
+async def test_latency(client: httpx.AsyncClient, faults: Faults) -> None:
+    faults.update(latency_ms=1)
+    assert (await client.get("/vonage/agent-status")).status_code == 200
+
+
+async def test_sim_faults_endpoint(client: httpx.AsyncClient, faults: Faults) -> None:
+    r = await client.post("/_sim/faults", json={"server_errors": 2, "zoneless_timestamps": True})
+    assert r.status_code == 200 and r.json()["server_errors"] == 2
+    assert faults.server_errors == 2 and faults.zoneless_timestamps
+    assert (await client.post("/_sim/faults", json={"nope": 1})).status_code == 400
+    assert (await client.post("/_sim/faults", json={"rate_limit": "x"})).status_code == 400
+    r = await client.post("/_sim/faults", json={"reset": True})
+    assert r.json()["server_errors"] == 0 and not faults.zoneless_timestamps
+    faults.update(server_errors=5)
+    assert (await client.get("/_sim/truth")).status_code == 200  # control paths never faulted
+
+
+async def test_sim_truth_endpoint(client: httpx.AsyncClient, clock: FakeClock) -> None:
+    clock.advance(30)
+    body = (await client.get("/_sim/truth")).json()
+    assert body["now_ms"] == int((T0 + 30) * 1000)
+    assert body["activities"] and body["interactions"]
+    assert {"agent_id", "type", "start_ms", "end_ms"} <= set(body["activities"][0])

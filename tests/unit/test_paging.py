@@ -1,0 +1,102 @@
+"""Paginator invariants: counting, finishing, loop detection, page cap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streamer.errors import PageLoopError
+from streamer.paging import PageNumberPaginator, Paginator
+
+
+def page(n: int, of: int, items: list[int] | None = None) -> dict[str, Any]:
+    return {"meta": {"page": n, "pageCount": of}, "items": items if items is not None else [n]}
+
+
+def test_walks_pages_until_last() -> None:
+    pager = PageNumberPaginator()
+    seen = []
+    while not pager.finished:
+        seen.append(pager.current_value)
+        pager.advance(page(pager.current_value, 3))
+    assert seen == [1, 2, 3] and pager.count == 3
+
+
+def test_single_page_and_missing_meta_finish() -> None:
+    one = PageNumberPaginator()
+    one.advance(page(1, 1))
+    assert one.finished and one.count == 1
+    bare = PageNumberPaginator()
+    bare.advance({"items": []})
+    assert bare.finished
+
+
+def test_empty_result_pagecount_zero_finishes() -> None:
+    pager = PageNumberPaginator()
+    pager.advance({"meta": {"page": 1, "pageCount": 0, "count": 0}, "items": []})
+    assert pager.finished
+
+
+def test_reads_struct_meta_attributes() -> None:
+    class Meta(msgspec.Struct):
+        page: int
+        page_count: int
+
+    class Body(msgspec.Struct):
+        meta: Meta
+
+    pager = PageNumberPaginator()
+    pager.advance(Body(Meta(1, 2)))
+    assert pager.current_value == 2 and not pager.finished
+
+
+def test_server_ignoring_page_param_is_a_loop() -> None:
+    pager = PageNumberPaginator()
+    pager.advance(page(1, 3, items=[1]))
+    with pytest.raises(PageLoopError, match="returned twice"):
+        pager.advance(page(1, 3, items=[9]))  # different body, same page number again
+
+
+def test_same_body_twice_is_a_loop() -> None:
+    class Counting(Paginator[int]):
+        def get_next(self, response_body: Any, current: int) -> int | None:
+            return current + 1
+
+    pager = Counting(0)
+    pager.advance({"items": [1]}, raw=b'{"items":[1]}')
+    with pytest.raises(PageLoopError, match="repeats"):
+        pager.advance({"items": [1]}, raw=b'{"items":[1]}')
+
+
+def test_max_pages_cap() -> None:
+    pager = PageNumberPaginator(max_pages=2)
+    pager.advance(page(1, 5))
+    with pytest.raises(PageLoopError, match="more than 2 pages"):
+        pager.advance(page(2, 5))
+
+
+def test_page_loop_error_is_retriable() -> None:
+    from streamer.errors import RetriableError
+
+    assert issubclass(PageLoopError, RetriableError)
+
+
+def test_advance_after_finish_is_an_error() -> None:
+    pager = PageNumberPaginator()
+    pager.advance(page(1, 1))
+    with pytest.raises(RuntimeError):
+        pager.advance(page(1, 1))
+
+
+@given(st.integers(min_value=1, max_value=60))
+def test_any_page_count_reads_each_page_once(count: int) -> None:
+    pager = PageNumberPaginator()
+    pages = []
+    while not pager.finished:
+        pages.append(pager.current_value)
+        pager.advance(page(pager.current_value, count))
+    assert pages == list(range(1, count + 1))
