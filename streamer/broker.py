@@ -41,6 +41,7 @@ class EmbeddedBroker:
     def start(self, timeout: float = 15.0) -> "EmbeddedBroker":
         url = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        self._out = out
         self.proc = subprocess.Popen(
             [self.binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", "memory://tansu/"],
@@ -68,6 +69,9 @@ class EmbeddedBroker:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        out, self._out = getattr(self, "_out", None), None
+        if out is not None and out != subprocess.DEVNULL:
+            out.close()
 
     def __enter__(self) -> "EmbeddedBroker":
         return self.start()

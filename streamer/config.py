@@ -7,6 +7,7 @@ Unknown keys are errors.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -50,6 +51,8 @@ def parse_duration(value: Any) -> Duration:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like '2s', got {value!r}")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"expected a non-negative duration, got {value!r}")
         return Duration(float(value))
     if isinstance(value, str):
         m = _DURATION.match(value)
@@ -189,9 +192,8 @@ _PATH = re.compile(r"^(.*?) - at `\$(.*)`$", re.S)
 def _translate(err: msgspec.ValidationError) -> ConfigError:
     msg = str(err)
     m = _PATH.match(msg)
-    if not m:
-        return ConfigError(f"<root>: {msg}")
-    problem, where = m.group(1), m.group(2).lstrip(".")
+    # msgspec leaves out the path for problems at the top level
+    problem, where = (m.group(1), m.group(2).lstrip(".")) if m else (msg, "")
     unknown = re.match(r"Object contains unknown field `(.+)`", problem)
     if unknown:
         key = unknown.group(1)
@@ -212,7 +214,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> StreamerCon
         raise ConfigError("<root>: expected a mapping at the top level")
     tree = _walk(data, "", env)
     try:
-        cfg = msgspec.convert(tree, StreamerConfig, dec_hook=_dec_hook)
+        cfg = msgspec.convert(tree, StreamerConfig, dec_hook=_dec_hook, strict=False)  # "${N:-3}" -> 3
     except msgspec.ValidationError as e:
         raise _translate(e) from None
     _check(cfg)

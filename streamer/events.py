@@ -76,7 +76,9 @@ class _Change(_Sequenced, kw_only=True):
     """True when the event was derived by a rule rather than reported by the vendor."""
     rule: str | None = None
     late: bool = False
-    """True when a history read delivered a transition older than one already published."""
+    """True when this transition is older than one already published for the same key
+    (a snapshot got ahead of the history that filled in a missed state). ``sequence`` is
+    publication order; ``time`` is the vendor's order."""
 
 
 class Presence(msgspec.Struct, kw_only=True):

@@ -31,6 +31,8 @@ __all__ = [
     "StateStore",
     "read_to_end",
     "tp_key",
+    "partitions",
+    "advance_offsets",
 ]
 
 CHECKPOINT_VERSION = 1
@@ -128,7 +130,7 @@ async def read_to_end(
     return out, ends
 
 
-async def _partitions(cfg: KafkaConfig, topics: Iterable[str]) -> list[TopicPartition]:
+async def partitions(cfg: KafkaConfig, topics: Iterable[str]) -> list[TopicPartition]:
     consumer = AIOKafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, enable_auto_commit=False, group_id=None)
     try:
         await consumer.start()
@@ -159,7 +161,7 @@ class StateStore:
 
     async def restore(self, source_id: str) -> Restored:
         """Latest checkpoint + ledger state of one source, plus its output after the checkpoint."""
-        tps = await _partitions(self.cfg, [self.checkpoint_topic, self.state_topic])
+        tps = await partitions(self.cfg, [self.checkpoint_topic, self.state_topic])
         records, _ = await read_to_end(self.cfg, {tp: 0 for tp in tps})
         prefix = f"{source_id}|".encode()
         cp: Checkpoint | None = None
@@ -172,7 +174,7 @@ class StateStore:
             elif r.topic == self.state_topic and r.key.startswith(prefix):
                 raw_states[r.key[len(prefix):].decode()] = r.value
         entities = {k: _dec_entity.decode(v) for k, v in raw_states.items() if v is not None}
-        out_tps = await _partitions(self.cfg, self.tailed_topics)
+        out_tps = await partitions(self.cfg, self.tailed_topics)
         starts = {tp: 0 for tp in out_tps}
         if cp is not None:
             for tp in out_tps:

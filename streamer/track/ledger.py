@@ -36,6 +36,7 @@ class EntityState(msgspec.Struct):
 
     seq: int = 0
     touched_ms: int = 0
+    """Newest vendor time published for this key: an older transition is ``late``."""
     streams: dict[str, StreamState] = {}
 
 
@@ -60,7 +61,7 @@ class Ledger:
         if e is None:
             e = self.entities[entity] = EntityState(streams={})
         s = e.streams.get(stream)
-        late = False
+        late = since_ms < e.touched_ms  # older than something already published for this key
         first = s is None
         prev: Any = None
         dur: int | None = None
@@ -73,7 +74,6 @@ class Ledger:
                 prev, dur = s.value, since_ms - s.since_ms
                 s.value, s.since_ms = value, since_ms
             else:
-                late = True
                 before = [r for r in s.recent if r.since_ms < since_ms]
                 if before:
                     pred = max(before, key=lambda r: r.since_ms)

@@ -18,6 +18,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from streamer.errors import SkippableError
+from streamer.jsonrepair import repair_json
 from streamer.timeutil import UTC, parse_ts
 
 __all__ = [
@@ -304,6 +305,19 @@ def _snippet(body: bytes) -> str:
     return body[:80].decode("utf-8", errors="replace").replace("\n", " ")
 
 
+def _decode_top(body: bytes) -> dict[str, msgspec.Raw]:
+    """Strict first; on a syntax error, retry once after the documented repairs."""
+    try:
+        return msgspec.json.decode(body, type=dict[str, msgspec.Raw])
+    except msgspec.ValidationError:
+        raise
+    except msgspec.DecodeError:
+        repaired, applied = repair_json(body)
+        if not applied:
+            raise
+        return msgspec.json.decode(repaired, type=dict[str, msgspec.Raw])
+
+
 def decode_page(body: bytes, model: type[T]) -> Page[T]:
     """Decode a ``{meta, items, upTo}`` page; each item keeps its raw bytes.
 
@@ -311,7 +325,7 @@ def decode_page(body: bytes, model: type[T]) -> Page[T]:
     :class:`SkippableError`; a bad item becomes a :class:`BadRecord`.
     """
     try:
-        top = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
+        top = _decode_top(body)
     except msgspec.ValidationError:  # (a subclass of DecodeError: first)
         raise SkippableError(
             f"response body is not a JSON object; starts with {_snippet(body)!r}"

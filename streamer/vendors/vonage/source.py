@@ -231,7 +231,9 @@ class _HistoryEndpoint(Endpoint):
             fresh, state = self.window.admit((_draft_key(d), d.at_ms, d) for d in drafts)
             end_ms = w.end_ms
             if read.up_to is not None:
-                end_ms = min(end_ms, to_ms(read.up_to))
+                # The vendor vouches for data up to ``upTo`` only; an old or bogus upTo
+                # may hold the cursor back, never move it backwards.
+                end_ms = max(cursor.ts_ms, min(end_ms, to_ms(read.up_to)))
             self.window = state.close(Cursor(end_ms), lookback_ms=self.lookback_ms)
             yield PollResult(fresh, bad, cursor_ms=end_ms, complete_up_to_ms=end_ms)
 

@@ -58,11 +58,19 @@ def test_seed_agent_activities_page() -> None:
     assert connected.duration == 80764 and wrap.category == "Wrap"
 
 
-def test_seed_verbatim_is_a_clear_error_not_a_crash() -> None:
+def test_seed_verbatim_slips_are_repaired() -> None:
+    page = decode_page(load("agent_activities_seed_verbatim.json"), Activity)
+    repaired = decode_page(load("agent_activities_seed.json"), Activity)
+    assert page.items == repaired.items and len(page.items) == 6
+    channels = [a.channel.guid for a in page.items if isinstance(a, Activity) and a.channel]
+    assert channels == ["6a6d57c3-2105-42e3-86fe-411a3496a28f"] * 3
+
+
+def test_unrepairable_body_is_a_clear_error_not_a_crash() -> None:
+    body = load("agent_activities_seed.json")[:1643]
     with pytest.raises(SkippableError) as info:
-        decode_page(load("agent_activities_seed_verbatim.json"), Activity)
-    message = str(info.value)
-    assert "not valid JSON" in message and "byte 1643" in message
+        decode_page(body, Activity)
+    assert "not valid JSON" in str(info.value)
 
 
 def test_email_activity_1005() -> None:

@@ -1,0 +1,48 @@
+"""The comparison every end-to-end test makes: Kafka output vs the simulator's ground truth."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from streamer.simulator.world import World
+
+from .harness import event_key, events, last_checkpoint, truth_key
+
+
+def check_against_truth(bootstrap: str, prefix: str, world: World, source_id: str = "vonage-it") -> dict[str, int]:
+    """Every history activity before the checkpointed cursor is on Kafka exactly once,
+    nothing is invented, ids are unique, and per-key sequences are 1..n in offset order."""
+    evs = events(bootstrap, prefix, "agent", "interaction")
+    ids = Counter(e["id"] for e in evs)
+    dup_ids = {i: n for i, n in ids.items() if n > 1}
+    assert not dup_ids, f"duplicate event ids: {list(dup_ids.items())[:5]}"
+
+    cursor = last_checkpoint(bootstrap, prefix, source_id)["cursors"]["agent-activities"]
+    truth = world.activities()
+    all_truth = {truth_key(a) for a in truth}
+    expected = {truth_key(a) for a in truth if a.start_ms < cursor}
+    actual = Counter(k for k in (event_key(e) for e in evs) if k is not None)
+    missing = expected - set(actual)
+    assert not missing, f"{len(missing)} history activities never published, e.g. {sorted(missing, key=str)[:5]}"
+    twice = {k: n for k, n in actual.items() if n > 1}
+    assert not twice, f"transitions published more than once: {list(twice.items())[:5]}"
+    phantom = set(actual) - all_truth
+    assert not phantom, f"events with no ground truth: {sorted(phantom, key=str)[:5]}"
+
+    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in evs:
+        by_key[e["_key"]].append(e)
+    late = 0
+    for key, chain in by_key.items():
+        chain.sort(key=lambda e: e["_offset"])
+        seqs = [e["data"]["sequence"] for e in chain]
+        assert seqs == list(range(1, len(seqs) + 1)), f"{key}: sequence {seqs}"
+        newest = ""
+        for e in chain:
+            if e["data"].get("late"):
+                late += 1
+                continue
+            assert e["time"] >= newest, f"{key}: {e['type']} at {e['time']} after {newest}"
+            newest = e["time"]
+    return {"events": len(evs), "expected": len(expected), "late": late, "keys": len(by_key)}

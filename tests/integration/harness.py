@@ -1,0 +1,142 @@
+"""Shared pieces of the integration tests: daemon processes, configs, reading topics back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from streamer.kafka.checkpoint import partitions, read_to_end
+from streamer.config import KafkaConfig
+from streamer.timeutil import parse_ts, to_ms
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def unique_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def write_config(path: Path, *, bootstrap: str, prefix: str, base_url: str, **source: Any) -> Path:
+    src = {
+        "id": "vonage-it",
+        "vendor": "vonage",
+        "base_url": base_url,
+        "auth": {"type": "bearer", "token": "${IT_VONAGE_TOKEN}"},
+        "poll_interval": "1s",
+        "lookback": "20s",
+        "safety_lag": "500ms",
+        "initial_lookback": "1h",
+        "timeout": "5s",
+    }
+    src.update(source)
+    cfg = {
+        "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "partitions": 3, "linger_ms": 5},
+        "sources": [src],
+        "log_level": "info",
+        "log_format": "json",
+        "watermark_interval": "2s",
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+class DaemonProcess:
+    """``streamer run`` in a child process, as an operator would run it."""
+
+    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None) -> None:
+        self.config, self.log = config, log
+        self.env = {**os.environ, "IT_VONAGE_TOKEN": "sim-token", **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "DaemonProcess":
+        with open(self.log, "ab") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streamer.cli", "run", "--config", str(self.config)],
+                cwd=ROOT, env=self.env, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+            )
+        return self
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def read_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of a topic, read to its end."""
+    cfg = KafkaConfig(bootstrap_servers=bootstrap)
+
+    async def go() -> list[Any]:
+        tps = await partitions(cfg, [topic])
+        records, _ = await read_to_end(cfg, {tp: 0 for tp in tps})
+        return records
+
+    return asyncio.run(go())
+
+
+def events(bootstrap: str, prefix: str, *names: str) -> list[dict[str, Any]]:
+    out = []
+    for name in names:
+        for r in read_topic(bootstrap, f"{prefix}.{name}"):
+            ev = msgspec.json.decode(r.value)
+            ev["_key"] = r.key.decode()
+            ev["_partition"] = r.partition
+            ev["_offset"] = r.offset
+            out.append(ev)
+    return out
+
+
+def last_checkpoint(bootstrap: str, prefix: str, source_id: str) -> dict[str, Any]:
+    cps = [msgspec.json.decode(r.value) for r in read_topic(bootstrap, f"{prefix}.streamer.checkpoints")
+           if r.key == source_id.encode() and r.value]
+    assert cps, "no checkpoint written"
+    return cps[-1]
+
+
+def truth_key(a: Any) -> tuple[Any, ...] | None:
+    """A simulator activity as the event key it must produce."""
+    if a.type == "Presence":
+        return ("presence", a.agent_id, a.category, a.start_ms)
+    if a.type == "Workload":
+        return ("workload", a.agent_id, a.start_ms)
+    if a.type == "Interaction":
+        return ("interaction", a.interaction_guid, a.agent_id, a.category, a.start_ms)
+    return None
+
+
+def event_key(ev: dict[str, Any]) -> tuple[Any, ...] | None:
+    d, t = ev["data"], ev["type"]
+    if t == "cc.agent.presence.changed":
+        return ("presence", d["agent_id"], d["current"]["category"], to_ms(parse_ts(d["since"])))
+    if t == "cc.agent.workload.changed":
+        return ("workload", d["agent_id"], to_ms(parse_ts(d["since"])))
+    if t == "cc.interaction.state.changed" and d["agent_id"] is not None:
+        return ("interaction", d["interaction_id"], d["agent_id"], d["state"], to_ms(parse_ts(d["since"])))
+    return None
+
+
+def wait_for(predicate: Any, timeout: float, interval: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False

@@ -1,0 +1,118 @@
+"""History-window planning and de-duplication (property-based)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streamer.track.window import MAX_WINDOW_MS, Cursor, Seen, Window, WindowState, plan_windows
+
+DAY = 24 * 3600 * 1000
+ms = st.integers(0, 200 * DAY)
+
+
+@given(ms, ms, st.integers(0, 40 * DAY), st.integers(0, 10_000))
+def test_plan_covers_range_contiguously(cursor_ms: int, now_ms: int, lookback: int, lag: int) -> None:
+    windows = plan_windows(Cursor(cursor_ms, "k"), now_ms, lookback_ms=lookback, safety_lag_ms=lag)
+    end = now_ms - lag
+    if end <= cursor_ms:
+        assert windows == []
+        return
+    assert windows, "something new to read"
+    assert windows[0].start_ms == max(0, cursor_ms - lookback)
+    assert windows[-1].end_ms == end
+    for w in windows:
+        assert 0 < w.end_ms - w.start_ms <= MAX_WINDOW_MS
+    for a, b in zip(windows, windows[1:]):
+        assert a.end_ms == b.start_ms
+
+
+@given(ms, ms, st.integers(DAY // 10, 5 * DAY))
+def test_plan_honours_custom_max(cursor_ms: int, now_ms: int, max_ms: int) -> None:
+    windows = plan_windows(Cursor(cursor_ms), now_ms, lookback_ms=0, safety_lag_ms=0, max_window_ms=max_ms)
+    assert all(w.end_ms - w.start_ms <= max_ms for w in windows)
+    # only the last window may be shorter than the maximum
+    assert all(w.end_ms - w.start_ms == max_ms for w in windows[:-1])
+
+
+def test_plan_splits_at_31_days() -> None:
+    windows = plan_windows(Cursor(0), 70 * DAY, lookback_ms=0, safety_lag_ms=0)
+    assert windows == [Window(0, 31 * DAY), Window(31 * DAY, 62 * DAY), Window(62 * DAY, 70 * DAY)]
+
+
+def test_plan_nothing_when_lag_reaches_cursor() -> None:
+    assert plan_windows(Cursor(1000), 3000, lookback_ms=500, safety_lag_ms=2000) == []
+    assert plan_windows(Cursor(1000), 3001, lookback_ms=500, safety_lag_ms=2000) == [Window(500, 1001)]
+
+
+cursors = st.builds(Cursor, ms, st.text(max_size=2))
+
+
+@given(cursors, st.lists(cursors, max_size=10), st.integers(0, 10 * DAY))
+def test_close_never_moves_cursor_back(start: Cursor, ends: list[Cursor], lookback: int) -> None:
+    state = WindowState(start)
+    for end in ends:
+        before = state.cursor
+        state = state.close(end, lookback_ms=lookback)
+        assert state.cursor >= before
+        assert state.cursor == max(before, end)
+
+
+def test_cursor_is_composite() -> None:
+    assert Cursor(5, "b") > Cursor(5, "a") > Cursor(4, "z")
+    state = WindowState(Cursor(5, "b")).close(Cursor(5, "a"), lookback_ms=0)
+    assert state.cursor == Cursor(5, "b")
+
+
+items_st = st.lists(st.tuples(st.sampled_from("abcdefgh"), st.integers(0, 1000)), max_size=20)
+
+
+@given(items_st, st.integers(0, 20), st.integers(0, 20))
+def test_overlapping_windows_yield_no_new_items(items: list[tuple[str, int]], cut1: int, cut2: int) -> None:
+    """Reading [0, cut2) after [0, cut1) (overlap) admits each id exactly once overall."""
+    rows = [(i, t, (i, t)) for i, t in items]
+    state = WindowState(Cursor(0))
+    first, state = state.admit(rows[:cut1])
+    state = state.close(Cursor(1000), lookback_ms=10_000)
+    second, state = state.admit(rows[: max(cut1, cut2)])
+    again, state = state.admit(rows)
+    third, state = state.admit(rows)
+    got = first + second + again + third
+    ids = [x[0] for x in got]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {i for i, _ in items}
+    assert third == []
+    # the first occurrence wins and input order is kept
+    firsts: dict[str, tuple[str, int]] = {}
+    for i, t in items:
+        firsts.setdefault(i, (i, t))
+    assert sorted(got) == sorted(firsts.values())
+
+
+def test_admit_keeps_input_order_and_does_not_move_cursor() -> None:
+    state = WindowState(Cursor(10))
+    fresh, new = state.admit([("b", 3, "B"), ("a", 1, "A"), ("b", 3, "B2")])
+    assert fresh == ["B", "A"]
+    assert new.cursor == Cursor(10)
+    assert state.seen == ()  # immutable
+    assert new.seen == (Seen("b", 3), Seen("a", 1))
+
+
+@given(st.lists(st.tuples(st.text(max_size=3), st.integers(0, 10_000)), max_size=30), st.integers(0, 20_000), st.integers(0, 3000))
+def test_prune_keeps_ids_within_lookback(items: list[tuple[str, int]], end_ms: int, lookback: int) -> None:
+    _, state = WindowState(Cursor(0)).admit((i, t, None) for i, t in items)
+    closed = state.close(Cursor(end_ms), lookback_ms=lookback)
+    horizon = closed.cursor.ts_ms - lookback
+    kept = {s.id for s in closed.seen}
+    for s in state.seen:
+        if s.ts_ms >= horizon:
+            assert s.id in kept  # anything a re-read of the lookback can return is remembered
+    assert all(s.ts_ms >= closed.cursor.ts_ms - 2 * lookback for s in closed.seen)
+
+
+def test_pruned_ids_outside_lookback_are_forgotten() -> None:
+    _, state = WindowState(Cursor(0)).admit([("old", 0, None), ("new", 9_000, None)])
+    closed = state.close(Cursor(10_000), lookback_ms=1000)
+    assert [s.id for s in closed.seen] == ["new"]
+    fresh, _ = closed.admit([("new", 9_000, "x"), ("other", 9_500, "y")])
+    assert fresh == ["y"]
