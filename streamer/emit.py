@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgspec
@@ -68,24 +69,30 @@ class OutRecord(msgspec.Struct, frozen=True):
     type: str | None = None
 
 
+@functools.cache
+def _fields(typ: type) -> frozenset[str]:
+    return frozenset(typ.__struct_fields__)
+
+
 def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> tuple[OutRecord, Admission] | None:
     """Admit ``draft`` into ``ledger``; return its Kafka record, or ``None`` if already published."""
     spec = EVENT_SPECS[draft.type]
     vendor_time = format_ts(from_ms(draft.at_ms))
     eid = event_id(ctx.vendor, ctx.source_id, draft.type, draft.entity_id, draft.transition, vendor_time)
     entity = f"{spec.topic}/{draft.entity_id}"
-    adm = ledger.admit(entity, draft.stream, eid, draft.at_ms, draft.value)
+    adm = ledger.admit(entity, draft.stream, eid, draft.at_ms, draft.value, observed_ms)
     if adm is None:
         return None
+    fields = _fields(type(draft.payload))
     changes: dict[str, Any] = {"sequence": adm.sequence}
-    if adm.late:
+    if adm.late and "late" in fields:
         changes["late"] = True
     if draft.previous_field is not None:
         prev = adm.previous
         if prev is not None and draft.previous_type is not None:
             prev = msgspec.convert(prev, draft.previous_type)
         changes[draft.previous_field] = prev
-        if hasattr(draft.payload, "previous_duration_ms"):
+        if "previous_duration_ms" in fields:
             changes["previous_duration_ms"] = adm.previous_duration_ms
     data = msgspec.structs.replace(draft.payload, **changes)
     ev = CloudEvent(

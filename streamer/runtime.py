@@ -74,7 +74,7 @@ class SourceRunner:
         self.log = structlog.get_logger("streamer.source").bind(source=cfg.id)
         self.source = source
         self.lock = anyio.Lock()
-        self.ledger = Ledger()
+        self.ledger = Ledger(seen_refresh_ms=int(gcfg.state_retention * 500))
         self.checkpoint = Checkpoint(source_id=cfg.id)
         self.needs_restore = True
         self.health: dict[str, str] = {}
@@ -116,9 +116,11 @@ class SourceRunner:
 
     async def _restore(self) -> None:
         r = await self.store.restore(self.cfg.id)
-        ledger = Ledger(r.entities)
+        retention_ms = int(self.gcfg.state_retention * 1000)
+        ledger = Ledger(r.entities, seen_refresh_ms=retention_ms // 2)
+        now = self.now_ms()
         for t in r.tail:
-            ledger.replay(t.entity, t.stream, t.event_id, t.since_ms, t.value, t.sequence)
+            ledger.replay(t.entity, t.stream, t.event_id, t.since_ms, t.value, t.sequence, now)
         cp = r.checkpoint or Checkpoint(source_id=self.cfg.id)
         for k, v in r.highwaters.items():
             cp.offsets[k] = max(cp.offsets.get(k, 0), v)

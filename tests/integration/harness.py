@@ -140,3 +140,12 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.5) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+def assert_clean_log(log: Path, *secrets: str) -> None:
+    """No error-level line (a bug or an unhandled failure) and no secret in the daemon's log."""
+    text = log.read_text()
+    errors = [line for line in text.splitlines() if '"level": "error"' in line]
+    assert not errors, errors[:3]
+    for s in secrets:
+        assert s not in text, "a secret leaked into the log"

@@ -12,7 +12,7 @@ from streamer.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 
 from .check import check_against_truth
-from .harness import DaemonProcess, unique_prefix, write_config
+from .harness import DaemonProcess, assert_clean_log, unique_prefix, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +26,7 @@ def test_history_of_a_30s_run_is_published_exactly_once_in_order(broker: Embedde
         assert daemon.terminate() == 0, (tmp_path / "daemon.log").read_text()[-3000:]
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)
     assert figures["expected"] > 150, figures
-    log = (tmp_path / "daemon.log").read_text()
-    assert "sim-token" not in log
+    assert_clean_log(tmp_path / "daemon.log", "sim-token")
 
 
 def test_restarts_clean_and_sigkill_resume_without_duplicates_or_gaps(broker: EmbeddedBroker, tmp_path: Path) -> None:
@@ -50,3 +49,4 @@ def test_restarts_clean_and_sigkill_resume_without_duplicates_or_gaps(broker: Em
         assert daemon.terminate() == 0
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)
     assert kills == 5 and figures["expected"] > 100, figures
+    assert_clean_log(log, "sim-token")

@@ -1,0 +1,20 @@
+"""schemas/ is generated from the code; this fails when someone forgets `make schemas`."""
+
+from pathlib import Path
+
+from streamer.events import EVENT_SPECS
+from streamer.schemas import render_all
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def test_committed_schemas_match_the_code() -> None:
+    for name, content in render_all().items():
+        committed = (SCHEMAS / name).read_bytes()
+        assert committed == content, f"schemas/{name} is stale: run `make schemas` and commit it"
+
+
+def test_every_event_type_is_in_the_schema() -> None:
+    text = (SCHEMAS / "events.schema.json").read_text()
+    for t in EVENT_SPECS:
+        assert f'"const": "{t}"' in text
