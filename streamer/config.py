@@ -118,8 +118,6 @@ class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     timeout: Duration = 10.0
     max_attempts: int = 5
     max_body_bytes: int = 16 * 1024 * 1024
-    max_pending_events: int = 10000
-    """Polling pauses while this many events of the source await Kafka acks."""
 
 
 class StreamerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -128,7 +126,7 @@ class StreamerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     state_retention: Duration = 3600.0
-    """How long per-interaction tracking state is kept after its last change."""
+    """How long per-interaction tracking state is kept after the vendor last served it."""
     watermark_interval: Duration = 10.0
 
 
@@ -245,6 +243,12 @@ def _check(cfg: StreamerConfig) -> None:
                     f"(known: {', '.join(vendor.endpoints)})"
                 )
         vendor.check(src, f"sources[{i}]")
+    longest = max((s.lookback for s in cfg.sources), default=0.0)
+    if cfg.state_retention < 2 * longest:
+        raise ConfigError(
+            f"state_retention: {cfg.state_retention:g}s must be at least twice the longest "
+            f"lookback ({longest:g}s), or re-served rows could be published twice"
+        )
     if cfg.kafka.partitions < 1:
         raise ConfigError("kafka.partitions: must be at least 1")
 
