@@ -30,6 +30,7 @@ def main() -> int:
         daemon = subprocess.Popen(
             [sys.executable, "-m", "streamer.cli", "run", "--config", args.config],
             env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us; we stop the daemon with one SIGTERM
         )
         print(f"broker {broker.bootstrap} | simulator {sim.base_url} | daemon pid {daemon.pid} "
               f"(logs in {run_dir}/) | Ctrl-C stops everything", flush=True)

@@ -32,7 +32,14 @@ class FatalError(StreamerError):
 
 
 class SkippableError(StreamerError):
-    """This request or record cannot be processed; skip it (dead-letter) and go on."""
+    """This request or record cannot be processed; skip it (dead-letter) and go on.
+
+    ``raw`` is the unreadable bytes (a response body), kept for the dead-letter topic.
+    """
+
+    def __init__(self, message: str, *, raw: bytes = b"") -> None:
+        super().__init__(message)
+        self.raw = raw
 
 
 class ConfigError(FatalError):

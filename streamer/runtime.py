@@ -156,7 +156,7 @@ class SourceRunner:
                 delay = max(0.0, started + ep.interval - self.clock())
             except SkippableError as e:
                 log.warning("poll skipped", error=str(e))
-                await self._dead_letter_and_health(ep, BadInput(str(e), b""), "degraded", str(e))
+                await self._dead_letter_and_health(ep, BadInput(str(e), e.raw), "degraded", str(e))
             except RetriableError as e:
                 failures += 1
                 delay = max(e.retry_after or 0.0, backoff_delay(failures, base=ep.interval, cap=60.0))
@@ -311,20 +311,29 @@ class Daemon:
 
     async def run(self) -> None:
         self.log.info("starting", sources=[s.id for s in self.cfg.sources], kafka=self.cfg.kafka.bootstrap_servers)
+        work = anyio.CancelScope()
         try:
-            await self._connect()
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._watch_signals, tg.cancel_scope)
-                for r in self.runners:
-                    tg.start_soon(r.run)
+            async with anyio.create_task_group() as outer:
+                # Handlers stay installed until we exit: a second signal during shutdown
+                # must not kill the process in the middle of its last checkpoint.
+                outer.start_soon(self._watch_signals, work)
+                with work:
+                    await self._connect()
+                    async with anyio.create_task_group() as tg:
+                        for r in self.runners:
+                            tg.start_soon(r.run)
+                outer.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await self.publisher.stop()
             self.log.info("stopped", published=sum(r.published for r in self.runners))
 
-    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
+    async def _watch_signals(self, work: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for sig in signals:
-                self.log.info("shutting down: finishing the in-flight batch", signal=signal.Signals(sig).name)
-                scope.cancel()
-                return
+                name = signal.Signals(sig).name
+                if work.cancel_called:
+                    self.log.info("already shutting down", signal=name)
+                    continue
+                self.log.info("shutting down: finishing the in-flight batch", signal=name)
+                work.cancel()

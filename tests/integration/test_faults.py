@@ -98,9 +98,15 @@ def test_vendor_fault_storm_keeps_running_and_loses_nothing(broker: EmbeddedBrok
         assert dl["_key"] == SOURCE_ID and dl["source_id"] == SOURCE_ID, dl
         assert dl["endpoint"] in ENDPOINTS, dl
         assert "json" in dl["reason"].lower(), dl
-        base64.b64decode(dl["raw"], validate=True)
+        raw = base64.b64decode(dl["raw"], validate=True)
+        # DESIGN rule 6: the raw bytes travel with the reason, so the body can be replayed
+        assert raw, f"dead letter without its raw bytes: {dl}"
+        assert raw.startswith((b"<!DOCTYPE html>", b'{"meta":')), raw[:80]
         assert dl["observedtime"].endswith("Z"), dl
     assert len({dl["id"] for dl in dls}) == len(dls), dls
+    kinds = {"html" if dl["raw"] and base64.b64decode(dl["raw"]).startswith(b"<!DOCTYPE") else "truncated"
+             for dl in dls}
+    assert kinds == {"html", "truncated"}, [dl["reason"] for dl in dls]
     assert any("<!DOCTYPE html>" in dl["reason"] for dl in dls), [dl["reason"] for dl in dls]
     assert_clean_log(log, "sim-token")
 

@@ -322,8 +322,16 @@ def decode_page(body: bytes, model: type[T]) -> Page[T]:
     """Decode a ``{meta, items, upTo}`` page; each item keeps its raw bytes.
 
     A body that is not a JSON object with an ``items`` array raises
-    :class:`SkippableError`; a bad item becomes a :class:`BadRecord`.
+    :class:`SkippableError` carrying the body as ``raw``; a bad item becomes a
+    :class:`BadRecord`.
     """
+    try:
+        return _decode_page(body, model)
+    except SkippableError as exc:
+        raise SkippableError(str(exc), raw=body) from None
+
+
+def _decode_page(body: bytes, model: type[T]) -> Page[T]:
     try:
         top = _decode_top(body)
     except msgspec.ValidationError:  # (a subclass of DecodeError: first)
