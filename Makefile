@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration schemas bench soak clean
+.PHONY: install run test test-unit test-integration schemas bench clean
 
 install: $(STAMP)
 
@@ -31,9 +31,6 @@ schemas: install
 
 bench: install
 	$(BIN)/python -m bench
-
-soak: install
-	$(BIN)/python -m pytest -q tests/integration -k soak
 
 clean:
 	rm -rf $(VENV) build *.egg-info
