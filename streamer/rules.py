@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .emit import Draft
+from .emit import Draft, OutRecord, SourceContext, emit
 from .events import AgentSessionEnded, AgentSessionStarted
 from .timeutil import format_ts, from_ms
-from .track.ledger import Admission
+from .track.ledger import Admission, Ledger
 
-__all__ = ["LOGGED_OUT", "session_drafts"]
+__all__ = ["LOGGED_OUT", "session_drafts", "emit_with_rules"]
 
 LOGGED_OUT = "LoggedOut"
 
@@ -43,3 +43,23 @@ def session_drafts(presence: Draft, adm: Admission) -> list[Draft]:
             payload=AgentSessionEnded(agent_id=agent, at=at, inferred=True, rule="presence-entered-LoggedOut"),
         )
     ]
+
+
+def emit_with_rules(
+    drafts: list[Draft], ledger: Ledger, ctx: SourceContext, observed_ms: int
+) -> list[tuple[OutRecord, Draft]]:
+    """Emit drafts in order, each followed by the events it implies (sessions); skips
+    what the ledger has already admitted."""
+    out: list[tuple[OutRecord, Draft]] = []
+    for d in drafts:
+        r = emit(d, ledger, ctx, observed_ms)
+        if r is None:
+            continue
+        rec, adm = r
+        out.append((rec, d))
+        if d.type == "cc.agent.presence.changed":
+            for s in session_drafts(d, adm):
+                more = emit(s, ledger, ctx, observed_ms)
+                if more is not None:
+                    out.append((more[0], s))
+    return out

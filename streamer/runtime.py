@@ -19,12 +19,12 @@ import msgspec
 import structlog
 
 from .config import SourceConfig, StreamerConfig
-from .emit import Draft, OutRecord, SourceContext, agent_current_record, emit
+from .emit import Draft, OutRecord, SourceContext, agent_current_record
 from .errors import FatalError, RetriableError, SkippableError, StreamerError
 from .events import EVENT_SPECS, SourceHealthChanged, SourceWatermark
 from .kafka.checkpoint import Checkpoint, StateStore, advance_offsets
 from .kafka.publisher import Publisher
-from .rules import session_drafts
+from .rules import emit_with_rules
 from .source import BadInput, Endpoint, PollResult, Source
 from .timeutil import format_ts, from_ms
 from .track.ledger import Ledger
@@ -192,17 +192,8 @@ class SourceRunner:
         records: list[OutRecord] = []
         agents: set[str] = set()
         watermark = self._watermark(ep, result)
-        for d in [*result.drafts, *extra, *watermark]:
-            out = emit(d, self.ledger, self.ctx, now)
-            if out is None:
-                continue
-            rec, adm = out
+        for rec, d in emit_with_rules([*result.drafts, *extra, *watermark], self.ledger, self.ctx, now):
             records.append(rec)
-            if d.type == "cc.agent.presence.changed":
-                for s in session_drafts(d, adm):
-                    more = emit(s, self.ledger, self.ctx, now)
-                    if more is not None:
-                        records.append(more[0])
             if EVENT_SPECS[d.type].topic == "agent":
                 agents.add(d.entity_id)
         records += [agent_current_record(self.ledger, self.ctx, a, now) for a in sorted(agents)]
