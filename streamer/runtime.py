@@ -33,6 +33,7 @@ from .vendors import registry
 __all__ = ["Daemon", "SourceRunner", "DeadLetter", "backoff_delay"]
 
 _enc = msgspec.json.Encoder()
+MAX_DEAD_LETTER_RAW = 1024 * 1024  # a whole oversized page must not make the dead letter unpublishable
 
 
 class DeadLetter(msgspec.Struct, kw_only=True):
@@ -43,6 +44,8 @@ class DeadLetter(msgspec.Struct, kw_only=True):
     endpoint: str
     reason: str
     raw: bytes
+    raw_size: int
+    """Size of the unreadable input; ``raw`` holds at most its first MAX_DEAD_LETTER_RAW bytes."""
     observedtime: str
 
 
@@ -229,8 +232,8 @@ class SourceRunner:
     def _dead_letter(self, ep: Endpoint, bad: BadInput, now: int) -> OutRecord:
         digest = hashlib.sha256(bad.raw + bad.reason.encode()).hexdigest()[:32]
         value = DeadLetter(
-            id=digest, source_id=self.cfg.id, endpoint=ep.name, reason=bad.reason, raw=bad.raw,
-            observedtime=format_ts(from_ms(now)),
+            id=digest, source_id=self.cfg.id, endpoint=ep.name, reason=bad.reason,
+            raw=bad.raw[:MAX_DEAD_LETTER_RAW], raw_size=len(bad.raw), observedtime=format_ts(from_ms(now)),
         )
         self.log.warning("record dead-lettered", endpoint=ep.name, reason=bad.reason, bytes=len(bad.raw))
         return OutRecord(

@@ -94,13 +94,14 @@ def test_vendor_fault_storm_keeps_running_and_loses_nothing(broker: EmbeddedBrok
     assert len(dls) >= 1, "no dead letter for the truncated/HTML bodies"
     assert len(dls) <= burst["truncate"] + burst["html_200"], dls
     for dl in dls:
-        assert set(dl) >= {"id", "source_id", "endpoint", "reason", "raw", "observedtime"}, dl
+        assert set(dl) >= {"id", "source_id", "endpoint", "reason", "raw", "raw_size", "observedtime"}, dl
         assert dl["_key"] == SOURCE_ID and dl["source_id"] == SOURCE_ID, dl
         assert dl["endpoint"] in ENDPOINTS, dl
         assert "json" in dl["reason"].lower(), dl
         raw = base64.b64decode(dl["raw"], validate=True)
         # DESIGN rule 6: the raw bytes travel with the reason, so the body can be replayed
         assert raw, f"dead letter without its raw bytes: {dl}"
+        assert len(raw) == dl["raw_size"], dl
         assert raw.startswith((b"<!DOCTYPE html>", b'{"meta":')), raw[:80]
         assert dl["observedtime"].endswith("Z"), dl
     assert len({dl["id"] for dl in dls}) == len(dls), dls
