@@ -115,6 +115,16 @@ class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     initial_lookback: Duration = 300.0
     """Where a history cursor starts on the very first run: now minus this."""
     page_limit: int = 1000
+    api_key: Secret | None = None
+    """Sent as ``x-api-key`` (Alvaria: required; Sinch: for cloud API gateways)."""
+    org_id: str | None = None
+    """Alvaria organization id (the ``{orgId}`` in every path and the token realm)."""
+    team_ids: list[str] = []
+    """Alvaria teams to read (userActivity, teamActivity); empty: discover or skip."""
+    work_type_ids: list[str] = []
+    """Alvaria work types to read (channelActivity, presence users); empty: discover or skip."""
+    contact_lists: list[str] = []
+    """Alvaria contact lists to read (listActivity); empty: skip."""
     timeout: Duration = 10.0
     max_attempts: int = 5
     max_body_bytes: int = 16 * 1024 * 1024

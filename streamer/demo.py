@@ -11,7 +11,7 @@ from pathlib import Path
 
 import anyio
 
-from .broker import EmbeddedBroker, free_port
+from .broker import EmbeddedBroker
 from .simulator.app import SimulatorThread
 from .tail import tail
 

@@ -19,7 +19,7 @@ from .events import (
 from .timeutil import format_ts, from_ms
 from .track.ledger import Admission, Ledger
 
-__all__ = ["Draft", "SourceContext", "OutRecord", "emit", "agent_current_record", "H_STREAM", "H_ENTITY", "H_SINCE", "H_VALUE"]
+__all__ = ["Draft", "SourceContext", "OutRecord", "emit", "value_changes", "agent_current_record", "H_STREAM", "H_ENTITY", "H_SINCE", "H_VALUE"]
 
 H_STREAM = "ccs-stream"
 H_ENTITY = "ccs-entity"
@@ -57,6 +57,11 @@ class Draft(msgspec.Struct, kw_only=True):
     previous_type: Any = None
     """Type to convert a remembered previous value into (e.g. Presence)."""
     endpoint: str
+    ride_along: frozenset[str] | None = None
+    """Statistics drafts: ``value`` is a dict of fields; the draft is published only if a
+    field outside ``ride_along`` differs from the last published values, and the payload's
+    ``changes`` is filled with {field: [before, after]} of the fields that differ. Fields
+    that grow with the clock (durations) ride along without triggering."""
 
 
 class OutRecord(msgspec.Struct, frozen=True):
@@ -78,13 +83,19 @@ def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> 
     """Admit ``draft`` into ``ledger``; return its Kafka record, or ``None`` if already published."""
     spec = EVENT_SPECS[draft.type]
     vendor_time = format_ts(from_ms(draft.at_ms))
-    eid = event_id(ctx.vendor, ctx.source_id, draft.type, draft.entity_id, draft.transition, vendor_time)
     entity = f"{spec.topic}/{draft.entity_id}"
+    fields = _fields(type(draft.payload))
+    changes: dict[str, Any] = {}
+    if draft.ride_along is not None:
+        diff = value_changes(ledger, entity, draft.stream, draft.value, draft.ride_along)
+        if diff is None:
+            return None
+        changes["changes"] = diff
+    eid = event_id(ctx.vendor, ctx.source_id, draft.type, draft.entity_id, draft.transition, vendor_time)
     adm = ledger.admit(entity, draft.stream, eid, draft.at_ms, draft.value, observed_ms)
     if adm is None:
         return None
-    fields = _fields(type(draft.payload))
-    changes: dict[str, Any] = {"sequence": adm.sequence}
+    changes["sequence"] = adm.sequence
     if adm.late and "late" in fields:
         changes["late"] = True
     if draft.previous_field is not None:
@@ -113,6 +124,23 @@ def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> 
     ]
     rec = OutRecord(ctx.topic(spec.topic), ctx.key(draft.entity_id), _enc.encode(ev), headers, eid, draft.type)
     return rec, adm
+
+
+def value_changes(
+    ledger: Ledger, entity: str, stream: str, after: dict[str, Any], ride_along: frozenset[str]
+) -> dict[str, list[Any]] | None:
+    """{field: [before, after]} of the triggering fields that differ from the stream's
+    current value (all of them on first sight); ``None`` when nothing triggering changed."""
+    cur = ledger.current(entity, stream)
+    before: dict[str, Any] = cur.value if cur is not None and isinstance(cur.value, dict) else {}
+    out = {
+        k: [before.get(k), v]
+        for k, v in after.items()
+        if k not in ride_along and (cur is None or before.get(k) != v)
+    }
+    if cur is not None and not out:
+        return None
+    return out
 
 
 def agent_current_record(ledger: Ledger, ctx: SourceContext, agent_id: str, now_ms: int) -> OutRecord:

@@ -208,7 +208,7 @@ class SourceRunner:
         self.published += sum(1 for r in records if r.event_id)
         if result.cursor_ms is not None:
             self.checkpoint.cursors[ep.name] = max(result.cursor_ms, self.checkpoint.cursors.get(ep.name, 0))
-        pruned = self.ledger.prune(now, int(self.gcfg.state_retention * 1000), ("interaction/",))
+        pruned = self.ledger.prune(now, int(self.gcfg.state_retention * 1000), ("interaction/", "stats/"))
         state = self.store.state_records(self.cfg.id, self.ledger.take_dirty())
         advance_offsets(self.checkpoint.offsets, acks, self.tailed)
         await self.publisher.send([*state, self.store.checkpoint_record(self.checkpoint)])

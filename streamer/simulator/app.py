@@ -7,6 +7,8 @@ thread for tests.
 
 from __future__ import annotations
 
+import importlib
+
 import socket
 import threading
 import time
@@ -21,7 +23,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from streamer.simulator.faults import FaultMiddleware, Faults
-from streamer.simulator.vonage import vonage_app
 from streamer.simulator.world import World
 
 __all__ = ["build_app", "serve", "SimulatorThread"]
@@ -31,15 +32,27 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(payload), status_code=status, media_type="application/json")
 
 
+SIMULATED_VENDORS = ("vonage", "sinch", "alvaria")
+"""Each is a module ``streamer.simulator.<name>`` with ``mount(world, faults) -> {prefix: app}``."""
+
+
+def _vendor_module(name: str) -> Any:
+    module_name = f"{__package__}.{name}"
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:
+            raise
+        return None
+
+
 def build_app(world: World, faults: Faults) -> Starlette:
     """All vendor apps under their prefixes, faults applied; ``/_sim`` is never faulted."""
-    vendors: dict[str, Any] = {
-        "/vonage": vonage_app(world, faults),
-        # Later vendors mount here, each behind the same middleware:
-        # "/sinch/RI/rmi": sinch_rmi_app(world, faults),
-        # "/sinch/RI/rai": sinch_rai_app(world, faults),
-        # "/alvaria": alvaria_app(world, faults),
-    }
+    vendors: dict[str, Any] = {}
+    for name in SIMULATED_VENDORS:
+        module = _vendor_module(name)
+        if module is not None:
+            vendors.update(module.mount(world, faults))
 
     async def set_faults(request: Request) -> Response:
         if request.method == "POST":

@@ -252,3 +252,8 @@ def vonage_app(world: World, faults: Faults) -> Starlette:
         Route("/interactions/{guid}", guarded(one_interaction)),
     ]
     return Starlette(routes=routes)
+
+
+def mount(world: World, faults: Faults) -> dict[str, Starlette]:
+    """Where the simulator serves this vendor."""
+    return {"/vonage": vonage_app(world, faults)}

@@ -15,11 +15,10 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
-import msgspec.inspect as mi
 
 from streamer.errors import SkippableError
-from streamer.jsonrepair import repair_json
 from streamer.timeutil import UTC, parse_ts
+from streamer.tolerant import BadRecord, decode_body, decode_items, decode_record, field_ci, snippet
 
 __all__ = [
     "UtcDateTime",
@@ -194,13 +193,6 @@ class Interaction(_Model):
         self.start = _utc(self.start)  # type: ignore[assignment]
 
 
-class BadRecord(msgspec.Struct, frozen=True):
-    """An item that could not be decoded: its raw bytes and why."""
-
-    raw: bytes
-    reason: str
-
-
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     """One decoded page: items in API order (bad ones as :class:`BadRecord`)."""
@@ -208,114 +200,6 @@ class Page(Generic[T]):
     items: list[T | BadRecord] = field(default_factory=list)
     meta: Meta | None = None
     up_to: datetime | None = None
-
-
-# --- tolerant decoding -------------------------------------------------------------
-
-
-def _key(name: str) -> str:
-    return name.replace("_", "").replace("-", "").replace(" ", "").lower()
-
-
-_TYPE_INFO: dict[Any, mi.Type] = {}
-
-
-def _type_info(model: Any) -> mi.Type:
-    info = _TYPE_INFO.get(model)
-    if info is None:
-        info = _TYPE_INFO[model] = mi.type_info(model)
-    return info
-
-
-def _normalize(value: Any, t: mi.Type) -> Any:
-    """Reshape decoded JSON towards type ``t``: key case, timestamps, scalar kinds."""
-    if value is None:
-        return None
-    if isinstance(t, mi.UnionType):
-        options = [x for x in t.types if not isinstance(x, mi.NoneType)]
-        if len(options) == 1:
-            return _normalize(value, options[0])
-        return value
-    if isinstance(t, mi.StructType) and isinstance(value, dict):
-        return _normalize_struct(value, t)
-    if isinstance(t, mi.ListType) and isinstance(value, list):
-        return [_normalize(v, t.item_type) for v in value]
-    if isinstance(t, mi.DateTimeType) and isinstance(value, str):
-        try:
-            return parse_ts(value)
-        except ValueError:
-            return value  # convert() reports it with its path
-    if isinstance(t, mi.StrType) and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(t, mi.IntType) and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(t, mi.IntType) and isinstance(value, str):
-        text = value.strip()
-        try:
-            number = float(text)
-        except ValueError:
-            return value
-        return int(number) if number.is_integer() else value
-    if isinstance(t, mi.BoolType) and isinstance(value, str):
-        return {"true": True, "false": False, "1": True, "0": False}.get(value.strip().lower(), value)
-    return value
-
-
-def _normalize_struct(value: dict[str, Any], t: mi.StructType) -> dict[str, Any]:
-    by_key = {_key(f.encode_name): f for f in t.fields}
-    out: dict[str, Any] = {}
-    for name, item in value.items():
-        f = by_key.get(_key(name))
-        if f is None:
-            continue  # unknown field: ignored
-        if f.encode_name in out and out[f.encode_name] is not None and name != f.encode_name:
-            continue  # the exact spelling, or the first non-null, wins
-        out[f.encode_name] = _normalize(item, f.type)
-    return out
-
-
-def decode_record(raw: bytes | msgspec.Raw, model: type[T]) -> T:
-    """Decode one JSON record into ``model``, tolerating vendor drift.
-
-    Raises :class:`SkippableError` with the reason when the record cannot be read.
-    """
-    try:
-        return msgspec.json.decode(raw, type=model)
-    except msgspec.ValidationError:
-        pass
-    except msgspec.DecodeError as exc:
-        raise SkippableError(f"record is not valid JSON: {exc}") from None
-    generic = msgspec.json.decode(raw)
-    if not isinstance(generic, dict):
-        raise SkippableError(f"record is not a JSON object but {type(generic).__name__}")
-    try:
-        return msgspec.convert(_normalize(generic, _type_info(model)), model, strict=False)
-    except msgspec.ValidationError as exc:
-        raise SkippableError(f"{model.__name__}: {exc}") from None
-
-
-def _field(top: dict[str, msgspec.Raw], name: str) -> msgspec.Raw | None:
-    if name in top:
-        return top[name]
-    wanted = _key(name)
-    return next((v for k, v in top.items() if _key(k) == wanted), None)
-
-
-def _snippet(body: bytes) -> str:
-    return body[:80].decode("utf-8", errors="replace").replace("\n", " ")
-
-
-def _decode_top(body: bytes) -> dict[str, msgspec.Raw]:
-    """Strict first; on a syntax error, retry once after the documented repairs."""
-    try:
-        return msgspec.json.decode(body, type=dict[str, msgspec.Raw])
-    except msgspec.ValidationError:
-        raise
-    except msgspec.DecodeError:
-        repaired, applied = repair_json(body)
-        if not applied:
-            raise
-        return msgspec.json.decode(repaired, type=dict[str, msgspec.Raw])
 
 
 def decode_page(body: bytes, model: type[T]) -> Page[T]:
@@ -333,37 +217,31 @@ def decode_page(body: bytes, model: type[T]) -> Page[T]:
 
 def _decode_page(body: bytes, model: type[T]) -> Page[T]:
     try:
-        top = _decode_top(body)
+        top = decode_body(body)
     except msgspec.ValidationError:  # (a subclass of DecodeError: first)
         raise SkippableError(
-            f"response body is not a JSON object; starts with {_snippet(body)!r}"
+            f"response body is not a JSON object; starts with {snippet(body)!r}"
         ) from None
     except msgspec.DecodeError as exc:
         raise SkippableError(
-            f"response body is not valid JSON ({exc}); starts with {_snippet(body)!r}"
+            f"response body is not valid JSON ({exc}); starts with {snippet(body)!r}"
         ) from None
-    items_raw = _field(top, "items")
+    items_raw = field_ci(top, "items")
     if items_raw is None:
         raise SkippableError("response page has no 'items' array")
     try:
         raws = msgspec.json.decode(items_raw, type=list[msgspec.Raw] | None) or []
     except msgspec.ValidationError:
         raise SkippableError("response page 'items' is not an array") from None
-    meta_raw = _field(top, "meta")
+    meta_raw = field_ci(top, "meta")
     meta: Meta | None = None
     if meta_raw is not None:
         try:
             meta = decode_record(meta_raw, Meta)
         except SkippableError:
             meta = None  # a null or odd meta only costs paging info; the caller checks
-    up_to = _decode_up_to(_field(top, "upTo"))
-    items: list[T | BadRecord] = []
-    for raw in raws:
-        try:
-            items.append(decode_record(raw, model))
-        except SkippableError as exc:
-            items.append(BadRecord(raw=bytes(raw), reason=str(exc)))
-    return Page(items=items, meta=meta, up_to=up_to)
+    up_to = _decode_up_to(field_ci(top, "upTo"))
+    return Page(items=decode_items(raws, model), meta=meta, up_to=up_to)
 
 
 def _decode_up_to(raw: msgspec.Raw | None) -> datetime | None:

@@ -319,9 +319,12 @@ class VonageSource:
 def _check(cfg: SourceConfig, path: str) -> None:
     if not isinstance(cfg.auth, (BearerAuthConfig, OAuth2AuthConfig)):
         raise ConfigError(f"{path}.auth.type: vonage takes bearer or oauth2_client_credentials")
+    for key in ("api_key", "org_id", "team_ids", "work_type_ids", "contact_lists"):
+        if getattr(cfg, key):
+            raise ConfigError(f"{path}.{key}: not used by vonage")
 
 
-VONAGE = VendorSpec(
+SPEC = VONAGE = VendorSpec(
     name=VENDOR,
     endpoints=("agent-status", "agent-activities", "interactions"),
     build=VonageSource,
