@@ -32,7 +32,7 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(payload), status_code=status, media_type="application/json")
 
 
-SIMULATED_VENDORS = ("vonage", "sinch", "alvaria")
+SIMULATED_VENDORS = ("vonage", "sinch_rmi", "sinch_rai", "alvaria")
 """Each is a module ``streamer.simulator.<name>`` with ``mount(world, faults) -> {prefix: app}``."""
 
 
