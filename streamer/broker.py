@@ -24,8 +24,12 @@ def free_port() -> int:
 class EmbeddedBroker:
     """``with EmbeddedBroker() as b: b.bootstrap`` — a broker on a free loopback port."""
 
-    def __init__(self, port: int | None = None, *, log_file: str | Path | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, *, advertised_port: int | None = None, log_file: str | Path | None = None
+    ) -> None:
         self.port = port or free_port()
+        self.advertised_port = advertised_port or self.port
+        """Clients reconnect to this port (tests put a proxy there)."""
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.log_file = Path(log_file) if log_file else None
         self.proc: subprocess.Popen[bytes] | None = None
@@ -40,10 +44,11 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 15.0) -> "EmbeddedBroker":
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         self._out = out
         self.proc = subprocess.Popen(
-            [self.binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [self.binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised,
              "--storage-engine", "memory://tansu/"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},

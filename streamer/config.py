@@ -138,6 +138,12 @@ class StreamerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     state_retention: Duration = 3600.0
     """How long per-interaction tracking state is kept after the vendor last served it."""
     watermark_interval: Duration = 10.0
+    checkpoint_policy: Literal["fail", "resume-from-now"] = "fail"
+    """What a source does when its checkpoint is missing, corrupt or from a newer build:
+    ``fail`` (stop that source, report it failing) or ``resume-from-now`` (rebuild its
+    state from the output topics, start history cursors at now, publish a gap)."""
+    gap_after_intervals: int = 5
+    """A source endpoint that could not poll for this many intervals publishes a gap."""
 
 
 # --- interpolation -------------------------------------------------------------------

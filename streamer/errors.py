@@ -6,8 +6,10 @@ __all__ = [
     "StreamerError",
     "RetriableError",
     "FatalError",
+    "KafkaUnavailableError",
     "SkippableError",
     "ConfigError",
+    "CheckpointError",
     "PageLoopError",
 ]
 
@@ -27,6 +29,10 @@ class RetriableError(StreamerError):
         self.retry_after = retry_after
 
 
+class KafkaUnavailableError(RetriableError):
+    """The broker could not be reached or did not ack: the source waits, polling slowly."""
+
+
 class FatalError(StreamerError):
     """Retrying will not help without a human (bad credentials, 403, bad config)."""
 
@@ -40,6 +46,15 @@ class SkippableError(StreamerError):
     def __init__(self, message: str, *, raw: bytes = b"") -> None:
         super().__init__(message)
         self.raw = raw
+
+
+class CheckpointError(FatalError):
+    """A source's checkpoint is missing (state without it), corrupt, or from a newer build."""
+
+    def __init__(self, message: str, *, kind: str, written_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.written_ms = written_ms
 
 
 class ConfigError(FatalError):

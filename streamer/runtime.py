@@ -20,8 +20,8 @@ import structlog
 
 from .config import SourceConfig, StreamerConfig
 from .emit import Draft, OutRecord, SourceContext, agent_current_record
-from .errors import FatalError, RetriableError, SkippableError, StreamerError
-from .events import EVENT_SPECS, SourceHealthChanged, SourceWatermark
+from .errors import CheckpointError, FatalError, KafkaUnavailableError, RetriableError, SkippableError, StreamerError
+from .events import EVENT_SPECS, SourceGap, SourceHealthChanged, SourceWatermark
 from .kafka.checkpoint import Checkpoint, StateStore, advance_offsets
 from .kafka.publisher import Publisher
 from .rules import emit_with_rules
@@ -81,6 +81,10 @@ class SourceRunner:
         self.checkpoint = Checkpoint(source_id=cfg.id)
         self.needs_restore = True
         self.health: dict[str, str] = {}
+        self.pending_health: list[Draft] = []
+        """Health changes not yet on Kafka (it was down): published with the next commit."""
+        self.last_ok: dict[str, float] = {}
+        self.last_error: dict[str, str] = {}
         self.last_watermark: dict[str, float] = {}
         self.tailed = {f"{gcfg.kafka.topic_prefix}.{t}" for t in ("agent", "interaction", "stats")}
         self.published = 0
@@ -95,7 +99,9 @@ class SourceRunner:
             self.source = spec.build(self.cfg)
         try:
             async with self.lock:
-                await self._restore_until_done()
+                usable = await self._restore_until_done()
+            if not usable:
+                await anyio.sleep_forever()  # policy "fail": this source stays down, the others run
             async with anyio.create_task_group() as tg:
                 for ep in self.source.endpoints:
                     tg.start_soon(self._endpoint_loop, ep)
@@ -105,12 +111,22 @@ class SourceRunner:
 
     # --- restore -----------------------------------------------------------------------
 
-    async def _restore_until_done(self) -> None:
+    async def _restore_until_done(self) -> bool:
+        """Restore, retrying while Kafka is unavailable; False if the checkpoint policy
+        says this source must not run."""
         failures = 0
         while True:
             try:
                 await self._restore()
-                return
+                return True
+            except CheckpointError as e:
+                self.log.error(
+                    "checkpoint unusable; source stopped (checkpoint_policy: fail). Inspect the "
+                    "checkpoint topic, or set checkpoint_policy: resume-from-now to rebuild and go on",
+                    kind=e.kind, error=str(e),
+                )
+                await self._report_stopped(str(e))
+                return False
             except RetriableError as e:
                 failures += 1
                 delay = backoff_delay(failures, cap=30.0)
@@ -118,7 +134,18 @@ class SourceRunner:
                 await anyio.sleep(delay)
 
     async def _restore(self) -> None:
-        r = await self.store.restore(self.cfg.id)
+        trouble: CheckpointError | None = None
+        try:
+            r = await self.store.restore(self.cfg.id)
+        except CheckpointError as e:
+            if self.gcfg.checkpoint_policy != "resume-from-now":
+                raise
+            trouble = e
+            self.log.error(
+                "checkpoint unusable; rebuilding state from the output and resuming from now "
+                "(checkpoint_policy: resume-from-now)", kind=e.kind, error=str(e),
+            )
+            r = await self.store.restore(self.cfg.id, rebuild=True)
         retention_ms = int(self.gcfg.state_retention * 1000)
         ledger = Ledger(r.entities, seen_refresh_ms=retention_ms // 2)
         now = self.now_ms()
@@ -127,14 +154,23 @@ class SourceRunner:
         cp = r.checkpoint or Checkpoint(source_id=self.cfg.id)
         for k, v in r.highwaters.items():
             cp.offsets[k] = max(cp.offsets.get(k, 0), v)
+        gaps: list[Draft] = []
+        if trouble is not None:
+            assert self.source is not None
+            since = trouble.written_ms or now - int(self.cfg.initial_lookback * 1000)
+            for ep in self.source.endpoints:
+                if ep.history:
+                    cp.cursors[ep.name] = now
+                gaps.append(self._gap_draft(ep.name, since, now, f"checkpoint {trouble.kind}; resumed from now"))
+        records = [rec for rec, _ in emit_with_rules(gaps, ledger, self.ctx, now)]
+        acks = await self.publisher.send(records)
+        advance_offsets(cp.offsets, acks, self.tailed)
         # Save what the tail taught us before claiming its offsets as covered.
         records = self.store.state_records(self.cfg.id, ledger.take_dirty())
         records.append(self.store.checkpoint_record(cp))
         await self.publisher.send(records)
         self.ledger, self.checkpoint, self.needs_restore = ledger, cp, False
-        assert self.source is not None
-        for ep in self.source.endpoints:
-            ep.reset()
+        self._reset_endpoints()
         self.log.info(
             "state restored",
             checkpoint=r.checkpoint is not None,
@@ -142,6 +178,11 @@ class SourceRunner:
             replayed_from_tail=len(r.tail),
             cursors=cp.cursors,
         )
+
+    def _reset_endpoints(self) -> None:
+        assert self.source is not None
+        for ep in self.source.endpoints:
+            ep.reset()
 
     # --- polling -----------------------------------------------------------------------
 
@@ -152,42 +193,68 @@ class SourceRunner:
             started = self.clock()
             delay = ep.interval
             try:
+                gap = self._gap_since_last_ok(ep)
                 async for result in ep.poll(self.checkpoint.cursors.get(ep.name), self.now_ms()):
-                    await self._commit(ep, result)
+                    await self._commit(ep, result, gap)
+                    gap = []
+                if gap:
+                    await self._commit(ep, PollResult([]), gap)
                 failures = 0
+                self.last_ok[ep.name] = self.clock()
                 await self._set_health(ep, "healthy", None)
                 delay = max(0.0, started + ep.interval - self.clock())
             except SkippableError as e:
+                self.last_error[ep.name] = str(e)
                 log.warning("poll skipped", error=str(e))
                 await self._dead_letter_and_health(ep, BadInput(str(e), e.raw), "degraded", str(e))
             except RetriableError as e:
                 failures += 1
-                delay = max(e.retry_after or 0.0, backoff_delay(failures, base=ep.interval, cap=60.0))
+                self.last_error[ep.name] = str(e)
+                # Kafka coming back should be noticed within seconds; vendors get more room.
+                cap = 5.0 if isinstance(e, KafkaUnavailableError) else 60.0
+                delay = max(e.retry_after or 0.0, backoff_delay(failures, base=ep.interval, cap=cap))
                 log.warning("poll failed; backing off", error=str(e), retry_in=round(delay, 2), failures=failures)
                 await self._set_health_safely(ep, "failing" if failures >= 3 else "degraded", str(e))
             except FatalError as e:
                 failures += 1
+                self.last_error[ep.name] = str(e)
                 delay = max(60.0, ep.interval * 10)
                 log.error("poll failed and needs attention", error=str(e), retry_in=delay)
                 await self._set_health_safely(ep, "failing", str(e))
             except Exception as e:  # a bug must not stop the other endpoints; state is reloaded
                 failures += 1
                 self.needs_restore = True
+                self._reset_endpoints()
                 delay = backoff_delay(failures, base=ep.interval, cap=60.0)
                 log.exception("unexpected error in poll; state will be reloaded", retry_in=round(delay, 2))
                 await self._set_health_safely(ep, "failing", f"internal error: {type(e).__name__}")
             await anyio.sleep(delay)
 
+    def _gap_since_last_ok(self, ep: Endpoint) -> list[Draft]:
+        """A gap draft when the endpoint has not polled successfully for too long."""
+        last = self.last_ok.get(ep.name)
+        now = self.clock()
+        if last is None or now - last < self.gcfg.gap_after_intervals * ep.interval:
+            return []
+        reason = self.last_error.get(ep.name, "not polled")
+        if ep.history:
+            reason += " (history endpoint: the range is re-read from its cursor)"
+        return [self._gap_draft(ep.name, int(last * 1000), int(now * 1000), reason)]
+
     async def _commit(self, ep: Endpoint, result: PollResult, extra: list[Draft] | None = None) -> None:
         """Publish one result and checkpoint it; the lock makes it atomic per source."""
         async with self.lock:
             with anyio.CancelScope(shield=True):
-                if self.needs_restore:
-                    await self._restore()
                 try:
+                    if self.needs_restore:
+                        await self._restore()
                     await self._commit_locked(ep, result, extra or [])
                 except StreamerError:
+                    # What endpoints remember between polls (rows seen, snapshot digests)
+                    # describes work that is not on Kafka: forget it now, or the re-poll
+                    # would skip those rows and the cursor would move past them.
                     self.needs_restore = True
+                    self._reset_endpoints()
                     raise
 
     async def _commit_locked(self, ep: Endpoint, result: PollResult, extra: list[Draft]) -> None:
@@ -195,7 +262,8 @@ class SourceRunner:
         records: list[OutRecord] = []
         agents: set[str] = set()
         watermark = self._watermark(ep, result)
-        for rec, d in emit_with_rules([*result.drafts, *extra, *watermark], self.ledger, self.ctx, now):
+        health = list(self.pending_health)
+        for rec, d in emit_with_rules([*health, *result.drafts, *extra, *watermark], self.ledger, self.ctx, now):
             records.append(rec)
             if EVENT_SPECS[d.type].topic == "agent":
                 agents.add(d.entity_id)
@@ -214,6 +282,7 @@ class SourceRunner:
         await self.publisher.send([*state, self.store.checkpoint_record(self.checkpoint)])
         if watermark:
             self.last_watermark[ep.name] = self.clock()
+        del self.pending_health[: len(health)]
         if pruned:
             self.log.debug("forgot idle interactions", count=len(pruned))
 
@@ -262,14 +331,36 @@ class SourceRunner:
         d = self._health_draft(ep, status, reason)
         if d is not None:
             self.log.info("health changed", endpoint=ep.name, status=status, reason=reason)
-            await self._commit(ep, PollResult([]), [d])
+            self.pending_health.append(d)
+        if self.pending_health:
+            await self._commit(ep, PollResult([]))
 
     async def _set_health_safely(self, ep: Endpoint, status: str, reason: str | None) -> None:
         try:
             await self._set_health(ep, status, reason)
         except StreamerError as e:
-            self.health.pop(ep.name, None)  # not published: try again next time
-            self.log.warning("health event not published", endpoint=ep.name, error=str(e))
+            # Kept in pending_health: published, with its own time, once Kafka is back.
+            self.log.warning("health event not published yet", endpoint=ep.name, error=str(e))
+
+    async def _report_stopped(self, reason: str) -> None:
+        """Best effort: tell consumers this source's endpoints are failing (policy fail)."""
+        assert self.source is not None
+        drafts = [d for ep in self.source.endpoints if (d := self._health_draft(ep, "failing", reason))]
+        try:
+            await self.publisher.send([rec for rec, _ in emit_with_rules(drafts, self.ledger, self.ctx, self.now_ms())])
+        except StreamerError as e:
+            self.log.warning("could not publish the stopped source's health", error=str(e))
+
+    def _gap_draft(self, endpoint: str, start_ms: int, end_ms: int, reason: str) -> Draft:
+        """``cc.source.gap``: the endpoint could not be read from ``start_ms`` to ``end_ms``."""
+        return Draft(
+            type="cc.source.gap", entity_id=self.cfg.id, stream=f"gap/{endpoint}",
+            transition=f"gap:{endpoint}:{start_ms}", at_ms=end_ms, previous_field=None, endpoint=endpoint,
+            payload=SourceGap(
+                source_id=self.cfg.id, endpoint=endpoint, from_=format_ts(from_ms(start_ms)),
+                to=format_ts(from_ms(end_ms)), reason=reason,
+            ),
+        )
 
     async def _dead_letter_and_health(self, ep: Endpoint, bad: BadInput, status: str, reason: str) -> None:
         try:

@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError
 
 from ..config import KafkaConfig
 from ..emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, OutRecord
-from ..errors import FatalError, RetriableError
+from ..errors import CheckpointError, KafkaUnavailableError
 from ..track.ledger import EntityState
 
 __all__ = [
@@ -122,9 +122,9 @@ async def read_to_end(
                         ends[tp] = hw
                         pending.discard(tp)
     except TimeoutError:
-        raise RetriableError(f"kafka: reading back {sorted(str(t) for t in pending)} timed out") from None
+        raise KafkaUnavailableError(f"kafka: reading back {sorted(str(t) for t in pending)} timed out") from None
     except KafkaError as e:
-        raise RetriableError(f"kafka: read-back failed: {e}") from None
+        raise KafkaUnavailableError(f"kafka: read-back failed: {e}") from None
     finally:
         await consumer.stop()
     return out, ends
@@ -139,11 +139,11 @@ async def partitions(cfg: KafkaConfig, topics: Iterable[str]) -> list[TopicParti
         for t in topics:
             parts = consumer.partitions_for_topic(t)
             if not parts:
-                raise RetriableError(f"kafka: topic {t} has no partitions (not created yet?)")
+                raise KafkaUnavailableError(f"kafka: topic {t} has no partitions (not created yet?)")
             tps += [TopicPartition(t, p) for p in sorted(parts)]
         return tps
     except KafkaError as e:
-        raise RetriableError(f"kafka: metadata failed: {e}") from None
+        raise KafkaUnavailableError(f"kafka: metadata failed: {e}") from None
     finally:
         await consumer.stop()
 
@@ -159,22 +159,36 @@ class StateStore:
         self.state_topic = f"{p}.streamer.state"
         self.tailed_topics = [f"{p}.{t}" for t in TAILED]
 
-    async def restore(self, source_id: str) -> Restored:
-        """Latest checkpoint + ledger state of one source, plus its output after the checkpoint."""
+    async def restore(self, source_id: str, *, rebuild: bool = False) -> Restored:
+        """Latest checkpoint + ledger state of one source, plus its output after the checkpoint.
+
+        ``rebuild``: ignore the checkpoint and read the whole output back (for the
+        ``resume-from-now`` policy when the checkpoint cannot be used).
+        """
         tps = await partitions(self.cfg, [self.checkpoint_topic, self.state_topic])
         records, _ = await read_to_end(self.cfg, {tp: 0 for tp in tps})
         prefix = f"{source_id}|".encode()
-        cp: Checkpoint | None = None
+        cp_raw: bytes | None = None
         raw_states: dict[str, bytes | None] = {}
         for r in records:
             if r.key is None:
                 continue
             if r.topic == self.checkpoint_topic and r.key == source_id.encode():
-                cp = self._decode_checkpoint(source_id, r.value)
+                cp_raw = r.value
             elif r.topic == self.state_topic and r.key.startswith(prefix):
                 raw_states[r.key[len(prefix):].decode()] = r.value
         entities = {k: _dec_entity.decode(v) for k, v in raw_states.items() if v is not None}
         out_tps = await partitions(self.cfg, self.tailed_topics)
+        if rebuild:
+            tail_records, ends = await read_to_end(self.cfg, {tp: 0 for tp in out_tps})
+            return Restored(None, entities, self._tail_events(source_id, tail_records),
+                            {tp_key(tp.topic, tp.partition): off for tp, off in ends.items()})
+        cp = self._decode_checkpoint(source_id, cp_raw)
+        if cp is None and entities:
+            raise CheckpointError(
+                f"checkpoint of source {source_id} is missing but {len(entities)} tracked entities exist",
+                kind="missing",
+            )
         starts = {tp: 0 for tp in out_tps}
         if cp is not None:
             for tp in out_tps:
@@ -196,7 +210,7 @@ class StateStore:
             # the first restore reads a little more than it needs.
             return dict(await consumer.end_offsets(tps))
         except KafkaError as e:
-            raise RetriableError(f"kafka: cannot read end offsets: {e}") from None
+            raise KafkaUnavailableError(f"kafka: cannot read end offsets: {e}") from None
         finally:
             await consumer.stop()
 
@@ -206,11 +220,13 @@ class StateStore:
         try:
             cp = _dec_cp.decode(value)
         except msgspec.DecodeError as e:
-            raise FatalError(f"checkpoint of source {source_id} is corrupt: {e}") from None
+            raise CheckpointError(f"checkpoint of source {source_id} is corrupt: {e}", kind="corrupt") from None
         if cp.version > CHECKPOINT_VERSION:
-            raise FatalError(
+            raise CheckpointError(
                 f"checkpoint of source {source_id} has version {cp.version}, newer than this build "
-                f"({CHECKPOINT_VERSION}); refusing to overwrite it"
+                f"({CHECKPOINT_VERSION})",
+                kind="newer",
+                written_ms=cp.written_ms,
             )
         return cp
 

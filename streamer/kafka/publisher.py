@@ -1,4 +1,4 @@
-"""aiokafka producer behind one small seam: send a batch, get its acks or a RetriableError."""
+"""aiokafka producer behind one small seam: send a batch, get its acks or a KafkaUnavailableError."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError
 
 from ..config import KafkaConfig
 from ..emit import OutRecord
-from ..errors import FatalError, RetriableError
+from ..errors import FatalError, KafkaUnavailableError
 
 __all__ = ["Ack", "Publisher", "topic_names"]
 
@@ -63,7 +63,7 @@ class Publisher:
             await producer.start()
         except (KafkaError, OSError) as e:
             await producer.stop()
-            raise RetriableError(f"kafka: cannot connect to {self._cfg.bootstrap_servers}: {e}") from None
+            raise KafkaUnavailableError(f"kafka: cannot connect to {self._cfg.bootstrap_servers}: {e}") from None
         self._producer = producer
 
     async def stop(self) -> None:
@@ -91,7 +91,7 @@ class Publisher:
                 if code not in (0, _TOPIC_EXISTS):
                     raise FatalError(f"kafka: cannot create topic {topic}: error {code} {message}")
         except KafkaError as e:
-            raise RetriableError(f"kafka: cannot create topics: {e}") from None
+            raise KafkaUnavailableError(f"kafka: cannot create topics: {e}") from None
         finally:
             await admin.close()
 
@@ -108,9 +108,9 @@ class Publisher:
                 futures.append(await producer.send(r.topic, r.value, key=r.key, headers=r.headers))
         except (KafkaError, OSError) as e:
             await asyncio.gather(*futures, return_exceptions=True)
-            raise RetriableError(f"kafka: publish failed: {type(e).__name__}: {e}") from None
+            raise KafkaUnavailableError(f"kafka: publish failed: {type(e).__name__}: {e}") from None
         results = await asyncio.gather(*futures, return_exceptions=True)
         for res in results:
             if isinstance(res, BaseException):
-                raise RetriableError(f"kafka: publish failed: {type(res).__name__}: {res}") from None
+                raise KafkaUnavailableError(f"kafka: publish failed: {type(res).__name__}: {res}") from None
         return [Ack(m.topic, m.partition, m.offset) for m in results]  # type: ignore[union-attr]

@@ -149,3 +149,20 @@ def assert_clean_log(log: Path, *secrets: str) -> None:
     assert not errors, errors[:3]
     for s in secrets:
         assert s not in text, "a secret leaked into the log"
+
+
+def produce(bootstrap: str, prefix: str, topic: str, key: bytes, value: bytes | None) -> None:
+    """Create the contract's topics under ``prefix`` and write one raw record (to stage trouble)."""
+    from streamer.kafka.publisher import Publisher
+    from streamer.emit import OutRecord
+
+    async def go() -> None:
+        pub = Publisher(KafkaConfig(bootstrap_servers=bootstrap, topic_prefix=prefix))
+        await pub.start()
+        try:
+            await pub.ensure_topics()
+            await pub.send([OutRecord(f"{prefix}.{topic}", key, value, [])])
+        finally:
+            await pub.stop()
+
+    asyncio.run(go())

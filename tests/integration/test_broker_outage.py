@@ -1,0 +1,76 @@
+"""The broker unreachable for a minute: nothing lost, nothing duplicated, memory bounded,
+recovery on its own within seconds, and the outage visible in health events."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from streamer.broker import EmbeddedBroker, free_port
+from streamer.simulator.app import SimulatorThread
+from streamer.timeutil import parse_ts
+
+from .check import check_against_truth
+from .harness import DaemonProcess, assert_clean_log, events, unique_prefix, write_config
+from .proxy import TcpProxy
+
+pytestmark = pytest.mark.integration
+OUTAGE_S = 60
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_minute_without_the_broker_loses_nothing(tmp_path: Path) -> None:
+    proxy_port = free_port()
+    with EmbeddedBroker(advertised_port=proxy_port, log_file=tmp_path / "broker.log") as broker:
+        proxy = TcpProxy(broker.port)
+        proxy.port = proxy_port
+        with proxy, SimulatorThread(seed=21, agents=16) as sim:
+            prefix = unique_prefix()
+            cfg = write_config(tmp_path / "c.yaml", bootstrap=f"127.0.0.1:{proxy_port}", prefix=prefix,
+                               base_url=f"{sim.base_url}/vonage")
+            daemon = DaemonProcess(cfg, tmp_path / "daemon.log").start()
+            time.sleep(8)
+            assert daemon.proc is not None
+            rss_before = rss_kib(daemon.proc.pid)
+            proxy.cut()
+            cut_at = time.time()
+            peak = rss_before
+            while time.time() - cut_at < OUTAGE_S:
+                time.sleep(2)
+                assert daemon.alive()
+                peak = max(peak, rss_kib(daemon.proc.pid))
+            proxy.restore()
+            restored_at = time.time()
+
+            def published_after_restore() -> bool:
+                return any(parse_ts(e["observedtime"]).timestamp() > restored_at
+                           for e in events(broker.bootstrap, prefix, "agent"))
+
+            while not published_after_restore():
+                assert time.time() - restored_at < 30, "no recovery within 30 s"
+                time.sleep(0.5)
+            recovery_s = time.time() - restored_at
+            time.sleep(6)
+            assert daemon.terminate() == 0
+            figures = check_against_truth(broker.bootstrap, prefix, sim.world)
+            health = [e for e in events(broker.bootstrap, prefix, "source") if e["type"] == "cc.source.health.changed"]
+
+    growth_mib = (peak - rss_before) / 1024
+    print(f"\noutage {OUTAGE_S}s: RSS {rss_before / 1024:.1f} MiB -> peak {peak / 1024:.1f} MiB "
+          f"(+{growth_mib:.1f} MiB); recovered in {recovery_s:.1f}s; {figures}")
+    assert growth_mib < 30, f"memory grew {growth_mib:.1f} MiB during the outage"
+    assert recovery_s < 15, recovery_s
+    during = [e for e in health if cut_at <= parse_ts(e["time"]).timestamp() <= restored_at
+              and e["data"]["status"] in ("degraded", "failing")]
+    assert during and all("kafka" in e["data"]["reason"] for e in during), health
+    assert health[-1]["data"]["status"] == "healthy" or any(
+        e["data"]["status"] == "healthy" and parse_ts(e["time"]).timestamp() > restored_at for e in health)
+    assert_clean_log(tmp_path / "daemon.log", "sim-token")
