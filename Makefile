@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration schemas bench clean
+.PHONY: install run test test-unit test-integration schemas bench soak clean
 
 install: $(STAMP)
 
@@ -31,6 +31,12 @@ schemas: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# Figures, not CI: 100 SIGKILLs against the simulator, 10,000 fuzzed bodies per fuzz test,
+# and the 60 s broker outage, with their numbers printed.
+soak: install
+	CCSTREAM_SOAK=1 CCSTREAM_SOAK_KILLS=100 $(BIN)/python -m pytest -q -s -p no:cacheprovider \
+		tests/integration/test_exactly_once.py tests/integration/test_broker_outage.py tests/unit/vonage/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

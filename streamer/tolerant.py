@@ -92,6 +92,16 @@ def _normalize_struct(value: dict[str, Any], t: mi.StructType) -> dict[str, Any]
     return out
 
 
+_UNREADABLE = (UnicodeDecodeError, RecursionError)
+"""What msgspec raises beyond DecodeError: invalid UTF-8 inside a string, deep nesting."""
+
+
+def _unreadable(exc: BaseException) -> SkippableError:
+    if isinstance(exc, RecursionError):
+        return SkippableError("JSON is nested too deeply to read")
+    return SkippableError(f"JSON is not valid UTF-8: {exc}")
+
+
 def decode_record(raw: bytes | msgspec.Raw, model: type[T]) -> T:
     """Decode one JSON record into ``model``, tolerating vendor drift.
 
@@ -103,7 +113,12 @@ def decode_record(raw: bytes | msgspec.Raw, model: type[T]) -> T:
         pass
     except msgspec.DecodeError as exc:
         raise SkippableError(f"record is not valid JSON: {exc}") from None
-    generic = msgspec.json.decode(raw)
+    except _UNREADABLE as exc:
+        raise _unreadable(exc) from None
+    try:
+        generic = msgspec.json.decode(raw)
+    except _UNREADABLE as exc:
+        raise _unreadable(exc) from None
     if not isinstance(generic, dict):
         raise SkippableError(f"record is not a JSON object but {type(generic).__name__}")
     try:
@@ -129,11 +144,16 @@ def decode_body(body: bytes) -> dict[str, msgspec.Raw]:
         return msgspec.json.decode(body, type=dict[str, msgspec.Raw])
     except msgspec.ValidationError:
         raise
+    except _UNREADABLE as exc:
+        raise _unreadable(exc) from None
     except msgspec.DecodeError:
         repaired, applied = repair_json(body)
         if not applied:
             raise
-        return msgspec.json.decode(repaired, type=dict[str, msgspec.Raw])
+        try:
+            return msgspec.json.decode(repaired, type=dict[str, msgspec.Raw])
+        except _UNREADABLE as exc:
+            raise _unreadable(exc) from None
 
 
 def decode_items(raws: list[msgspec.Raw], model: type[T]) -> list[T | BadRecord]:
