@@ -26,7 +26,10 @@ def unique_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
 
 
-def write_config(path: Path, *, bootstrap: str, prefix: str, base_url: str, **source: Any) -> Path:
+def write_config(
+    path: Path, *, bootstrap: str, prefix: str, base_url: str, extra_sources: list[dict[str, Any]] | None = None,
+    **source: Any,
+) -> Path:
     src = {
         "id": "vonage-it",
         "vendor": "vonage",
@@ -41,7 +44,7 @@ def write_config(path: Path, *, bootstrap: str, prefix: str, base_url: str, **so
     src.update(source)
     cfg = {
         "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "partitions": 3, "linger_ms": 5},
-        "sources": [src],
+        "sources": [src, *(extra_sources or [])],
         "log_level": "info",
         "log_format": "json",
         "watermark_interval": "2s",
