@@ -1,0 +1,88 @@
+"""Vendor misbehaviour at the source level: duplicated and out-of-order rows, a clock that
+jumps back, an ``upTo`` earlier than the last one. Events stay unique; cursors never go back."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import msgspec
+
+from streamer.auth import BearerAuth
+from streamer.config import parse_config
+from streamer.emit import SourceContext
+from streamer.http import HttpClient
+from streamer.rules import emit_with_rules
+from streamer.secrets import Secret
+from streamer.timeutil import format_ts, to_ms
+from streamer.track.ledger import Ledger
+from streamer.vendors.vonage.client import VonageClient, vonage_headers
+from streamer.vendors.vonage.source import AgentActivitiesEndpoint
+
+T0 = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
+CTX = SourceContext("vonage", "s", "cc")
+
+
+def presence(agent: str, category: str, at: datetime) -> dict[str, Any]:
+    return {"agentId": agent, "type": "Presence", "category": category, "name": category,
+            "eligibleForRouting": category == "Ready", "start": format_ts(at), "status": None,
+            "duration": None, "reason": None, "interaction": None, "channel": None, "workload": None}
+
+
+def endpoint(pages: list[dict[str, Any]]) -> tuple[AgentActivitiesEndpoint, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = pages[min(len(seen) - 1, len(pages) - 1)]
+        return httpx.Response(200, content=msgspec.json.encode(body))
+
+    cfg = parse_config({"sources": [{"id": "s", "vendor": "vonage", "base_url": "http://v", "auth": {"type": "bearer", "token": "t"},
+                                     "lookback": "30s", "safety_lag": "1s", "initial_lookback": "5m"}]}, env={}).sources[0]
+    http = HttpClient("http://v", BearerAuth(Secret("t")), headers=vonage_headers(), transport=httpx.MockTransport(handler))
+    return AgentActivitiesEndpoint(VonageClient(http), cfg), seen
+
+
+def page(items: list[dict[str, Any]], up_to: datetime) -> dict[str, Any]:
+    n = len(items)
+    return {"meta": {"page": 1, "count": n, "pageCount": 1, "totalCount": n}, "items": items, "upTo": format_ts(up_to)}
+
+
+async def poll_all(ep: AgentActivitiesEndpoint, cursor: int | None, now: datetime, ledger: Ledger) -> tuple[list[dict], int | None]:
+    out, last = [], cursor
+    async for result in ep.poll(cursor, to_ms(now)):
+        out += [msgspec.json.decode(r.value) for r, _ in emit_with_rules(result.drafts, ledger, CTX, to_ms(now))]
+        last = result.cursor_ms
+    return out, last
+
+
+async def test_duplicated_and_out_of_order_rows_publish_each_transition_once_in_vendor_order() -> None:
+    a, b, c = T0, T0 + timedelta(seconds=5), T0 + timedelta(seconds=9)
+    rows = [presence("7", "Away", b), presence("7", "LoggedOut", a), presence("7", "Away", b),
+            presence("7", "Ready", c), presence("7", "LoggedOut", a)]
+    ep, _ = endpoint([page(rows, c + timedelta(seconds=5))])
+    evs, _ = await poll_all(ep, to_ms(a) - 1000, c + timedelta(seconds=6), Ledger())
+    presences = [e for e in evs if e["type"] == "cc.agent.presence.changed"]
+    assert [e["data"]["current"]["category"] for e in presences] == ["LoggedOut", "Away", "Ready"]
+    assert [e["data"]["sequence"] for e in evs] == list(range(1, len(evs) + 1))
+    assert len({e["id"] for e in evs}) == len(evs)
+
+
+async def test_an_upto_earlier_than_the_last_never_moves_the_cursor_back() -> None:
+    ledger = Ledger()
+    ep, _ = endpoint([page([presence("7", "Ready", T0)], T0 + timedelta(seconds=60)),
+                      page([presence("7", "Ready", T0)], T0 - timedelta(days=3))])  # vendor clock jumped back
+    _, first = await poll_all(ep, to_ms(T0) - 1000, T0 + timedelta(seconds=61), ledger)
+    evs, second = await poll_all(ep, first, T0 + timedelta(seconds=70), ledger)
+    assert first is not None and second is not None and second >= first
+    assert evs == []  # the same row again is not a new event
+
+
+async def test_the_window_asked_for_starts_before_the_cursor_by_the_lookback() -> None:
+    ep, requests = endpoint([page([], T0 + timedelta(seconds=60))])
+    cursor = to_ms(T0)
+    await poll_all(ep, cursor, T0 + timedelta(seconds=60), Ledger())
+    start = requests[0].url.params["start"]
+    assert start == format_ts(T0 - timedelta(seconds=30))
+    assert requests[0].url.params["include"] == "Processed"
