@@ -19,6 +19,7 @@ import msgspec
 import structlog
 
 from .config import SourceConfig, StreamerConfig
+from .crashpoints import crash_point
 from .emit import Draft, OutRecord, SourceContext, agent_current_record
 from .errors import CheckpointError, FatalError, KafkaUnavailableError, RetriableError, SkippableError, StreamerError
 from .events import EVENT_SPECS, SourceGap, SourceHealthChanged, SourceWatermark
@@ -53,6 +54,13 @@ def backoff_delay(failures: int, *, base: float = 1.0, cap: float = 60.0, rng: r
     """Exponential backoff with full jitter."""
     r = rng or random
     return r.uniform(0, min(cap, base * 2 ** max(0, failures - 1)))
+
+
+def _as_fill(d: Draft) -> Draft:
+    """Mark a draft as published by the history read that closes a gap."""
+    if "fill" not in d.payload.__struct_fields__:
+        return d
+    return msgspec.structs.replace(d, payload=msgspec.structs.replace(d.payload, fill=True))
 
 
 class SourceRunner:
@@ -146,6 +154,7 @@ class SourceRunner:
                 "(checkpoint_policy: resume-from-now)", kind=e.kind, error=str(e),
             )
             r = await self.store.restore(self.cfg.id, rebuild=True)
+        crash_point("during-restore")
         retention_ms = int(self.gcfg.state_retention * 1000)
         ledger = Ledger(r.entities, seen_refresh_ms=retention_ms // 2)
         now = self.now_ms()
@@ -194,7 +203,10 @@ class SourceRunner:
             delay = ep.interval
             try:
                 gap = self._gap_since_last_ok(ep)
+                filling = bool(gap) and ep.history
                 async for result in ep.poll(self.checkpoint.cursors.get(ep.name), self.now_ms()):
+                    if filling:
+                        result.drafts = [_as_fill(d) for d in result.drafts]
                     await self._commit(ep, result, gap)
                     gap = []
                 if gap:
@@ -273,13 +285,16 @@ class SourceRunner:
         if not records and not cursor_moved:
             return
         acks = await self.publisher.send(records)
+        crash_point("after-publish")
         self.published += sum(1 for r in records if r.event_id)
         if result.cursor_ms is not None:
             self.checkpoint.cursors[ep.name] = max(result.cursor_ms, self.checkpoint.cursors.get(ep.name, 0))
         pruned = self.ledger.prune(now, int(self.gcfg.state_retention * 1000), ("interaction/", "stats/"))
         state = self.store.state_records(self.cfg.id, self.ledger.take_dirty())
         advance_offsets(self.checkpoint.offsets, acks, self.tailed)
-        await self.publisher.send([*state, self.store.checkpoint_record(self.checkpoint)])
+        await self.publisher.send(state)
+        crash_point("after-state")
+        await self.publisher.send([self.store.checkpoint_record(self.checkpoint)])
         if watermark:
             self.last_watermark[ep.name] = self.clock()
         del self.pending_health[: len(health)]

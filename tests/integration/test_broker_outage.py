@@ -61,7 +61,10 @@ def test_a_minute_without_the_broker_loses_nothing(tmp_path: Path) -> None:
             time.sleep(6)
             assert daemon.terminate() == 0
             figures = check_against_truth(broker.bootstrap, prefix, sim.world)
-            health = [e for e in events(broker.bootstrap, prefix, "source") if e["type"] == "cc.source.health.changed"]
+            source_events = events(broker.bootstrap, prefix, "source")
+            health = [e for e in source_events if e["type"] == "cc.source.health.changed"]
+            gaps = [e["data"] for e in source_events if e["type"] == "cc.source.gap"]
+            filled = [e for e in events(broker.bootstrap, prefix, "agent", "interaction") if e["data"].get("fill")]
 
     growth_mib = (peak - rss_before) / 1024
     print(f"\noutage {OUTAGE_S}s: RSS {rss_before / 1024:.1f} MiB -> peak {peak / 1024:.1f} MiB "
@@ -74,3 +77,8 @@ def test_a_minute_without_the_broker_loses_nothing(tmp_path: Path) -> None:
     assert health[-1]["data"]["status"] == "healthy" or any(
         e["data"]["status"] == "healthy" and parse_ts(e["time"]).timestamp() > restored_at for e in health)
     assert_clean_log(tmp_path / "daemon.log", "sim-token")
+    # silence is information: the stretch without publishing is a gap, and what the
+    # history re-read after it is marked as a fill
+    assert {g["endpoint"] for g in gaps} >= {"agent-activities", "interactions"}, gaps
+    assert all("kafka" in g["reason"] and parse_ts(g["from"]).timestamp() <= cut_at + 1 for g in gaps), gaps
+    assert filled and all(e["source"].endswith(("/agent-activities", "/interactions")) for e in filled)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 import time
 from pathlib import Path
 
@@ -59,3 +60,32 @@ def test_restarts_clean_and_sigkill_resume_without_duplicates_or_gaps(broker: Em
           f"activities: 0 lost, 0 duplicated; {figures['events']} events, {figures['late']} late")
     assert kills == KILLS and figures["expected"] > 100, figures
     assert_clean_log(log, "sim-token")
+
+
+@pytest.mark.parametrize("point", ["after-publish", "after-state", "during-restore"])
+def test_crash_at_each_critical_point_loses_and_duplicates_nothing(
+    broker: EmbeddedBroker, tmp_path: Path, point: str
+) -> None:
+    """The daemon SIGKILLs itself at the named point (with some probability per pass) and
+    is restarted until the run is over; then one clean run, and the usual comparison."""
+    with SimulatorThread(seed=9, agents=12) as sim:
+        prefix = unique_prefix()
+        cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=f"{sim.base_url}/vonage")
+        log = tmp_path / "daemon.log"
+        probability = "0.7" if point == "during-restore" else "0.15"
+        crashes, deadline = 0, time.monotonic() + 14
+        while time.monotonic() < deadline:
+            daemon = DaemonProcess(cfg, log, env={"CCSTREAM_CRASH_AT": f"{point}:{probability}"}).start()
+            assert daemon.proc is not None
+            try:
+                code = daemon.proc.wait(max(0.1, deadline - time.monotonic()))
+                assert code == -9, f"exited {code}"
+                crashes += 1
+            except subprocess.TimeoutExpired:
+                daemon.terminate()
+        daemon = DaemonProcess(cfg, log).start()
+        time.sleep(5)
+        assert daemon.terminate() == 0
+        figures = check_against_truth(broker.bootstrap, prefix, sim.world)
+    assert crashes >= (2 if point == "during-restore" else 3), f"only {crashes} crashes at {point}"
+    print(f"\n{point}: {crashes} crashes; {figures}")
