@@ -75,6 +75,8 @@ class _Change(_Sequenced, kw_only=True):
     inferred: bool = False
     """True when the event was derived by a rule rather than reported by the vendor."""
     rule: str | None = None
+    fill: bool = False
+    """True when a history read published this after a gap (see ``cc.source.gap``)."""
     late: bool = False
     """True when this transition is older than one already published for the same key
     (a snapshot got ahead of the history that filled in a missed state). ``sequence`` is
