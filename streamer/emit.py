@@ -89,6 +89,7 @@ def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> 
     if draft.ride_along is not None:
         diff = value_changes(ledger, entity, draft.stream, draft.value, draft.ride_along)
         if diff is None:
+            ledger.touch(entity, observed_ms)  # unchanged, not gone: keep it from being pruned
             return None
         changes["changes"] = diff
     eid = event_id(ctx.vendor, ctx.source_id, draft.type, draft.entity_id, draft.transition, vendor_time)

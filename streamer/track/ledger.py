@@ -66,6 +66,12 @@ class Ledger:
             self.dirty.add(entity)  # persist the refresh now and then, not on every poll
         e.seen_ms = max(e.seen_ms, observed_ms)
 
+    def touch(self, entity: str, observed_ms: int) -> None:
+        """The vendor served this entity again without a change: it is still alive."""
+        e = self.entities.get(entity)
+        if e is not None:
+            self._touch(entity, e, observed_ms)
+
     def admit(
         self, entity: str, stream: str, event_id: str, since_ms: int, value: Any, observed_ms: int = 0
     ) -> Admission | None:

@@ -45,3 +45,13 @@ def test_only_ride_along_fields_changing_makes_no_noise() -> None:
     emit(draft({"idle": 3, "longest_wait_s": 40}, 1000), ledger, CTX, 1)
     assert emit(draft({"idle": 3, "longest_wait_s": 99}, 2000), ledger, CTX, 2) is None
     assert emit(draft({"idle": 3, "longest_wait_s": 120}, 3000), ledger, CTX, 3) is None
+
+
+def test_unchanged_stats_are_not_forgotten_by_retention() -> None:
+    ledger = Ledger(seen_refresh_ms=1000)
+    emit(draft({"idle": 3, "longest_wait_s": 40}, 1000), ledger, CTX, 1_000)
+    for t in range(2_000, 3_700_000, 60_000):  # polled every minute for an hour, no change
+        assert emit(draft({"idle": 3, "longest_wait_s": t}, t), ledger, CTX, t) is None
+    assert ledger.prune(3_700_000, 3_600_000, ("stats/",)) == []
+    out = emit(draft({"idle": 4, "longest_wait_s": 1}, 3_700_000), ledger, CTX, 3_700_000)
+    assert out is not None and data(out)["changes"] == {"idle": [3, 4]} and data(out)["sequence"] == 2
