@@ -36,7 +36,8 @@ bench: install
 # and the 60 s broker outage, with their numbers printed.
 soak: install
 	CCSTREAM_SOAK=1 CCSTREAM_SOAK_KILLS=100 $(BIN)/python -m pytest -q -s -p no:cacheprovider \
-		tests/integration/test_exactly_once.py tests/integration/test_broker_outage.py tests/unit/vonage/test_fuzz.py
+		tests/integration/test_exactly_once.py tests/integration/test_broker_outage.py tests/unit/vonage/test_fuzz.py \
+		tests/unit/alvaria/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
