@@ -25,6 +25,7 @@ __all__ = [
     "AgentSessionEnded",
     "AgentStateChanged",
     "AgentWorkloadChanged",
+    "AgentQueuesChanged",
     "InteractionStateChanged",
     "InteractionTransferred",
     "StatsChanged",
@@ -139,6 +140,18 @@ class AgentWorkloadChanged(_Change, kw_only=True):
     previous_duration_ms: int | None = None
 
 
+class AgentQueuesChanged(_Change, kw_only=True):
+    """The queues an agent is logged in to (serving) changed."""
+
+    agent_id: str
+    previous: list[str] | None
+    """Queue ids served before (sorted); null on first sight."""
+    current: list[str]
+    """Queue ids served now (sorted); empty when logged in to none."""
+    since: str
+    previous_duration_ms: int | None = None
+
+
 class InteractionStateChanged(_Change, kw_only=True):
     interaction_id: str
     agent_id: str | None
@@ -222,6 +235,7 @@ EVENT_SPECS: dict[str, EventSpec] = {
         EventSpec("cc.agent.session.ended", AgentSessionEnded, "agent", "An agent logged out: entered LoggedOut (inferred from presence)."),
         EventSpec("cc.agent.state.changed", AgentStateChanged, "agent", "An agent's work state changed (vendor state normalized, raw kept)."),
         EventSpec("cc.agent.workload.changed", AgentWorkloadChanged, "agent", "An agent's count of live/semi-live/non-live interactions changed."),
+        EventSpec("cc.agent.queues.changed", AgentQueuesChanged, "agent", "The set of queues an agent is logged in to (serving) changed."),
         EventSpec("cc.interaction.state.changed", InteractionStateChanged, "interaction", "An agent's part in an interaction (or the interaction) changed state."),
         EventSpec("cc.interaction.transferred", InteractionTransferred, "interaction", "An interaction moved from one agent to another (inferred from channel joins)."),
         EventSpec("cc.stats.changed", StatsChanged, "stats", "Aggregate statistics of a queue, team, channel or list changed."),

@@ -19,6 +19,8 @@ def describe(ev: dict[str, Any]) -> str:
     if t.endswith("presence.changed"):
         prev = (d.get("previous") or {}).get("category", "-")
         return f"{prev} -> {d['current'].get('category')} ({d['current'].get('name')})"
+    if t.endswith("queues.changed"):
+        return f"serving {', '.join(d.get('current') or []) or 'no queue'}"
     if t.endswith("workload.changed"):
         c = d.get("current") or {}
         return f"calls={c.get('calls')} semi_live={c.get('semi_live')} non_live={c.get('non_live')}"

@@ -98,6 +98,9 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
     "cc.agent.workload.changed": {
         "agent_id": "01", "previous": {"calls": 0}, "current": {"calls": 1, "semi_live": 0, "non_live": 0}, "since": "T",
     },
+    "cc.agent.queues.changed": {
+        "agent_id": "01", "previous": ["Q1"], "current": ["Q1", "Q2"], "since": "T", "previous_duration_ms": 5,
+    },
     "cc.interaction.state.changed": {
         "interaction_id": "i", "agent_id": "01", "previous_state": "Ringing", "state": "Connected", "since": "T",
         "medium": "Phone", "direction": "Inbound", "raw": "Connected", "late": True,
@@ -140,7 +143,7 @@ def test_payload_round_trips_through_json(type_: str) -> None:
 def test_topics_of_agent_and_interaction_events() -> None:
     assert {t for t, s in EVENT_SPECS.items() if s.topic == "agent"} == {
         "cc.agent.presence.changed", "cc.agent.session.started", "cc.agent.session.ended",
-        "cc.agent.state.changed", "cc.agent.workload.changed",
+        "cc.agent.state.changed", "cc.agent.workload.changed", "cc.agent.queues.changed",
     }
     assert EVENT_SPECS["cc.interaction.transferred"].topic == "interaction"
 

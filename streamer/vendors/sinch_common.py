@@ -1,0 +1,505 @@
+"""What Sinch Contact Center's two interfaces (RMI and RAI) share.
+
+- Requests: HTTP Basic (a Contact Pro user) plus an optional ``x-api-key`` for cloud
+  API gateways, ``Accept: application/json``.
+- Responses: a bare JSON array of rows. Paging is ``offset``/``limit``; RAI documents a
+  row limit of 10,000 and neither interface says what happens past it, so every read
+  pages until a short page and a read is never assumed complete after one call.
+- Errors: 400 and 404 bodies are ``text/plain`` (``Invalid GUID: '...'``,
+  ``HTTP 404 Not Found``); :class:`~streamer.http.HttpClient` turns them into
+  :class:`~streamer.errors.SkippableError` carrying that text.
+- The docs' JSON has slips beyond the ones :mod:`streamer.jsonrepair` knows: ``//``
+  comments and a missing comma at a line end. :func:`repair_sinch` handles those,
+  only after strict decoding failed.
+- Statistics: :class:`StatsEndpoint` turns rows of aggregates (queue status now,
+  quarter-hour buckets) into ``cc.stats.changed`` drafts; durations that grow with the
+  clock ride along without triggering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, AsyncIterator, Generic, TypeVar
+
+import msgspec
+
+from ..config import BasicAuthConfig, SourceConfig
+from ..emit import Draft
+from ..errors import ConfigError, SkippableError
+from ..events import (
+    AgentPresenceChanged,
+    AgentSessionStarted,
+    AgentStateChanged,
+    Presence,
+    StatsChanged,
+    WorkState,
+)
+from ..http import HttpClient
+from ..jsonrepair import repair_json
+from ..paging import Paginator
+from ..source import BadInput, Endpoint, PollResult
+from ..timeutil import format_ts, from_ms, parse_ts, to_ms
+from ..tolerant import BadRecord, decode_items, snippet
+
+__all__ = [
+    "ROW_LIMIT",
+    "QUARTER_MS",
+    "guid",
+    "sinch_headers",
+    "repair_sinch",
+    "decode_rows",
+    "OffsetPaginator",
+    "RowsRead",
+    "SinchClient",
+    "check_sinch",
+    "endpoint_interval",
+    "endpoint_enabled",
+    "split_bad",
+    "floor_quarter",
+    "bucket_label",
+    "stats_values",
+    "stats_draft",
+    "StatsEndpoint",
+    "change_ms_of",
+    "work_state",
+    "presence_of",
+    "presence_draft",
+    "state_draft",
+    "session_started_draft",
+]
+
+T = TypeVar("T")
+
+ROW_LIMIT = 10_000
+"""RAI's documented row limit: the most rows one call returns (we never ask for more)."""
+QUARTER_MS = 15 * 60 * 1000
+MAX_STATS_SPAN_MS = 24 * 3600 * 1000
+_HEX32 = re.compile(r"^[0-9A-F]{32}$")
+
+
+def guid(value: str | None) -> str | None:
+    """A Sinch GUID in one spelling: 32 upper-case hex digits.
+
+    The docs show ``E936C474B22311D38FBE0090279A922E``, the dashed
+    ``2F7A2AA9-6974-4BA7-A854-4C79ACD0DCD0`` and ids with a trailing space; all name
+    the same thing. A value that is not a GUID is kept (trimmed) rather than dropped.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    folded = text.replace("-", "").replace("{", "").replace("}", "").upper()
+    return folded if _HEX32.match(folded) else (text or None)
+
+
+def sinch_headers(cfg: SourceConfig) -> dict[str, str]:
+    """Default headers: JSON, and the gateway's ``x-api-key`` when one is configured."""
+    headers = {"accept": "application/json"}
+    if cfg.api_key is not None:
+        headers["x-api-key"] = cfg.api_key.reveal()
+    return headers
+
+
+# --- decoding ----------------------------------------------------------------------
+
+
+def _strip_comments(body: bytes) -> tuple[bytes, bool]:
+    """Remove ``// ...`` to the end of the line, outside strings."""
+    out = bytearray()
+    i, n = 0, len(body)
+    in_string = False
+    changed = False
+    while i < n:
+        c = body[i]
+        if in_string:
+            out.append(c)
+            if c == 0x5C and i + 1 < n:  # backslash: keep the escaped byte
+                out.append(body[i + 1])
+                i += 2
+                continue
+            if c == 0x22:
+                in_string = False
+            i += 1
+            continue
+        if c == 0x22:
+            in_string = True
+        elif c == 0x2F and i + 1 < n and body[i + 1] == 0x2F:
+            end = body.find(b"\n", i)
+            i = n if end < 0 else end
+            changed = True
+            continue
+        out.append(c)
+        i += 1
+    return bytes(out), changed
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_VALUE_END_BEFORE_NEWLINE = re.compile(rb"([0-9\]}]|true|false|null)([ \t\r]*\n\s*)$")
+_ONLY_NEWLINE_SPACE = re.compile(rb"^[ \t\r]*\n\s*$")
+_COLON_BEFORE = re.compile(rb":\s*$")
+
+
+def _add_missing_commas(body: bytes) -> tuple[bytes, bool]:
+    """Insert the comma missing between a value and the next key on a new line."""
+    strings = [m.group(0) for m in _STRING.finditer(body)]
+    gaps = _STRING.split(body)
+    changed = False
+    for i in range(1, len(strings)):
+        gap = gaps[i]  # the text between strings[i-1] and strings[i]
+        m = _VALUE_END_BEFORE_NEWLINE.search(gap)
+        if m and b":" in gap:
+            gaps[i] = gap[: m.end(1)] + b"," + gap[m.end(1):]
+            changed = True
+        elif _ONLY_NEWLINE_SPACE.match(gap) and _COLON_BEFORE.search(gaps[i - 1]):
+            gaps[i] = b"," + gap  # the previous string was a value
+            changed = True
+    out = gaps[0]
+    for s, g in zip(strings, gaps[1:]):
+        out += s + g
+    return out, changed
+
+
+def repair_sinch(body: bytes) -> tuple[bytes, list[str]]:
+    """The documented slips of the Sinch docs, then :func:`repair_json`'s."""
+    applied: list[str] = []
+    body, changed = _strip_comments(body)
+    if changed:
+        applied.append("comments")
+    body, changed = _add_missing_commas(body)
+    if changed:
+        applied.append("missing-comma")
+    body, more = repair_json(body)
+    return body, applied + more
+
+
+def _row_raws(body: bytes) -> list[msgspec.Raw]:
+    value = msgspec.json.decode(body, type=list[msgspec.Raw] | dict[str, msgspec.Raw] | None)
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [msgspec.Raw(body)]  # one entity where a list was expected: one row
+    return value
+
+
+def decode_rows(body: bytes, model: type[T]) -> list[T | BadRecord]:
+    """A response body (a JSON array of rows) -> rows; a bad row becomes a BadRecord.
+
+    A body that is not JSON even after the documented repairs raises
+    :class:`SkippableError` with the body as ``raw`` (dead-lettered; the poll retries).
+    """
+    if not body.strip():
+        return []
+    try:
+        raws = _row_raws(body)
+    except msgspec.ValidationError:
+        raise SkippableError(f"response body is not a JSON array; starts with {snippet(body)!r}", raw=body) from None
+    except msgspec.DecodeError as exc:
+        repaired, applied = repair_sinch(body)
+        try:
+            if not applied:
+                raise msgspec.DecodeError(str(exc))
+            raws = _row_raws(repaired)
+        except msgspec.DecodeError as exc2:
+            raise SkippableError(
+                f"response body is not valid JSON ({exc2}); starts with {snippet(body)!r}", raw=body
+            ) from None
+        except msgspec.ValidationError:
+            raise SkippableError(f"response body is not a JSON array; starts with {snippet(body)!r}", raw=body) from None
+    return decode_items(raws, model)
+
+
+# --- paging and the client ---------------------------------------------------------
+
+
+class OffsetPaginator(Paginator[int]):
+    """``offset``/``limit`` paging: the next offset is the rows seen so far; a page with
+    fewer rows than asked is the last. The base class catches a server that ignores
+    ``offset`` (the same page body twice) as a loop instead of hanging."""
+
+    def __init__(self, limit: int, *, max_pages: int = 10_000) -> None:
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        super().__init__(0, max_pages=max_pages)
+        self.limit = limit
+
+    def get_next(self, response_body: Any, current: int) -> int | None:
+        count = int(response_body)
+        return current + count if count >= self.limit and count > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class RowsRead(Generic[T]):
+    """Every page of one read, rows in API order (bad ones as BadRecord)."""
+
+    items: list[T | BadRecord] = field(default_factory=list)
+    pages: int = 0
+
+
+class SinchClient:
+    """Paged reads of one Sinch interface (``base_url`` ends in ``/RI/rmi`` or ``/RI/rai``)."""
+
+    def __init__(self, http: HttpClient, *, page_limit: int = 1000) -> None:
+        if page_limit < 1:
+            raise ValueError("page_limit must be >= 1")
+        self.http = http
+        self.limit = min(page_limit, ROW_LIMIT)
+
+    async def rows(self, path: str, params: Mapping[str, str | int], model: type[T]) -> RowsRead[T]:
+        """Every row of ``path``, page by page until a short page."""
+        pager = OffsetPaginator(self.limit)
+        items: list[T | BadRecord] = []
+        while not pager.finished:
+            query = {**params, "offset": pager.current_value, "limit": self.limit}
+            response = await self.http.get(path, query)
+            page = decode_rows(response.body, model)
+            pager.advance(len(page), raw=response.body)
+            items.extend(page)
+        return RowsRead(items=items, pages=pager.count)
+
+    async def list_once(self, path: str, model: type[T], params: Mapping[str, str | int] | None = None) -> list[T | BadRecord]:
+        """A small collection read in one call (a contact's details)."""
+        response = await self.http.get(path, params)
+        return decode_rows(response.body, model)
+
+
+# --- config and endpoint plumbing ---------------------------------------------------
+
+
+def check_sinch(cfg: SourceConfig, path: str, vendor: str, suffix: str) -> None:
+    """What a Sinch source needs; errors name the key path."""
+    if not isinstance(cfg.auth, BasicAuthConfig):
+        raise ConfigError(f"{path}.auth.type: {vendor} takes basic")
+    if not cfg.base_url.rstrip("/").endswith(suffix):
+        raise ConfigError(f"{path}.base_url: {vendor} needs the interface root ending in {suffix}, got {cfg.base_url!r}")
+    for key in ("org_id", "team_ids", "work_type_ids", "contact_lists"):
+        if getattr(cfg, key):
+            raise ConfigError(f"{path}.{key}: not used by {vendor}")
+    if cfg.page_limit > ROW_LIMIT:
+        raise ConfigError(f"{path}.page_limit: at most {ROW_LIMIT} for {vendor} (the API's row limit)")
+
+
+def endpoint_interval(cfg: SourceConfig, name: str) -> float:
+    ep = cfg.endpoints.get(name)
+    return float(ep.poll_interval if ep and ep.poll_interval else cfg.poll_interval)
+
+
+def endpoint_enabled(cfg: SourceConfig, name: str) -> bool:
+    ep = cfg.endpoints.get(name)
+    return ep is None or ep.enabled
+
+
+def split_bad(items: Iterable[Any]) -> tuple[list[Any], list[BadInput]]:
+    good, bad = [], []
+    for x in items:
+        if isinstance(x, BadRecord):
+            bad.append(BadInput(x.reason, x.raw))
+        else:
+            good.append(x)
+    return good, bad
+
+
+# --- statistics --------------------------------------------------------------------
+
+
+def floor_quarter(ms: int) -> int:
+    return ms - ms % QUARTER_MS
+
+
+def bucket_label(value: str | None, fallback_ms: int | None = None) -> str:
+    """A quarter-hour bucket as RFC 3339 when it reads as a time (``2019-12-03 10:15``),
+    else the vendor's label as is (``2018-09-12`` is a day bucket, kept raw)."""
+    if value is not None and value.strip():
+        text = value.strip()
+        if len(text) > 10:
+            try:
+                return format_ts(parse_ts(text))
+            except ValueError:
+                pass
+        return text
+    return format_ts(from_ms(floor_quarter(fallback_ms))) if fallback_ms is not None else "-"
+
+
+def _number(v: Any) -> Any:
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def stats_values(row: msgspec.Struct, fields: Sequence[str]) -> dict[str, Any]:
+    """The named numeric attributes of a row, snake_case, integral floats as ints."""
+    return {f: _number(getattr(row, f)) for f in fields}
+
+
+def stats_draft(
+    *, endpoint: str, scope: str, entity: str, name: str | None, values: dict[str, Any], at_ms: int,
+    ride_along: frozenset[str],
+) -> Draft:
+    """One statistics view; ``emit`` publishes it only when a triggering value changed."""
+    triggering = sorted((k, v) for k, v in values.items() if k not in ride_along)
+    digest = hashlib.blake2b(msgspec.json.encode(triggering), digest_size=8).hexdigest()
+    return Draft(
+        type="cc.stats.changed",
+        entity_id=f"{scope}/{entity}",
+        stream=endpoint,
+        transition=f"{endpoint}:{digest}",  # two endpoints may report one bucket: two ids
+        at_ms=at_ms,
+        value=values,
+        previous_field=None,
+        endpoint=endpoint,
+        ride_along=ride_along,
+        payload=StatsChanged(scope=scope, entity_id=entity, name=name, changes={}, values=values),
+    )
+
+
+class StatsEndpoint(Endpoint, Generic[T]):
+    """Rows of aggregates -> ``cc.stats.changed`` when a triggering value changes.
+
+    ``bucketed`` endpoints (quarter-hour statistics) are read from the quarter hour
+    before the cursor (minus the lookback), so a bucket corrected after it closed is
+    read again and its correction is one change event; the cursor follows the newest
+    vendor change time the rows report (``maxChangeTimestamp``/``changeTimeStamp``), so
+    a reporting database that loads late is waited for, not skipped. Snapshot endpoints
+    (queue status now) have no cursor and use the poll time as the event time.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        cfg: SourceConfig,
+        read: Callable[[datetime | None, datetime], Any],
+        *,
+        to_draft: Callable[[T, int], Draft | None],
+        change_ms: Callable[[T], int | None] | None = None,
+    ) -> None:
+        self.name = name
+        self.interval = endpoint_interval(cfg, name)
+        self.history = change_ms is not None
+        self._read = read
+        self._to_draft = to_draft
+        self._change_ms = change_ms
+        self.lookback_ms = int(cfg.lookback * 1000)
+        self.lag_ms = int(cfg.safety_lag * 1000)
+        self.initial_ms = int(cfg.initial_lookback * 1000)
+
+    async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
+        if not self.history:
+            read = await self._read(None, from_ms(now_ms))
+            good, bad = split_bad(read.items)
+            drafts = [d for d in (self._to_draft(r, now_ms) for r in good) if d is not None]
+            yield PollResult(drafts, bad, complete_up_to_ms=now_ms)
+            return
+        assert self._change_ms is not None
+        cursor = cursor_ms if cursor_ms is not None else now_ms - self.initial_ms
+        # the quarter hour before the cursor's, so a closed bucket's late correction is
+        # read; never more than a day back (a source with no rows keeps its cursor)
+        start = max(floor_quarter(cursor - self.lookback_ms) - QUARTER_MS, floor_quarter(now_ms - MAX_STATS_SPAN_MS))
+        read = await self._read(from_ms(start), from_ms(now_ms))
+        good, bad = split_bad(read.items)
+        drafts: list[Draft] = []
+        newest = cursor
+        for row in good:
+            changed = self._change_ms(row)
+            d = self._to_draft(row, changed if changed is not None else now_ms)
+            if d is not None:
+                drafts.append(d)
+            if changed is not None:
+                newest = max(newest, changed)
+        drafts.sort(key=lambda d: (d.at_ms, d.entity_id))
+        new_cursor = max(cursor, min(newest, now_ms - self.lag_ms))
+        yield PollResult(drafts, bad, cursor_ms=new_cursor, complete_up_to_ms=new_cursor)
+
+
+def change_ms_of(dt: datetime | None) -> int | None:
+    return None if dt is None else to_ms(dt)
+
+
+# --- agent presence and work state (one vocabulary for RMI and RAI) -------------------
+
+_NO_REASON = frozenset({"", "none", "-"})
+
+
+def _norm(value: str | None) -> str:
+    return (value or "").strip().casefold()
+
+
+def work_state(status: str | None) -> str:
+    """A contact handling status as a normalized work state.
+
+    Waiting (and joining/leaving an outbound campaign) -> Idle; Talking_*, Dialing_*,
+    Chatting_*, Emailing_*, Preview -> Busy; Wrap -> Wrap; LoggedOut; anything else
+    Unknown (the raw value is kept beside it).
+    """
+    s = _norm(status)
+    if s in ("waiting", "objoin", "obunjoin"):
+        return "Idle"
+    if s == "wrap":
+        return "Wrap"
+    if s == "loggedout":
+        return "LoggedOut"
+    if s == "preview" or s.startswith(("talking", "dialing", "chatting", "emailing")):
+        return "Busy"
+    return "Unknown"
+
+
+def presence_of(user_status: str | None, profile: str | None, profile_type: str | None,
+                profile_reason: str | None) -> Presence:
+    """``userStatus`` plus the presence profile as a Presence.
+
+    LoggedOut -> LoggedOut; Ready -> Ready (eligible for routing); Pause -> Away;
+    NotReady -> ExtendedAway under an absence profile (Lunch, Vacation, Meeting), else
+    Away. ``name`` is the profile, ``reason`` its reason (``NONE``/``-`` mean none).
+    """
+    us, kind = _norm(user_status), _norm(profile_type)
+    category = {
+        "loggedout": "LoggedOut",
+        "ready": "Ready",
+        "pause": "Away",
+        "notready": "ExtendedAway" if kind == "absence" else "Away",
+    }.get(us, "Unknown")
+    reason = None if _norm(profile_reason) in _NO_REASON else profile_reason
+    raw = None
+    if category == "Unknown":
+        raw = {"userStatus": user_status, "profile": profile, "profileType": profile_type}
+    return Presence(name=profile, category=category, eligible_for_routing=us == "ready", reason=reason, raw=raw)
+
+
+def presence_draft(agent: str, p: Presence, user_status: str | None, at_ms: int, endpoint: str) -> Draft:
+    return Draft(
+        type="cc.agent.presence.changed",
+        entity_id=agent,
+        stream="presence",
+        transition=f"presence:{user_status or ''}:{p.name or ''}",
+        at_ms=at_ms,
+        value=msgspec.to_builtins(p),
+        previous_type=Presence,
+        endpoint=endpoint,
+        payload=AgentPresenceChanged(agent_id=agent, previous=None, current=p, since=format_ts(from_ms(at_ms))),
+    )
+
+
+def state_draft(agent: str, status: str, at_ms: int, endpoint: str) -> Draft:
+    state = WorkState(state=work_state(status), raw=status)
+    return Draft(
+        type="cc.agent.state.changed",
+        entity_id=agent,
+        stream="state",
+        transition=f"state:{status}",
+        at_ms=at_ms,
+        value=msgspec.to_builtins(state),
+        previous_type=WorkState,
+        endpoint=endpoint,
+        payload=AgentStateChanged(agent_id=agent, previous=None, current=state, since=format_ts(from_ms(at_ms))),
+    )
+
+
+def session_started_draft(agent: str, at_ms: int, endpoint: str) -> Draft:
+    """A sign-on the vendor reports (``signOn``): the same id as the session the presence
+    rule infers when the agent leaves LoggedOut at that instant, so it is published once."""
+    return Draft(
+        type="cc.agent.session.started", entity_id=agent, stream="session", transition="started",
+        at_ms=at_ms, value="in", previous_field=None, endpoint=endpoint,
+        payload=AgentSessionStarted(agent_id=agent, at=format_ts(from_ms(at_ms))),
+    )

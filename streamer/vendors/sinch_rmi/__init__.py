@@ -1,0 +1,1 @@
+"""Sinch Contact Center RMI (Restful Monitoring Interface): agents, contacts, queue statistics."""

@@ -1,0 +1,57 @@
+"""Sinch RMI reads: paged collections and per-contact reads (``/contacts/{id}``,
+``/contacts/{id}/details``) with the id percent-encoded as one path segment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ...errors import SkippableError
+from ...http import quote_segment
+from ...timeutil import format_ts
+from ...tolerant import BadRecord
+from ..sinch_common import RowsRead, SinchClient, decode_rows
+from .models import Agent, Contact, ContactDetail, ContactSummary, QueueStatus
+
+__all__ = ["RmiClient"]
+
+
+def _aware(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        raise ValueError("times must be timezone-aware datetimes")
+    return format_ts(dt)
+
+
+class RmiClient(SinchClient):
+    """``/agents``, ``/contacts`` (+ one contact, its details), ``/queueStatuses``,
+    ``/contactSummaries``."""
+
+    async def agents(self, start: datetime) -> RowsRead[Agent]:
+        """Every agent now, with queue configuration and statistics (``showQueueInfo=3``);
+        ``startTime`` (required) bounds the statistics."""
+        return await self.rows("/agents", {"startTime": _aware(start), "showQueueInfo": 3}, Agent)
+
+    async def contacts(self, start: datetime, *, show_all_in_process: bool = True) -> RowsRead[Contact]:
+        """Contacts after ``start``, plus every contact still in process."""
+        params: dict[str, str | int] = {"startTime": _aware(start)}
+        if show_all_in_process:
+            params["showAllInProcess"] = 1
+        return await self.rows("/contacts", params, Contact)
+
+    async def contact(self, contact_id: str) -> Contact:
+        """One contact by id; 400 (``Invalid GUID``) and 404 raise SkippableError."""
+        response = await self.http.get(f"/contacts/{quote_segment(contact_id)}")
+        rows = decode_rows(response.body, Contact)
+        if len(rows) != 1 or not isinstance(rows[0], Contact):
+            reason = rows[0].reason if rows and not isinstance(rows[0], Contact) else f"{len(rows)} rows"
+            raise SkippableError(f"/contacts/{contact_id}: not one readable contact ({reason})", raw=response.body)
+        return rows[0]
+
+    async def contact_details(self, contact_id: str) -> list[ContactDetail | BadRecord]:
+        """The events of one contact, in time order (bad rows as BadRecord)."""
+        return await self.list_once(f"/contacts/{quote_segment(contact_id)}/details", ContactDetail)
+
+    async def queue_statuses(self) -> RowsRead[QueueStatus]:
+        return await self.rows("/queueStatuses", {}, QueueStatus)
+
+    async def contact_summaries(self, start: datetime) -> RowsRead[ContactSummary]:
+        return await self.rows("/contactSummaries", {"startTime": _aware(start)}, ContactSummary)

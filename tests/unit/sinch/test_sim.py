@@ -1,0 +1,109 @@
+"""The simulator's Sinch facades: auth, paging, text/plain errors, quirks that change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from streamer.simulator.app import build_app
+from streamer.simulator.faults import Faults
+from streamer.simulator.sinch_render import ROW_LIMIT, status_rows
+from streamer.simulator.world import World
+from streamer.vendors.sinch_rai.client import RaiClient
+from streamer.vendors.sinch_rai.source import AgentStatusEndpoint, AgentStatusHistoryEndpoint
+from streamer.vendors.sinch_rmi.client import RmiClient
+from streamer.vendors.sinch_rmi.source import AgentsEndpoint, ContactsEndpoint
+
+from ._sim import BASIC, FakeClock, Harness, sim_http, source_cfg
+
+RAI, RMI = "/sinch/RI/rai", "/sinch/RI/rmi"
+SINCE = {"startTime": "2000-01-01T00:00:00.000Z"}
+
+
+async def get(world: World, path: str, params: dict[str, Any] | None = None, *, auth: str = BASIC,
+              faults: Faults | None = None) -> httpx.Response:
+    transport = httpx.ASGITransport(app=build_app(world, faults or Faults(1)))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim") as c:
+        return await c.get(path, params=params, headers={"authorization": auth, "accept": "application/json"})
+
+
+@pytest.mark.parametrize("path", [f"{RAI}/agentStatusHistory", f"{RAI}/agentStatus", f"{RMI}/agents",
+                                  f"{RMI}/contacts", f"{RMI}/queueStatuses"])
+async def test_basic_sim_sim_only(path: str) -> None:
+    world = World(seed=1, agents=3, clock=FakeClock())
+    bad = await get(world, path, SINCE, auth="Basic c2ltOm5vcGU=")
+    assert bad.status_code == 401 and bad.headers["www-authenticate"].startswith("Basic")
+    assert (await get(world, path, SINCE)).status_code == 200
+
+
+async def test_offset_limit_paging_and_the_row_limit() -> None:
+    clock = FakeClock()
+    world = World(seed=2, agents=20, clock=clock)
+    clock.t += 300
+    every = (await get(world, f"{RAI}/agentStatusHistory", {**SINCE, "limit": 100_000})).json()
+    assert len(every) == len([r for r in status_rows(world.activities()) if r.change_ms <= world.now_ms()]) > 150
+    assert len((await get(world, f"{RAI}/agentStatusHistory", SINCE)).json()) == 100  # the default limit
+    pages = []
+    for offset in range(0, len(every) + 7, 7):
+        pages += (await get(world, f"{RAI}/agentStatusHistory", {**SINCE, "offset": offset, "limit": 7})).json()
+    assert pages == every
+    assert ROW_LIMIT == 10_000
+
+
+async def test_errors_are_text_plain() -> None:
+    world = World(seed=1, agents=3, clock=FakeClock())
+    r = await get(world, f"{RMI}/contacts/2B8ED95B0EC911E79675005056A75D9/details")
+    assert (r.status_code, r.text, r.headers["content-type"].split(";")[0]) == (
+        400, "Invalid GUID: '2B8ED95B0EC911E79675005056A75D9'", "text/plain")
+    r = await get(world, f"{RMI}/contacts/{'A' * 32}")
+    assert (r.status_code, r.text) == (404, "HTTP 404 Not Found")
+    r = await get(world, f"{RAI}/agentStatusHistory", {**SINCE, "userId": "nope"})
+    assert (r.status_code, r.text) == (400, "Invalid GUID: 'nope'")
+    r = await get(world, f"{RAI}/agentStatusHistory")
+    assert r.status_code == 400 and "startTime" in r.text
+
+
+async def test_quirks_are_rendered_when_switched_on() -> None:
+    clock = FakeClock()
+    world = World(seed=2, agents=5, clock=clock)
+    clock.t += 60
+    faults = Faults(1)
+    faults.update(field_case_drift=True, zoneless_timestamps=True, numbers_as_strings=True)
+    row = (await get(world, f"{RAI}/agentStatus", SINCE, faults=faults)).json()[0]
+    assert {"UserId", "UserName", "reportingGroupId", "changeTimestamp"} <= set(row)
+    assert "T" not in row["changeTimestamp"] and isinstance(row["userStatusDuration"], str)
+    log = (await get(world, f"{RAI}/agentStatusHistory", SINCE, faults=faults)).json()[0]
+    assert {"userStatusTimestamp", "changeTimestamp"} <= set(log) and "changeTimeStamp" not in log
+    contact = (await get(world, f"{RMI}/contacts", SINCE, faults=faults)).json()[0]
+    assert "contactGroupID" in contact and " " in contact["arrivalTime"]
+
+
+async def _run(quirky: bool) -> list[tuple[str, str, str, Any]]:
+    clock = FakeClock()
+    world = World(seed=8, agents=8, clock=clock)
+    faults = Faults(1)
+    if quirky:
+        faults.update(field_case_drift=True, zoneless_timestamps=True, numbers_as_strings=True)
+    rai, rmi = sim_http(world, faults, RAI), sim_http(world, faults, RMI)
+    rai_cfg, rmi_cfg = source_cfg("sinch_rai", page_limit=6), source_cfg("sinch_rmi", page_limit=6)
+    hist = AgentStatusHistoryEndpoint(RaiClient(rai, page_limit=6), rai_cfg)
+    eps = [hist, AgentStatusEndpoint(RaiClient(rai, page_limit=6), rai_cfg, hist)]
+    rmi_eps = [AgentsEndpoint(RmiClient(rmi, page_limit=6), rmi_cfg), ContactsEndpoint(RmiClient(rmi, page_limit=6), rmi_cfg)]
+    h, h2 = Harness("sinch_rai"), Harness("sinch_rmi")
+    for _ in range(25):
+        clock.t += 1
+        for ep in eps:
+            await h.poll(ep, int(clock.t * 1000))
+        for ep in rmi_eps:
+            await h2.poll(ep, int(clock.t * 1000))
+    await rai.aclose()
+    await rmi.aclose()
+    assert not h.bad and not h2.bad
+    return [(e["id"], e["type"], e["time"], e["data"].get("current")) for e in h.events() + h2.events()]
+
+
+async def test_drift_zoneless_times_and_numbers_as_strings_change_no_event() -> None:
+    clean, quirky = await _run(False), await _run(True)
+    assert len(clean) > 100 and quirky == clean
