@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from typing import Callable, Literal, Mapping
 
 import httpx
 import structlog
@@ -11,7 +11,7 @@ from .auth import Auth, BasicAuth, BearerAuth, OAuth2ClientCredentials
 from .config import AuthConfig, BasicAuthConfig, BearerAuthConfig, OAuth2AuthConfig, SourceConfig
 from .http import HttpClient
 
-__all__ = ["build_auth", "build_http"]
+__all__ = ["build_auth", "build_http", "response_counter"]
 
 
 def build_auth(cfg: AuthConfig, *, oauth_credentials_in: Literal["body", "basic"] = "body") -> Auth:
@@ -43,4 +43,15 @@ def build_http(
         max_body_bytes=cfg.max_body_bytes,
         transport=transport,
         log=log,
+        on_response=response_counter(cfg.id),
     )
+
+
+def response_counter(source_id: str) -> Callable[[int], None]:
+    """Count a source's HTTP responses by status in the daemon's metrics."""
+    from .metrics import METRICS
+
+    def count(status: int) -> None:
+        METRICS.http_responses.labels(source_id, str(status)).inc()
+
+    return count

@@ -22,6 +22,7 @@ from .secrets import Secret
 __all__ = [
     "Duration",
     "KafkaConfig",
+    "MetricsConfig",
     "BearerAuthConfig",
     "BasicAuthConfig",
     "OAuth2AuthConfig",
@@ -130,8 +131,19 @@ class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_body_bytes: int = 16 * 1024 * 1024
 
 
+class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The HTTP server for /metrics (Prometheus), /healthz and /readyz (Kubernetes probes)."""
+
+    host: str = "0.0.0.0"
+    port: int | None = None
+    """null (the default): no server."""
+    ready_budget_intervals: float = 3.0
+    """/readyz fails when an endpoint has not polled successfully for this many intervals (+10 s)."""
+
+
 class StreamerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     kafka: KafkaConfig = msgspec.field(default_factory=KafkaConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     sources: list[SourceConfig] = []
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

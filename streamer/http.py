@@ -142,6 +142,7 @@ class HttpClient:
         rng: random.Random | None = None,
         log: Any | None = None,
         wall_clock: Callable[[], float] = time.time,
+        on_response: Callable[[int], None] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
@@ -154,6 +155,8 @@ class HttpClient:
         self._rng = rng or random.Random()
         self._log = log if log is not None else structlog.get_logger("streamer.http")
         self._wall_clock = wall_clock
+        self._on_response = on_response
+        """Called with every response's status (metrics)."""
         if httpx.URL(base_url).userinfo:
             raise ValueError("base_url must not embed credentials; pass them as auth")
         self._client = httpx.AsyncClient(
@@ -257,6 +260,8 @@ class HttpClient:
             )
             url = str(request.url.copy_with(userinfo=b""))
             response = await self._client.send(request, stream=True)
+            if self._on_response is not None:
+                self._on_response(response.status_code)
             try:
                 body = await self._read_capped(response, path)
             finally:

@@ -20,6 +20,8 @@ import structlog
 
 from .config import SourceConfig, StreamerConfig
 from .crashpoints import crash_point
+from .httpserver import serve_http
+from .metrics import METRICS, Metrics
 from .emit import Draft, OutRecord, SourceContext, agent_current_record
 from .errors import CheckpointError, FatalError, KafkaUnavailableError, RetriableError, SkippableError, StreamerError
 from .events import EVENT_SPECS, SourceGap, SourceHealthChanged, SourceWatermark
@@ -75,8 +77,10 @@ class SourceRunner:
         *,
         clock: Callable[[], float] = time.time,
         source: Source | None = None,
+        metrics: Metrics = METRICS,
     ) -> None:
         self.cfg = cfg
+        self.metrics = metrics
         self.gcfg = gcfg
         self.publisher = publisher
         self.store = store
@@ -201,6 +205,7 @@ class SourceRunner:
         while True:
             started = self.clock()
             delay = ep.interval
+            outcome = "ok"
             try:
                 gap = self._gap_since_last_ok(ep)
                 filling = bool(gap) and ep.history
@@ -213,13 +218,16 @@ class SourceRunner:
                     await self._commit(ep, PollResult([]), gap)
                 failures = 0
                 self.last_ok[ep.name] = self.clock()
+                self.metrics.last_poll.labels(self.cfg.id, ep.name).set(self.last_ok[ep.name])
                 await self._set_health(ep, "healthy", None)
                 delay = max(0.0, started + ep.interval - self.clock())
             except SkippableError as e:
+                outcome = "skipped"
                 self.last_error[ep.name] = str(e)
                 log.warning("poll skipped", error=str(e))
                 await self._dead_letter_and_health(ep, BadInput(str(e), e.raw), "degraded", str(e))
             except RetriableError as e:
+                outcome = "retriable"
                 failures += 1
                 self.last_error[ep.name] = str(e)
                 # Kafka coming back should be noticed within seconds; vendors get more room.
@@ -228,18 +236,22 @@ class SourceRunner:
                 log.warning("poll failed; backing off", error=str(e), retry_in=round(delay, 2), failures=failures)
                 await self._set_health_safely(ep, "failing" if failures >= 3 else "degraded", str(e))
             except FatalError as e:
+                outcome = "fatal"
                 failures += 1
                 self.last_error[ep.name] = str(e)
                 delay = max(60.0, ep.interval * 10)
                 log.error("poll failed and needs attention", error=str(e), retry_in=delay)
                 await self._set_health_safely(ep, "failing", str(e))
             except Exception as e:  # a bug must not stop the other endpoints; state is reloaded
+                outcome = "error"
                 failures += 1
                 self.needs_restore = True
                 self._reset_endpoints()
                 delay = backoff_delay(failures, base=ep.interval, cap=60.0)
                 log.exception("unexpected error in poll; state will be reloaded", retry_in=round(delay, 2))
                 await self._set_health_safely(ep, "failing", f"internal error: {type(e).__name__}")
+            self.metrics.polls.labels(self.cfg.id, ep.name, outcome).inc()
+            self.metrics.poll_duration.labels(self.cfg.id, ep.name).observe(self.clock() - started)
             await anyio.sleep(delay)
 
     def _gap_since_last_ok(self, ep: Endpoint) -> list[Draft]:
@@ -275,7 +287,8 @@ class SourceRunner:
         agents: set[str] = set()
         watermark = self._watermark(ep, result)
         health = list(self.pending_health)
-        for rec, d in emit_with_rules([*health, *result.drafts, *extra, *watermark], self.ledger, self.ctx, now):
+        emitted = emit_with_rules([*health, *result.drafts, *extra, *watermark], self.ledger, self.ctx, now)
+        for rec, d in emitted:
             records.append(rec)
             if EVENT_SPECS[d.type].topic == "agent":
                 agents.add(d.entity_id)
@@ -284,8 +297,16 @@ class SourceRunner:
         cursor_moved = result.cursor_ms is not None and result.cursor_ms != self.checkpoint.cursors.get(ep.name)
         if not records and not cursor_moved:
             return
-        acks = await self.publisher.send(records)
+        sent_at = time.monotonic()
+        try:
+            acks = await self.publisher.send(records)
+        except KafkaUnavailableError:
+            self.metrics.kafka_up.set(0)
+            raise
+        self.metrics.kafka_up.set(1)
+        self.metrics.publish_latency.labels(self.cfg.id).observe(time.monotonic() - sent_at)
         crash_point("after-publish")
+        self._count(ep, emitted, result, now)
         self.published += sum(1 for r in records if r.event_id)
         if result.cursor_ms is not None:
             self.checkpoint.cursors[ep.name] = max(result.cursor_ms, self.checkpoint.cursors.get(ep.name, 0))
@@ -295,11 +316,31 @@ class SourceRunner:
         await self.publisher.send(state)
         crash_point("after-state")
         await self.publisher.send([self.store.checkpoint_record(self.checkpoint)])
+        self.metrics.last_checkpoint.labels(self.cfg.id).set(self.clock())
         if watermark:
             self.last_watermark[ep.name] = self.clock()
         del self.pending_health[: len(health)]
         if pruned:
             self.log.debug("forgot idle interactions", count=len(pruned))
+
+    def _count(self, ep: Endpoint, emitted: list[tuple[OutRecord, Draft]], result: PollResult, now: int) -> None:
+        for _, d in emitted:
+            self.metrics.events.labels(self.cfg.id, d.type).inc()
+            if EVENT_SPECS[d.type].topic in ("agent", "interaction", "stats"):
+                self.metrics.detection_lag.labels(self.cfg.id, d.endpoint).observe(max(0.0, (now - d.at_ms) / 1000))
+        if result.bad:
+            self.metrics.dead_letters.labels(self.cfg.id, ep.name).inc(len(result.bad))
+
+    def ready(self) -> tuple[bool, str]:
+        """Every endpoint polled successfully within its budget."""
+        assert self.source is not None
+        now = self.clock()
+        budget = self.gcfg.metrics.ready_budget_intervals
+        for ep in self.source.endpoints:
+            last = self.last_ok.get(ep.name)
+            if last is None or now - last > budget * ep.interval + 10:
+                return False, f"{self.cfg.id}/{ep.name}: no successful poll within {budget:g} intervals"
+        return True, "ok"
 
     def _watermark(self, ep: Endpoint, result: PollResult) -> list[Draft]:
         """A watermark draft when the endpoint has not announced one for a while."""
@@ -332,6 +373,7 @@ class SourceRunner:
         if before == status:
             return None
         self.health[ep.name] = status
+        self.metrics.healthy.labels(self.cfg.id, ep.name).set(1 if status == "healthy" else 0)
         now = self.now_ms()
         return Draft(
             type="cc.source.health.changed", entity_id=self.cfg.id, stream=f"health/{ep.name}",
@@ -417,6 +459,8 @@ class Daemon:
                 # Handlers stay installed until we exit: a second signal during shutdown
                 # must not kill the process in the middle of its last checkpoint.
                 outer.start_soon(self._watch_signals, work)
+                if self.cfg.metrics.port is not None:
+                    outer.start_soon(serve_http, self.cfg.metrics.host, self.cfg.metrics.port, METRICS, self.ready)
                 with work:
                     await self._connect()
                     async with anyio.create_task_group() as tg:
@@ -427,6 +471,18 @@ class Daemon:
             with anyio.CancelScope(shield=True):
                 await self.publisher.stop()
             self.log.info("stopped", published=sum(r.published for r in self.runners))
+
+    def ready(self) -> tuple[bool, str]:
+        """For /readyz: the broker reachable and every source polled within its budget."""
+        if not (self.publisher.started and self.publisher.reachable):
+            return False, "kafka: not reachable"
+        for r in self.runners:
+            if r.source is None:
+                return False, f"{r.cfg.id}: starting"
+            ok, why = r.ready()
+            if not ok:
+                return False, why
+        return True, "ok"
 
     async def _watch_signals(self, work: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

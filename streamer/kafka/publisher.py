@@ -43,6 +43,8 @@ class Publisher:
         self._cfg = cfg
         self._log = log or structlog.get_logger("streamer.kafka")
         self._producer: AIOKafkaProducer | None = None
+        self.reachable = False
+        """Whether the last start or send reached the broker (for /readyz)."""
 
     @property
     def started(self) -> bool:
@@ -65,6 +67,7 @@ class Publisher:
             await producer.stop()
             raise KafkaUnavailableError(f"kafka: cannot connect to {self._cfg.bootstrap_servers}: {e}") from None
         self._producer = producer
+        self.reachable = True
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -103,6 +106,7 @@ class Publisher:
         if not records:
             return []
         futures: list[asyncio.Future] = []
+        self.reachable = False
         try:
             for r in records:
                 futures.append(await producer.send(r.topic, r.value, key=r.key, headers=r.headers))
@@ -113,4 +117,5 @@ class Publisher:
         for res in results:
             if isinstance(res, BaseException):
                 raise KafkaUnavailableError(f"kafka: publish failed: {type(res).__name__}: {res}") from None
+        self.reachable = True
         return [Ack(m.topic, m.partition, m.offset) for m in results]  # type: ignore[union-attr]

@@ -20,6 +20,7 @@ import httpx
 import structlog
 
 from streamer.auth import Auth, OAuth2ClientCredentials
+from streamer.clients import response_counter
 from streamer.config import OAuth2AuthConfig, SourceConfig
 from streamer.errors import ConfigError, SkippableError
 from streamer.http import HttpClient, quote_segment
@@ -124,6 +125,7 @@ def build_http(
         transport=transport,
         sleep=sleep,
         log=structlog.get_logger("streamer.http").bind(source=cfg.id),
+        on_response=response_counter(cfg.id),
     )
 
 
