@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("tail", help="a live, readable view of the event topics")
     t.add_argument("--bootstrap", default="127.0.0.1:9092")
+    t.add_argument("--config", help="take the broker, prefix and security settings from this config file")
     t.add_argument("--prefix", default="cc")
     t.add_argument("--type", action="append", default=[], help="only these event types (prefix match)")
     t.add_argument("--source", action="append", default=[], help="only these source ids")

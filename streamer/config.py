@@ -72,6 +72,15 @@ class KafkaConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     compression: Literal["none", "gzip"] = "gzip"
     request_timeout: Duration = 30.0
     client_id: str = "ccstream"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: Secret | None = None
+    ssl_cafile: str | None = None
+    """CA bundle to verify the brokers (SSL, SASL_SSL); default: the system's."""
+    ssl_certfile: str | None = None
+    """Client certificate for mutual TLS."""
+    ssl_keyfile: str | None = None
 
 
 class BearerAuthConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag="bearer", tag_field="type"):
@@ -277,6 +286,15 @@ def _check(cfg: StreamerConfig) -> None:
             f"state_retention: {cfg.state_retention:g}s must be at least twice the longest "
             f"lookback ({longest:g}s), or re-served rows could be published twice"
         )
+    k = cfg.kafka
+    if k.security_protocol.startswith("SASL_") and not (k.sasl_username and k.sasl_password):
+        raise ConfigError(f"kafka.sasl_username: {k.security_protocol} needs sasl_username and sasl_password")
+    if (k.ssl_certfile is None) != (k.ssl_keyfile is None):
+        raise ConfigError("kafka.ssl_keyfile: ssl_certfile and ssl_keyfile go together (mutual TLS)")
+    for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        path = getattr(k, key)
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"kafka.{key}: {path} is not a readable file")
     if cfg.kafka.partitions < 1:
         raise ConfigError("kafka.partitions: must be at least 1")
 

@@ -35,7 +35,7 @@ def main() -> int:
         print(f"broker {broker.bootstrap} | simulator {sim.base_url} | daemon pid {daemon.pid} "
               f"(logs in {run_dir}/) | Ctrl-C stops everything", flush=True)
         view = argparse.Namespace(
-            bootstrap=broker.bootstrap, prefix="cc", type=[], source=[], entity=[], json=False,
+            bootstrap=broker.bootstrap, config=None, prefix="cc", type=[], source=[], entity=[], json=False,
             from_beginning=True, max=0,
         )
         try:

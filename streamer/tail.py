@@ -42,10 +42,19 @@ def describe(ev: dict[str, Any]) -> str:
 
 
 async def tail(args: argparse.Namespace) -> None:
+    if getattr(args, "config", None):
+        from .config import load_config
+        from .kafka.connection import client_kwargs
+
+        kafka = load_config(args.config).kafka
+        args.prefix = kafka.topic_prefix
+        connection = client_kwargs(kafka, suffix="-tail")
+    else:
+        connection = {"bootstrap_servers": args.bootstrap}
     topics = [f"{args.prefix}.{t}" for t in ("agent", "interaction", "stats", "source")]
     consumer = AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=args.bootstrap,
+        **connection,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest" if args.from_beginning else "latest",

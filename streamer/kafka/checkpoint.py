@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from ..config import KafkaConfig
 from ..emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, OutRecord
 from ..errors import CheckpointError, KafkaUnavailableError
+from .connection import client_kwargs
 from ..track.ledger import EntityState
 
 __all__ = [
@@ -97,8 +98,7 @@ async def read_to_end(
     if not starts:
         return [], {}
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=cfg.bootstrap_servers,
-        client_id=f"{cfg.client_id}-restore",
+        **client_kwargs(cfg, suffix="-restore"),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         group_id=None,
@@ -131,7 +131,7 @@ async def read_to_end(
 
 
 async def partitions(cfg: KafkaConfig, topics: Iterable[str]) -> list[TopicPartition]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(**client_kwargs(cfg, suffix="-metadata"), enable_auto_commit=False, group_id=None)
     try:
         await consumer.start()
         await consumer.topics()
@@ -203,7 +203,7 @@ class StateStore:
         return Restored(cp, entities, tail, {tp_key(tp.topic, tp.partition): off for tp, off in ends.items()})
 
     async def _ends(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.cfg.bootstrap_servers, enable_auto_commit=False, group_id=None)
+        consumer = AIOKafkaConsumer(**client_kwargs(self.cfg, suffix="-ends"), enable_auto_commit=False, group_id=None)
         try:
             await consumer.start()
             # end_offsets of the embedded broker may under-report: safe here, it only means

@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError
 
 from ..config import KafkaConfig
 from ..emit import OutRecord
+from .connection import client_kwargs
 from ..errors import FatalError, KafkaUnavailableError
 
 __all__ = ["Ack", "Publisher", "topic_names"]
@@ -52,8 +53,7 @@ class Publisher:
 
     async def start(self) -> None:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self._cfg.bootstrap_servers,
-            client_id=self._cfg.client_id,
+            **client_kwargs(self._cfg),
             acks="all",
             enable_idempotence=False,  # the embedded broker rejects InitProducerId; see DESIGN.md rule 4
             linger_ms=self._cfg.linger_ms,
@@ -80,7 +80,7 @@ class Publisher:
     async def ensure_topics(self) -> None:
         """Create the contract's topics if missing (compacted ones with cleanup.policy=compact)."""
         plain, compacted = topic_names(self._cfg.topic_prefix)
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._cfg.bootstrap_servers, client_id=self._cfg.client_id)
+        admin = AIOKafkaAdminClient(**client_kwargs(self._cfg, suffix="-admin"))
         try:
             await admin.start()
             new = [NewTopic(t, self._cfg.partitions, self._cfg.replication_factor) for t in plain]
