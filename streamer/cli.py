@@ -39,7 +39,19 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(f"config error: {e}", file=sys.stderr)
         return 2
     print(f"{args.config}: OK ({len(cfg.sources)} sources: {', '.join(f'{s.id} ({s.vendor})' for s in cfg.sources)})")
-    return 0
+    if not args.connect:
+        return 0
+    import anyio
+
+    from .connectivity import check_connectivity
+    from .logs import configure_logging
+
+    configure_logging("error", "console")
+    lines: list[str] = []
+    ok = anyio.run(check_connectivity, cfg, lines)
+    for line in lines:
+        print(line)
+    return 0 if ok else 1
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -84,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check-config", help="validate a config file (env vars resolved)")
     c.add_argument("--config", default="config.yaml")
+    c.add_argument("--connect", action="store_true", help="also reach the broker and poll every endpoint once")
     c.set_defaults(func=_cmd_check)
 
     s = sub.add_parser("simulate", help="serve the simulated vendors over HTTP")
