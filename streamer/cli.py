@@ -73,6 +73,25 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    import anyio
+
+    from .backfill import backfill, parse_when
+    from .config import load_config
+    from .errors import ConfigError
+    from .logs import configure_logging
+
+    try:
+        cfg = load_config(args.config)
+        start, end = parse_when(args.from_), parse_when(args.to)
+        configure_logging("warning", cfg.log_format)
+        anyio.run(lambda: backfill(cfg, args.source, start, end, endpoints=args.endpoint or None))
+    except ConfigError as e:
+        print(f"backfill: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_schemas(args: argparse.Namespace) -> int:
     from .schemas import render_all, write_all
 
@@ -117,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--from-beginning", action="store_true")
     t.add_argument("--max", type=int, default=0, help="stop after this many events (0: never)")
     t.set_defaults(func=_cmd_tail)
+
+    b = sub.add_parser("backfill", help="publish a past range from a source's history endpoints (resumable)")
+    b.add_argument("--config", default="config.yaml")
+    b.add_argument("--source", required=True, help="the source id")
+    b.add_argument("--from", dest="from_", required=True, help="start, e.g. 2026-11-21T08:00:00Z")
+    b.add_argument("--to", required=True, help="end (exclusive)")
+    b.add_argument("--endpoint", action="append", default=[], help="only these history endpoints")
+    b.set_defaults(func=_cmd_backfill)
 
     sc = sub.add_parser("schemas", help="print or write the JSON schemas")
     sc.add_argument("--write", metavar="DIR", help="write into DIR instead of printing")

@@ -78,6 +78,8 @@ class _Change(_Sequenced, kw_only=True):
     rule: str | None = None
     fill: bool = False
     """True when a history read published this after a gap (see ``cc.source.gap``)."""
+    backfill: bool = False
+    """True when ``streamer backfill`` published this (its ``sequence`` counts apart)."""
     late: bool = False
     """True when this transition is older than one already published for the same key
     (a snapshot got ahead of the history that filled in a missed state). ``sequence`` is

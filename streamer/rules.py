@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from .emit import Draft, OutRecord, SourceContext, emit
 from .events import AgentSessionEnded, AgentSessionStarted
 from .timeutil import format_ts, from_ms
@@ -58,8 +60,19 @@ def emit_with_rules(
         rec, adm = r
         out.append((rec, d))
         if d.type == "cc.agent.presence.changed":
-            for s in session_drafts(d, adm):
+            for s in _inherit_marks(d, session_drafts(d, adm)):
                 more = emit(s, ledger, ctx, observed_ms)
                 if more is not None:
                     out.append((more[0], s))
     return out
+
+
+_MARKS = ("fill", "backfill")
+
+
+def _inherit_marks(parent: Draft, derived: list[Draft]) -> list[Draft]:
+    """Events inferred from a fill or backfill event say so too."""
+    marks = {m: True for m in _MARKS if getattr(parent.payload, m, False)}
+    if not marks:
+        return derived
+    return [msgspec.structs.replace(d, payload=msgspec.structs.replace(d.payload, **marks)) for d in derived]

@@ -58,11 +58,11 @@ def backoff_delay(failures: int, *, base: float = 1.0, cap: float = 60.0, rng: r
     return r.uniform(0, min(cap, base * 2 ** max(0, failures - 1)))
 
 
-def _as_fill(d: Draft) -> Draft:
-    """Mark a draft as published by the history read that closes a gap."""
-    if "fill" not in d.payload.__struct_fields__:
+def _as_fill(d: Draft, field: str = "fill") -> Draft:
+    """Mark a draft as published by the history read that closes a gap (or a backfill)."""
+    if field not in d.payload.__struct_fields__:
         return d
-    return msgspec.structs.replace(d, payload=msgspec.structs.replace(d.payload, fill=True))
+    return msgspec.structs.replace(d, payload=msgspec.structs.replace(d.payload, **{field: True}))
 
 
 class SourceRunner:
@@ -78,9 +78,12 @@ class SourceRunner:
         clock: Callable[[], float] = time.time,
         source: Source | None = None,
         metrics: Metrics = METRICS,
+        state_key: str | None = None,
     ) -> None:
         self.cfg = cfg
         self.metrics = metrics
+        self.state_key = state_key or cfg.id
+        """Key of this runner's checkpoint and state (a backfill keeps its own)."""
         self.gcfg = gcfg
         self.publisher = publisher
         self.store = store
@@ -90,7 +93,7 @@ class SourceRunner:
         self.source = source
         self.lock = anyio.Lock()
         self.ledger = Ledger(seen_refresh_ms=int(gcfg.state_retention * 500))
-        self.checkpoint = Checkpoint(source_id=cfg.id)
+        self.checkpoint = Checkpoint(source_id=self.state_key)
         self.needs_restore = True
         self.health: dict[str, str] = {}
         self.pending_health: list[Draft] = []
@@ -148,7 +151,7 @@ class SourceRunner:
     async def _restore(self) -> None:
         trouble: CheckpointError | None = None
         try:
-            r = await self.store.restore(self.cfg.id)
+            r = await self.store.restore(self.state_key, events_key=self.cfg.id)
         except CheckpointError as e:
             if self.gcfg.checkpoint_policy != "resume-from-now":
                 raise
@@ -157,14 +160,14 @@ class SourceRunner:
                 "checkpoint unusable; rebuilding state from the output and resuming from now "
                 "(checkpoint_policy: resume-from-now)", kind=e.kind, error=str(e),
             )
-            r = await self.store.restore(self.cfg.id, rebuild=True)
+            r = await self.store.restore(self.state_key, rebuild=True, events_key=self.cfg.id)
         crash_point("during-restore")
         retention_ms = int(self.gcfg.state_retention * 1000)
         ledger = Ledger(r.entities, seen_refresh_ms=retention_ms // 2)
         now = self.now_ms()
         for t in r.tail:
             ledger.replay(t.entity, t.stream, t.event_id, t.since_ms, t.value, t.sequence, now)
-        cp = r.checkpoint or Checkpoint(source_id=self.cfg.id)
+        cp = r.checkpoint or Checkpoint(source_id=self.state_key)
         for k, v in r.highwaters.items():
             cp.offsets[k] = max(cp.offsets.get(k, 0), v)
         gaps: list[Draft] = []
@@ -179,7 +182,7 @@ class SourceRunner:
         acks = await self.publisher.send(records)
         advance_offsets(cp.offsets, acks, self.tailed)
         # Save what the tail taught us before claiming its offsets as covered.
-        records = self.store.state_records(self.cfg.id, ledger.take_dirty())
+        records = self.store.state_records(self.state_key, ledger.take_dirty())
         records.append(self.store.checkpoint_record(cp))
         await self.publisher.send(records)
         self.ledger, self.checkpoint, self.needs_restore = ledger, cp, False
@@ -311,7 +314,7 @@ class SourceRunner:
         if result.cursor_ms is not None:
             self.checkpoint.cursors[ep.name] = max(result.cursor_ms, self.checkpoint.cursors.get(ep.name, 0))
         pruned = self.ledger.prune(now, int(self.gcfg.state_retention * 1000), ("interaction/", "stats/"))
-        state = self.store.state_records(self.cfg.id, self.ledger.take_dirty())
+        state = self.store.state_records(self.state_key, self.ledger.take_dirty())
         advance_offsets(self.checkpoint.offsets, acks, self.tailed)
         await self.publisher.send(state)
         crash_point("after-state")

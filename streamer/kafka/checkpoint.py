@@ -159,12 +159,14 @@ class StateStore:
         self.state_topic = f"{p}.streamer.state"
         self.tailed_topics = [f"{p}.{t}" for t in TAILED]
 
-    async def restore(self, source_id: str, *, rebuild: bool = False) -> Restored:
+    async def restore(self, source_id: str, *, rebuild: bool = False, events_key: str | None = None) -> Restored:
         """Latest checkpoint + ledger state of one source, plus its output after the checkpoint.
 
         ``rebuild``: ignore the checkpoint and read the whole output back (for the
-        ``resume-from-now`` policy when the checkpoint cannot be used).
+        ``resume-from-now`` policy when the checkpoint cannot be used). ``events_key``: the
+        source id in the output's keys, when the state is kept under another key (backfill).
         """
+        events_key = events_key or source_id
         tps = await partitions(self.cfg, [self.checkpoint_topic, self.state_topic])
         records, _ = await read_to_end(self.cfg, {tp: 0 for tp in tps})
         prefix = f"{source_id}|".encode()
@@ -181,7 +183,7 @@ class StateStore:
         out_tps = await partitions(self.cfg, self.tailed_topics)
         if rebuild:
             tail_records, ends = await read_to_end(self.cfg, {tp: 0 for tp in out_tps})
-            return Restored(None, entities, self._tail_events(source_id, tail_records),
+            return Restored(None, entities, self._tail_events(events_key, tail_records),
                             {tp_key(tp.topic, tp.partition): off for tp, off in ends.items()})
         cp = self._decode_checkpoint(source_id, cp_raw)
         if cp is None and entities:
@@ -199,7 +201,7 @@ class StateStore:
             tail_records, ends = [], await self._ends(out_tps)
         else:
             tail_records, ends = await read_to_end(self.cfg, starts)
-        tail = self._tail_events(source_id, tail_records)
+        tail = self._tail_events(events_key, tail_records)
         return Restored(cp, entities, tail, {tp_key(tp.topic, tp.partition): off for tp, off in ends.items()})
 
     async def _ends(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:

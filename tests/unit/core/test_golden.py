@@ -77,6 +77,7 @@ def test_agent_activities_seed() -> None:
     assert ready["previous_duration_ms"] == 9523
     assert session == {
         "agent_id": "01", "at": "2019-12-19T15:47:16.600Z", "inferred": True, "late": False, "fill": False,
+        "backfill": False,
         "rule": "presence-left-LoggedOut", "sequence": 3,
     }
     assert workload["previous"] is None
