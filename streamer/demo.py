@@ -33,7 +33,8 @@ def main() -> int:
             start_new_session=True,  # Ctrl-C reaches us; we stop the daemon with one SIGTERM
         )
         print(f"broker {broker.bootstrap} | simulator {sim.base_url} | daemon pid {daemon.pid} "
-              f"(logs in {run_dir}/) | Ctrl-C stops everything", flush=True)
+              f"(logs in {run_dir}/) | metrics http://127.0.0.1:{os.environ.get('METRICS_PORT', '9464')}/metrics "
+              f"| Ctrl-C stops everything", flush=True)
         view = argparse.Namespace(
             bootstrap=broker.bootstrap, config=None, prefix="cc", type=[], source=[], entity=[], json=False,
             from_beginning=True, max=0,

@@ -10,7 +10,11 @@ import msgspec
 from .config import config_schema
 from .events import EVENT_SPECS, SCHEMA_VERSION, AgentCurrent, CloudEvent
 
-__all__ = ["events_schema", "render_all", "write_all"]
+__all__ = ["events_schema", "render_all", "write_all", "COMPAT_DIR"]
+
+COMPAT_DIR = "compat"
+"""Under the schemas folder: ``events.v<N>.schema.json``, the events schema as released
+with ``SCHEMA_VERSION`` N (see ``streamer.schema_compat``). Written once, never rewritten."""
 
 
 def events_schema() -> dict[str, Any]:
@@ -42,15 +46,29 @@ def render_all() -> dict[str, bytes]:
     def dump(obj: Any) -> bytes:
         return msgspec.json.format(msgspec.json.encode(obj), indent=2) + b"\n"
 
-    return {"events.schema.json": dump(events_schema()), "config.schema.json": dump(config_schema())}
+    from .asyncapi import render_asyncapi
+
+    return {
+        "events.schema.json": dump(events_schema()),
+        "config.schema.json": dump(config_schema()),
+        "asyncapi.yaml": render_asyncapi(),
+    }
 
 
 def write_all(folder: str | Path) -> list[Path]:
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, content in render_all().items():
+    files = render_all()
+    for name, content in files.items():
         p = out / name
         p.write_bytes(content)
         written.append(p)
+    from .schema_compat import snapshot_name
+
+    snapshot = out / COMPAT_DIR / snapshot_name(SCHEMA_VERSION)
+    if not snapshot.exists():  # the first build of a schema version freezes it
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.write_bytes(files["events.schema.json"])
+        written.append(snapshot)
     return written
