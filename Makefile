@@ -27,7 +27,7 @@ test-integration: install
 	$(BIN)/python -m pytest -q tests/integration tests/e2e
 
 schemas: install
-	$(BIN)/streamer schemas --write schemas/
+	$(BIN)/streamer schemas --write schemas/ --readme README.md
 
 bench: install
 	$(BIN)/python -m bench

@@ -95,9 +95,18 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
 def _cmd_schemas(args: argparse.Namespace) -> int:
     from .schemas import render_all, write_all
 
+    if args.readme:
+        from pathlib import Path
+
+        from .eventdocs import update_readme
+
+        if update_readme(Path(args.readme)):
+            print(f"updated the event reference in {args.readme}")
     if args.write:
         for p in write_all(args.write):
             print(f"wrote {p}")
+    elif args.readme:
+        return 0
     else:
         for name, content in render_all().items():
             sys.stdout.write(f"--- {name}\n{content.decode()}")
@@ -107,25 +116,27 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streamer", description="Contact-center change events on Kafka.")
     p.add_argument("--version", action="version", version=f"streamer {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--version", action="version", version=f"streamer {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="run the daemon")
+    r = sub.add_parser("run", parents=[common], help="run the daemon")
     r.add_argument("--config", default="config.yaml")
     r.set_defaults(func=_cmd_run)
 
-    c = sub.add_parser("check-config", help="validate a config file (env vars resolved)")
+    c = sub.add_parser("check-config", parents=[common], help="validate a config file (env vars resolved)")
     c.add_argument("--config", default="config.yaml")
     c.add_argument("--connect", action="store_true", help="also reach the broker and poll every endpoint once")
     c.set_defaults(func=_cmd_check)
 
-    s = sub.add_parser("simulate", help="serve the simulated vendors over HTTP")
+    s = sub.add_parser("simulate", parents=[common], help="serve the simulated vendors over HTTP")
     s.add_argument("--port", type=int, default=8700)
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--agents", type=int, default=20)
     s.set_defaults(func=_cmd_simulate)
 
-    t = sub.add_parser("tail", help="a live, readable view of the event topics")
+    t = sub.add_parser("tail", parents=[common], help="a live, readable view of the event topics")
     t.add_argument("--bootstrap", default="127.0.0.1:9092")
     t.add_argument("--config", help="take the broker, prefix and security settings from this config file")
     t.add_argument("--prefix", default="cc")
@@ -137,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max", type=int, default=0, help="stop after this many events (0: never)")
     t.set_defaults(func=_cmd_tail)
 
-    b = sub.add_parser("backfill", help="publish a past range from a source's history endpoints (resumable)")
+    b = sub.add_parser("backfill", parents=[common], help="publish a past range from a source's history endpoints (resumable)")
     b.add_argument("--config", default="config.yaml")
     b.add_argument("--source", required=True, help="the source id")
     b.add_argument("--from", dest="from_", required=True, help="start, e.g. 2026-11-21T08:00:00Z")
@@ -145,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--endpoint", action="append", default=[], help="only these history endpoints")
     b.set_defaults(func=_cmd_backfill)
 
-    sc = sub.add_parser("schemas", help="print or write the JSON schemas")
+    sc = sub.add_parser("schemas", parents=[common], help="print or write the JSON schemas")
     sc.add_argument("--write", metavar="DIR", help="write into DIR instead of printing")
+    sc.add_argument("--readme", metavar="FILE", help="also regenerate the event reference in this README")
     sc.set_defaults(func=_cmd_schemas)
     return p
 

@@ -18,3 +18,11 @@ def test_every_event_type_is_in_the_schema() -> None:
     text = (SCHEMAS / "events.schema.json").read_text()
     for t in EVENT_SPECS:
         assert f'"const": "{t}"' in text
+
+
+def test_readme_event_reference_is_generated_from_the_code() -> None:
+    from streamer.eventdocs import END, START, render_event_table
+
+    readme = (SCHEMAS.parent / "README.md").read_text()
+    block = readme[readme.index(START) + len(START): readme.index(END)].strip()
+    assert block == render_event_table(), "README's event reference is stale: run `make schemas`"
