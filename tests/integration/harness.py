@@ -28,7 +28,7 @@ def unique_prefix() -> str:
 
 def write_config(
     path: Path, *, bootstrap: str, prefix: str, base_url: str, extra_sources: list[dict[str, Any]] | None = None,
-    **source: Any,
+    kafka: dict[str, Any] | None = None, **source: Any,
 ) -> Path:
     src = {
         "id": "vonage-it",
@@ -43,7 +43,7 @@ def write_config(
     }
     src.update(source)
     cfg = {
-        "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "partitions": 3, "linger_ms": 5},
+        "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "partitions": 3, "linger_ms": 5, **(kafka or {})},
         "sources": [src, *(extra_sources or [])],
         "log_level": "info",
         "log_format": "json",

@@ -38,7 +38,7 @@ def test_the_broker_away_loses_nothing(tmp_path: Path) -> None:
         with proxy, SimulatorThread(seed=21, agents=16) as sim:
             prefix = unique_prefix()
             cfg = write_config(tmp_path / "c.yaml", bootstrap=f"127.0.0.1:{proxy_port}", prefix=prefix,
-                               base_url=f"{sim.base_url}/vonage")
+                               base_url=f"{sim.base_url}/vonage", kafka={"request_timeout": "5s"})
             daemon = DaemonProcess(cfg, tmp_path / "daemon.log").start()
             time.sleep(8)
             assert daemon.proc is not None
