@@ -1,6 +1,7 @@
 """``streamer backfill``: publish a past range from a source's history endpoints.
 
-The range is read in windows of at most 31 days through the same pipeline as the
+The range is read in chunks (1/20 of it, at most an hour; the vendors allow 31 days)
+through the same pipeline as the
 daemon (ledger, acks, state, checkpoint), under its own checkpoint key
 ``<source>~backfill~<from>-<to>``: re-running the same command resumes after the last
 completed window. Events keep the ids the daemon would give them (consumers can
@@ -22,7 +23,9 @@ from .timeutil import format_ts, from_ms, to_ms
 from .track.window import MAX_WINDOW_MS
 from .vendors import registry
 
-__all__ = ["backfill", "parse_when"]
+__all__ = ["backfill", "parse_when", "CHUNK_MAX_MS"]
+
+CHUNK_MAX_MS = 3_600_000
 
 
 def _bar(done: int, total: int, width: int = 30) -> str:
@@ -65,8 +68,11 @@ async def backfill(
                 continue
             if done_to > start_ms:
                 out.write(f"{ep.name}: resuming at {format_ts(from_ms(done_to))}\n")
+            # Small chunks bound memory (one chunk is one batch) and make progress visible;
+            # never longer than the vendors' 31-day window.
+            chunk = min(MAX_WINDOW_MS, CHUNK_MAX_MS, max(lookback + 1000, (end_ms - start_ms) // 20))
             while done_to < end_ms:
-                chunk_end = min(end_ms, done_to + MAX_WINDOW_MS)
+                chunk_end = min(end_ms, done_to + chunk)
                 # The endpoint reads [cursor - lookback, now - lag): aim it at the chunk (at
                 # least one lookback long), and keep only what started inside the range.
                 read_end = max(chunk_end, done_to + lookback + 1)

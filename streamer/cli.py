@@ -57,7 +57,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .simulator.app import serve
 
-    serve(port=args.port, seed=args.seed, agents=args.agents, host=args.host)
+    serve(port=args.port, seed=args.seed, agents=args.agents, host=args.host, history=args.history)
     return 0
 
 
@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--agents", type=int, default=20)
+    s.add_argument("--history", type=float, default=0.0, help="seconds of simulated past before now (for backfill)")
     s.set_defaults(func=_cmd_simulate)
 
     t = sub.add_parser("tail", parents=[common], help="a live, readable view of the event topics")

@@ -85,9 +85,9 @@ def build_app(world: World, faults: Faults) -> Starlette:
     return Starlette(routes=routes)
 
 
-def serve(port: int, seed: int, agents: int, host: str = "127.0.0.1") -> None:
-    """Run the simulator until interrupted (blocking)."""
-    app = build_app(World(seed, agents), Faults(seed))
+def serve(port: int, seed: int, agents: int, host: str = "127.0.0.1", history: float = 0.0) -> None:
+    """Run the simulator until interrupted (blocking); ``history`` seconds of past come first."""
+    app = build_app(World(seed, agents, start=time.time() - history), Faults(seed))
     uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
 
 
