@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import AsyncIterator, Callable, Protocol
+from typing import Any, AsyncIterator, Callable, Iterable, Protocol
 
 import msgspec
 
 from .config import SourceConfig
 from .emit import Draft
 
-__all__ = ["BadInput", "PollResult", "Endpoint", "Source", "VendorSpec"]
+__all__ = ["BadInput", "PollResult", "Endpoint", "Source", "VendorSpec", "split_bad"]
 
 
 class BadInput(msgspec.Struct, frozen=True):
@@ -18,6 +18,20 @@ class BadInput(msgspec.Struct, frozen=True):
 
     reason: str
     raw: bytes
+
+
+def split_bad(items: Iterable[Any]) -> tuple[list[Any], list[BadInput]]:
+    """Decoded records, and the unreadable ones (``BadRecord``) as dead-letter inputs."""
+    from .tolerant import BadRecord
+
+    good: list[Any] = []
+    bad: list[BadInput] = []
+    for x in items:
+        if isinstance(x, BadRecord):
+            bad.append(BadInput(x.reason, x.raw))
+        else:
+            good.append(x)
+    return good, bad
 
 
 class PollResult(msgspec.Struct):

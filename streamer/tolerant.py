@@ -9,18 +9,37 @@ without ``T``/zone; numbers as strings and strings as numbers) and
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import msgspec.inspect as mi
 
 from .errors import SkippableError
 from .jsonrepair import repair_json
-from .timeutil import parse_ts
+from .timeutil import UTC, parse_ts
 
-__all__ = ["BadRecord", "decode_record", "decode_items", "decode_body", "field_ci", "fold_key", "snippet"]
+__all__ = [
+    "BadRecord", "CamelModel", "UtcDateTime", "as_utc",
+    "decode_record", "decode_items", "decode_body", "field_ci", "fold_key", "snippet",
+]
 
 T = TypeVar("T")
+
+
+UtcDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
+"""An aware timestamp; naive ones fail the fast path and are read as UTC by ``parse_ts``."""
+
+
+def as_utc(dt: datetime | None) -> datetime | None:
+    if dt is None or dt.tzinfo is UTC:
+        return dt
+    return dt.astimezone(UTC)
+
+
+class CamelModel(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """Base of vendor records: camelCase on the wire; an unknown field sends the record to
+    the tolerant path, so a drifted spelling (``agentid``) is normalized, not dropped."""
 
 
 class BadRecord(msgspec.Struct, frozen=True):

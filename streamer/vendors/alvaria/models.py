@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from streamer.errors import SkippableError
-from streamer.timeutil import UTC
-from streamer.tolerant import BadRecord, decode_body, decode_items, decode_record, field_ci, fold_key, snippet
+from streamer.tolerant import CamelModel, UtcDateTime, as_utc, BadRecord, decode_body, decode_items, decode_record, field_ci, fold_key, snippet
 
 __all__ = [
     "UtcDateTime",
@@ -44,22 +42,11 @@ __all__ = [
 
 T = TypeVar("T")
 
-UtcDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
-"""An aware timestamp; naive ones fail the fast path and are read as UTC by ``parse_ts``."""
 
 
-def _utc(dt: datetime | None) -> datetime | None:
-    if dt is None or dt.tzinfo is UTC:
-        return dt
-    return dt.astimezone(UTC)
 
 
-class _Model(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    """camelCase on the wire; an unknown field sends the record to the tolerant path,
-    so a drifted spelling (``userid``) is normalized instead of silently dropped."""
-
-
-class UserActivityRow(_Model):
+class UserActivityRow(CamelModel):
     """One row of ``queries/userActivity/data?teamId=``: a user's current state."""
 
     user_id: str
@@ -79,11 +66,11 @@ class UserActivityRow(_Model):
     sign_on_dur: int | None = None
 
     def __post_init__(self) -> None:
-        self.sign_on_time = _utc(self.sign_on_time)
-        self.state_start_time = _utc(self.state_start_time)
+        self.sign_on_time = as_utc(self.sign_on_time)
+        self.state_start_time = as_utc(self.state_start_time)
 
 
-class TeamActivityRow(_Model):
+class TeamActivityRow(CamelModel):
     """One row of ``queries/teamActivity/data?teamId=``: users per state in a team."""
 
     team_id: str | None = None
@@ -101,7 +88,7 @@ class TeamActivityRow(_Model):
     preview_count: int | None = None
 
 
-class ChannelActivityRow(_Model):
+class ChannelActivityRow(CamelModel):
     """One row of ``queries/channelActivity/data?workTypeId=``: interactions of one
     interaction type of a work type, by state; ``*Dur`` are seconds."""
 
@@ -128,10 +115,10 @@ class ChannelActivityRow(_Model):
     max_queue_dur: int | None = None
 
     def __post_init__(self) -> None:
-        self.longest_waiting_queue_time = _utc(self.longest_waiting_queue_time)
+        self.longest_waiting_queue_time = as_utc(self.longest_waiting_queue_time)
 
 
-class ListActivityRow(_Model):
+class ListActivityRow(CamelModel):
     """The body of ``queries/listActivity/data?contactList=`` (one flat object)."""
 
     kind: str | None = None
@@ -146,7 +133,7 @@ class ListActivityRow(_Model):
     list_saturation: int | None = None
 
 
-class PresenceUser(_Model):
+class PresenceUser(CamelModel):
     """One user of ``presence/users/data?state=LoggedOn``. ``ehub_session_id`` is a
     string in the schema and a number in the example: both are read as a string."""
 

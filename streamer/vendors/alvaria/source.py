@@ -35,7 +35,7 @@ from ...emit import Draft
 from ...errors import ConfigError, RetriableError, SkippableError
 from ...events import AgentPresenceChanged, AgentSessionEnded, AgentSessionStarted, AgentStateChanged, Presence, StatsChanged, WorkState
 from ...rules import LOGGED_OUT
-from ...source import BadInput, Endpoint, PollResult, VendorSpec
+from ...source import Endpoint, PollResult, VendorSpec, split_bad
 from ...timeutil import format_ts, from_ms, to_ms
 from ...tolerant import fold_key
 from .client import SCOPE, AlvariaClient, build_http
@@ -413,15 +413,6 @@ def list_drafts(contact_list: str, rows: Rows[ListActivityRow], at_ms: int, endp
     return out
 
 
-def _split(items: Iterable[Any]) -> tuple[list[Any], list[BadInput]]:
-    good, bad = [], []
-    for x in items:
-        if isinstance(x, BadRecord):
-            bad.append(BadInput(x.reason, x.raw))
-        else:
-            good.append(x)
-    return good, bad
-
 
 def spread_offsets(n: int, interval: float) -> list[float]:
     """When each of ``n`` requests of one round goes out, in seconds from the round's start."""
@@ -510,7 +501,7 @@ class UserActivityEndpoint(_PerKey):
 
     async def _poll_one(self, team: str, at_ms: int) -> PollResult:
         rows = await self.client.user_activity(team)
-        good, bad = _split(rows.items)
+        good, bad = split_bad(rows.items)
         drafts, self.state = track_users(team, good, self.state, at_ms, endpoint=self.name, complete=not bad)
         self.roster.covered.update(r.user_id for r in good)
         return PollResult(drafts, bad)
@@ -530,7 +521,7 @@ class _StatsEndpoint(_PerKey):
 
     async def _poll_one(self, key: str, at_ms: int) -> PollResult:
         rows = await self._read(key)
-        _, bad = _split(rows.items)
+        _, bad = split_bad(rows.items)
         return PollResult(self._drafts(key, rows, at_ms, self.name), bad)
 
 
@@ -552,7 +543,7 @@ class PresenceUsersEndpoint(Endpoint):
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
         rows = await self.client.logged_on_users()
-        good, bad = _split(rows.items)
+        good, bad = split_bad(rows.items)
         if not self.roster.ready:  # who userActivity covers is not known yet: only seed
             self.state = LoggedOnState(None)
         drafts, self.state = track_logged_on(good, self.state, now_ms, skip=self.roster.covered,

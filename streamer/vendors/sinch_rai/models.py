@@ -10,10 +10,9 @@ silently. Zone-less timestamps (``2019-12-03 07:19:59.127``) are UTC.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
-
 import msgspec
+
+from streamer.tolerant import CamelModel, UtcDateTime
 
 __all__ = [
     "UtcDateTime",
@@ -28,15 +27,10 @@ __all__ = [
     "AGENT_DURATIONS",
 ]
 
-UtcDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
-"""Aware on the fast path; zone-less values take the tolerant path and are read as UTC."""
 
 
-class _Model(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    pass
 
-
-class AgentStatusHistoryRow(_Model):
+class AgentStatusHistoryRow(CamelModel):
     """One row of ``GET /agentStatusHistory`` (TAMOperatorStatusChangeLog).
 
     A row carries a handling ``status`` change (``statusTimestamp``), a ``userStatus``
@@ -59,7 +53,7 @@ class AgentStatusHistoryRow(_Model):
     outbound_serving: str | None = msgspec.field(default=None, name="OutboundServing")
 
 
-class AgentStatusRow(_Model):
+class AgentStatusRow(CamelModel):
     """One row of ``GET /agentStatus`` (TAMOperatorStats): an agent now. Durations (ms)
     are measured to the time of the request; ``changeTimestamp`` is the latest change."""
 
@@ -150,7 +144,7 @@ CONTACT_ACTIVE = (
 """Durations of contacts still queuing or in progress: they grow with the clock."""
 
 
-class ContactStatRow(_Model):
+class ContactStatRow(CamelModel):
     """One row of ``/contactStatistic`` (today, monitoring DB) or ``/contactHistory``
     (reporting DB): the contacts of one queue in one time bucket."""
 
@@ -240,7 +234,7 @@ AGENT_DURATIONS = (
 """An agent's time in each state: grows with the clock while the bucket is open."""
 
 
-class AgentStatRow(_Model):
+class AgentStatRow(CamelModel):
     """One row of ``/agentStatistic`` (today) or ``/agentHistory`` (reporting DB): one
     agent in one time bucket."""
 

@@ -10,13 +10,12 @@ are read by :meth:`Agent.queue_list`.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 
 from ...errors import SkippableError
-from ...tolerant import decode_record, field_ci
+from ...tolerant import CamelModel, UtcDateTime, decode_record, field_ci
 
 __all__ = [
     "UtcDateTime",
@@ -38,11 +37,7 @@ __all__ = [
     "SUMMARY_FIELDS",
 ]
 
-UtcDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
-
-class _Model(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    pass
 
 
 def nested_list(value: Any, model: type[Any], wrapper: str) -> list[Any]:
@@ -64,7 +59,7 @@ def nested_list(value: Any, model: type[Any], wrapper: str) -> list[Any]:
     return out
 
 
-class AgentQueue(_Model):
+class AgentQueue(CamelModel):
     """A queue an agent may serve; ``serving`` is the queue login."""
 
     id: str
@@ -81,7 +76,7 @@ class AgentQueue(_Model):
     wrap_up_duration: int | None = None
 
 
-class Agent(_Model):
+class Agent(CamelModel):
     """One row of ``GET /agents``: an agent now. Durations (ms) run to the request time."""
 
     id: str
@@ -137,7 +132,7 @@ class Agent(_Model):
         return nested_list(self.queues, AgentQueue, "queue")
 
 
-class Contact(_Model):
+class Contact(CamelModel):
     """One row of ``GET /contacts`` (or ``/contacts/{id}``): one agent's part of an
     interaction. A transfer gives a new contact id; ``contactGroupId`` stays."""
 
@@ -185,7 +180,7 @@ class Contact(_Model):
     subject: str | None = None
 
 
-class ContactDetail(_Model):
+class ContactDetail(CamelModel):
     """One event of ``GET /contacts/{id}/details`` (Queing, DestAllocated, ConnectedToOper, ...)."""
 
     time: UtcDateTime
@@ -209,7 +204,7 @@ QUEUE_STATUS_GROWING = ("waiting_duration_max", "waiting_duration_current_max")
 """The longest wait in the queue: grows with the clock while anyone waits."""
 
 
-class QueueStatus(_Model):
+class QueueStatus(CamelModel):
     """One row of ``GET /queueStatuses``: a queue now."""
 
     id: str
@@ -247,7 +242,7 @@ SUMMARY_FIELDS = (
 )
 
 
-class ContactSummary(_Model):
+class ContactSummary(CamelModel):
     """One row of ``GET /contactSummaries``: a queue's contacts in one quarter hour."""
 
     queue_id: str
@@ -276,7 +271,7 @@ class ContactSummary(_Model):
     out_handled: int | None = None
 
 
-class UserStatus(_Model):
+class UserStatus(CamelModel):
     """One row of ``GET /userStatuses`` (capacity and active contact counts)."""
 
     id: str
@@ -297,7 +292,7 @@ class UserStatus(_Model):
     video_chat_capacity: int | None = None
 
 
-class PresenceProfile(_Model):
+class PresenceProfile(CamelModel):
     """One of an agent's presence profiles (``/agents/{id}/presences``)."""
 
     id: str
@@ -307,7 +302,7 @@ class PresenceProfile(_Model):
     priority: int | None = None
 
 
-class QueueGroupQueue(_Model):
+class QueueGroupQueue(CamelModel):
     id: str
     name: str | None = None
     type: str | None = None
@@ -323,7 +318,7 @@ class QueueGroupQueue(_Model):
     service_level_warning_level: int | None = None
 
 
-class QueueGroup(_Model):
+class QueueGroup(CamelModel):
     id: str
     name: str | None = None
     queues: Any = None
@@ -332,11 +327,11 @@ class QueueGroup(_Model):
         return nested_list(self.queues, QueueGroupQueue, "queue")
 
 
-class ReadyState(_Model):
+class ReadyState(CamelModel):
     ready_state: str
 
 
-class Setting(_Model):
+class Setting(CamelModel):
     id: str
     ui_language: str | None = None
     value: str | None = None

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from streamer.errors import SkippableError
-from streamer.timeutil import UTC, parse_ts
-from streamer.tolerant import BadRecord, decode_body, decode_items, decode_record, field_ci, snippet
+from streamer.timeutil import parse_ts
+from streamer.tolerant import CamelModel, UtcDateTime, as_utc, BadRecord, decode_body, decode_items, decode_record, field_ci, snippet
 
 __all__ = [
     "UtcDateTime",
@@ -43,46 +43,35 @@ __all__ = [
 
 T = TypeVar("T")
 
-UtcDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
-"""An aware timestamp; naive ones fail the fast path and are read by ``parse_ts``."""
 
 
-def _utc(dt: datetime | None) -> datetime | None:
-    if dt is None or dt.tzinfo is UTC:
-        return dt
-    return dt.astimezone(UTC)
 
 
-class _Model(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    """Base: camelCase on the wire; unknown fields send a record to the tolerant path
-    (so ``eligibleforrouting`` is normalized rather than silently dropped)."""
-
-
-class Meta(_Model):
+class Meta(CamelModel):
     page: int | None = None
     count: int | None = None
     page_count: int | None = None
     total_count: int | None = None
 
 
-class Workload(_Model):
+class Workload(CamelModel):
     calls: int | None = None
     semi_live: int | None = None
     non_live: int | None = None
 
 
-class InteractionRef(_Model):
+class InteractionRef(CamelModel):
     guid: str
     medium: str | None = None
     medium_manager: str | None = None
     direction: str | None = None
 
 
-class ChannelRef(_Model):
+class ChannelRef(CamelModel):
     guid: str | None = None
 
 
-class Activity(_Model):
+class Activity(CamelModel):
     """One row of ``GET /agent-activities``; ``duration`` (ms) is None while open."""
 
     agent_id: str
@@ -99,10 +88,10 @@ class Activity(_Model):
     workload: Workload | None = None
 
     def __post_init__(self) -> None:
-        self.start = _utc(self.start)  # type: ignore[assignment]
+        self.start = as_utc(self.start)  # type: ignore[assignment]
 
 
-class PresenceNow(_Model):
+class PresenceNow(CamelModel):
     """Current presence; ``name`` is the category (Ready, Away, ...)."""
 
     since: UtcDateTime
@@ -111,20 +100,20 @@ class PresenceNow(_Model):
     eligible_for_routing: bool | None = None
 
     def __post_init__(self) -> None:
-        self.since = _utc(self.since)  # type: ignore[assignment]
+        self.since = as_utc(self.since)  # type: ignore[assignment]
 
 
-class WorkloadNow(_Model):
+class WorkloadNow(CamelModel):
     since: UtcDateTime | None = None
     calls: int | None = None
     semi_live: int | None = None
     non_live: int | None = None
 
     def __post_init__(self) -> None:
-        self.since = _utc(self.since)
+        self.since = as_utc(self.since)
 
 
-class InteractionNow(_Model):
+class InteractionNow(CamelModel):
     guid: str
     channel_guid: str | None = None
     since: UtcDateTime | None = None
@@ -135,10 +124,10 @@ class InteractionNow(_Model):
     reason: str | None = None
 
     def __post_init__(self) -> None:
-        self.since = _utc(self.since)
+        self.since = as_utc(self.since)
 
 
-class AgentStatus(_Model):
+class AgentStatus(CamelModel):
     """One row of ``GET /agent-status`` (the current snapshot of one agent)."""
 
     agent_id: str
@@ -147,13 +136,13 @@ class AgentStatus(_Model):
     interaction: list[InteractionNow] = []
 
 
-class Party(_Model):
+class Party(CamelModel):
     id: str | None = None
     role: str | None = None
     touchpoint: str | None = None
 
 
-class ChannelEvent(_Model):
+class ChannelEvent(CamelModel):
     type: str
     offset: int
     name: str | None = None
@@ -161,7 +150,7 @@ class ChannelEvent(_Model):
     properties: dict[str, Any] | None = None
 
 
-class Channel(_Model):
+class Channel(CamelModel):
     """One party's leg of an interaction; ``offset`` is ms from the interaction start."""
 
     offset: int
@@ -172,7 +161,7 @@ class Channel(_Model):
     events: list[ChannelEvent] = []
 
 
-class Interaction(_Model):
+class Interaction(CamelModel):
     """One row of ``GET /interactions`` with its channels (transfers live there)."""
 
     guid: str
@@ -190,7 +179,7 @@ class Interaction(_Model):
     channels: list[Channel] = []
 
     def __post_init__(self) -> None:
-        self.start = _utc(self.start)  # type: ignore[assignment]
+        self.start = as_utc(self.start)  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)

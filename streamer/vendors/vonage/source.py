@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncIterator
 
 import msgspec
 
@@ -19,13 +19,13 @@ from ...config import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
 from ...emit import Draft
 from ...errors import ConfigError
 from ...events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload
-from ...source import BadInput, Endpoint, PollResult, VendorSpec
+from ...source import Endpoint, PollResult, VendorSpec, split_bad
 from ...timeutil import format_ts, from_ms, to_ms
 from ...track.snapshot import diff
 from ...track.transfer import Leg, detect_transfers
 from ...track.window import Cursor, WindowState, plan_windows
 from .client import VonageClient, vonage_headers
-from .models import Activity, AgentStatus, BadRecord, Interaction
+from .models import Activity, AgentStatus, Interaction
 
 __all__ = ["VONAGE", "VonageSource", "activity_drafts", "status_drafts", "interaction_drafts"]
 
@@ -190,15 +190,6 @@ def interaction_drafts(it: Interaction, endpoint: str = "interactions") -> list[
     return out
 
 
-def _split(items: Iterable[Any]) -> tuple[list[Any], list[BadInput]]:
-    good, bad = [], []
-    for x in items:
-        if isinstance(x, BadRecord):
-            bad.append(BadInput(x.reason, x.raw))
-        else:
-            good.append(x)
-    return good, bad
-
 
 # --- endpoints (IO) --------------------------------------------------------------------
 
@@ -225,7 +216,7 @@ class _HistoryEndpoint(Endpoint):
             self.window = WindowState(cursor, self.window.seen)
         for w in plan_windows(cursor, now_ms, lookback_ms=self.lookback_ms, safety_lag_ms=self.lag_ms):
             read = await self._read(from_ms(w.start_ms), from_ms(w.end_ms))
-            good, bad = _split(read.items)
+            good, bad = split_bad(read.items)
             drafts = [d for item in good for d in self._drafts(item)]
             drafts.sort(key=lambda d: (d.at_ms, d.entity_id, d.type))
             fresh, state = self.window.admit((_draft_key(d), d.at_ms, d) for d in drafts)
@@ -287,7 +278,7 @@ class AgentStatusEndpoint(Endpoint):
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
         read = await self.client.agent_status()
-        good, bad = _split(read.items)
+        good, bad = split_bad(read.items)
         rows = {s.agent_id: s for s in good}
         current = {k: _enc.encode(v) for k, v in rows.items()}
         drafts: list[Draft] = []
