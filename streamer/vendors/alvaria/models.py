@@ -178,7 +178,7 @@ def _scalar(top: dict[str, msgspec.Raw], name: str, typ: Any) -> Any:
         return None
     try:
         return msgspec.json.decode(raw, type=typ, strict=False)
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, UnicodeDecodeError, RecursionError):
         return None  # envelope figures are informative only
 
 
@@ -237,7 +237,7 @@ def extra_fields(raw: bytes, model: type[Any]) -> dict[str, Any]:
     known = {fold_key(f.encode_name) for f in msgspec.structs.fields(model)}
     try:
         obj = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return {}
     if not isinstance(obj, dict):
         return {}

@@ -236,7 +236,10 @@ def _decode_page(body: bytes, model: type[T]) -> Page[T]:
 def _decode_up_to(raw: msgspec.Raw | None) -> datetime | None:
     if raw is None:
         return None
-    value = msgspec.json.decode(raw)
+    try:
+        value = msgspec.json.decode(raw)
+    except (UnicodeDecodeError, RecursionError):
+        raise SkippableError("response page 'upTo' is unreadable (invalid UTF-8)") from None
     if value is None:
         return None
     if not isinstance(value, str):

@@ -68,3 +68,9 @@ def test_mutated_real_bodies(name: str, seed: bytes, cut: int, junk: bytes, at: 
     body = seed[: cut % (len(seed) + 1)]
     pos = at % (len(body) + 1)
     check(DECODERS[name], body[:pos] + junk + body[pos:])
+
+
+@pytest.mark.parametrize("name", DECODERS)
+def test_invalid_utf8_in_an_envelope_field_is_not_a_crash(name: str) -> None:
+    """Found by `make soak`: a bad byte inside `kind` escaped as UnicodeDecodeError."""
+    check(DECODERS[name], b'{"kind": "\x80", "totalItems": "\x80", "rows": [], "users": []}')

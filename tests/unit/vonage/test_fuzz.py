@@ -72,3 +72,8 @@ def test_deeply_nested_json_is_refused_not_a_crash(model: Any) -> None:
 @pytest.mark.parametrize("model", MODELS)
 def test_invalid_utf8_is_refused_not_a_crash(model: Any) -> None:
     check(b'{"items": [{"agentId": "\xff\xfe"}], "upTo": null}', model)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_invalid_utf8_in_upto_is_refused_not_a_crash(model: Any) -> None:
+    check(b'{"meta": {"page": 1, "pageCount": 1}, "items": [], "upTo": "\x80"}', model)
