@@ -10,7 +10,7 @@ import msgspec
 from .config import SourceConfig
 from .emit import Draft
 
-__all__ = ["BadInput", "PollResult", "Endpoint", "Source", "VendorSpec", "split_bad"]
+__all__ = ["BadInput", "PollResult", "Endpoint", "Source", "VendorSpec", "split_bad", "endpoint_interval", "window_settings"]
 
 
 class BadInput(msgspec.Struct, frozen=True):
@@ -18,6 +18,17 @@ class BadInput(msgspec.Struct, frozen=True):
 
     reason: str
     raw: bytes
+
+
+def endpoint_interval(cfg: SourceConfig, name: str) -> float:
+    """The endpoint's poll interval: its own override, else the source's."""
+    ep = cfg.endpoints.get(name)
+    return float(ep.poll_interval if ep and ep.poll_interval else cfg.poll_interval)
+
+
+def window_settings(cfg: SourceConfig) -> tuple[int, int, int]:
+    """A history endpoint's (lookback, safety lag, initial lookback) in milliseconds."""
+    return int(cfg.lookback * 1000), int(cfg.safety_lag * 1000), int(cfg.initial_lookback * 1000)
 
 
 def split_bad(items: Iterable[Any]) -> tuple[list[Any], list[BadInput]]:

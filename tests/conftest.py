@@ -1,9 +1,21 @@
-"""Suite-wide settings: hypothesis profiles (`CCSTREAM_SOAK=1` runs the long ones)."""
+"""Suite-wide settings: hypothesis profiles (`CCSTREAM_SOAK=1` runs the long ones), the broker."""
 
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from streamer.broker import EmbeddedBroker
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("soak", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
 settings.load_profile("soak" if os.environ.get("CCSTREAM_SOAK") == "1" else "default")
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """One embedded Kafka-protocol broker for the session; tests use unique topic prefixes."""
+    log = tmp_path_factory.mktemp("broker") / "broker.log"
+    with EmbeddedBroker(log_file=log) as b:
+        yield b

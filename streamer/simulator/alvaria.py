@@ -17,8 +17,6 @@ numbers as strings, and field-case drift with Alvaria's own names).
 from __future__ import annotations
 
 import base64
-import secrets
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -44,11 +42,12 @@ from streamer.simulator.alvaria_render import (
     user_views,
 )
 from streamer.simulator.faults import Faults
+from streamer.simulator.tokens import TokenStore
 from streamer.simulator.truth import TruthActivity
 from streamer.simulator.world import World
 
 __all__ = ["alvaria_app", "mount", "ORG", "API_KEY", "CLIENT_ID", "CLIENT_SECRET", "SCOPE", "TOKEN_PATH",
-           "TOKEN_TTL_S", "ALVARIA_DRIFT", "AlvariaTokens"]
+           "TOKEN_TTL_S", "ALVARIA_DRIFT"]
 
 ORG = "sim"
 API_KEY = "sim-key"
@@ -82,33 +81,6 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(payload), status_code=status, media_type="application/json")
 
 
-class AlvariaTokens:
-    """Issued access tokens and their expiry (seconds on the world's clock)."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._tokens: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def issue(self, ttl: float) -> str:
-        token = secrets.token_urlsafe(24)
-        with self._lock:
-            self._tokens[token] = self._clock() + ttl
-        return token
-
-    def valid(self, token: str) -> bool:
-        with self._lock:
-            expiry = self._tokens.get(token)
-        return expiry is not None and self._clock() < expiry
-
-    def revoke_all(self) -> int:
-        """Forget every token (as a vendor-side revocation would); returns how many."""
-        with self._lock:
-            n = len(self._tokens)
-            self._tokens.clear()
-        return n
-
-
 def _basic(header: str) -> tuple[str, str] | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
@@ -129,7 +101,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def alvaria_app(world: World, faults: Faults) -> Starlette:
     """The Reporting API v2 of organization ``sim`` over ``world``."""
-    tokens = AlvariaTokens(world.clock)
+    tokens = TokenStore(world.clock)
 
     def quirks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = faults.transform({"items": rows})["items"]

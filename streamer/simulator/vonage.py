@@ -7,10 +7,7 @@ Mounted at ``/vonage``: ``/vonage/agent-activities``, ``/vonage/agent-status``,
 from __future__ import annotations
 
 import math
-import secrets
-import threading
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
@@ -21,6 +18,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from streamer.simulator.faults import Faults
+from streamer.simulator.tokens import TokenStore
+from streamer.timeutil import parse_ts
 from streamer.simulator.truth import TruthActivity
 from streamer.simulator.vonage_render import (
     activity_item,
@@ -31,7 +30,7 @@ from streamer.simulator.vonage_render import (
 )
 from streamer.simulator.world import World
 
-__all__ = ["vonage_app", "ACCEPT", "STATIC_TOKEN", "TokenStore"]
+__all__ = ["vonage_app", "ACCEPT", "STATIC_TOKEN"]
 
 ACCEPT = "application/vnd.newvoicemedia.v3+json"
 STATIC_TOKEN = "sim-token"
@@ -63,41 +62,13 @@ def json_response(payload: Any, status: int = 200, faults: Faults | None = None)
     )
 
 
-class TokenStore:
-    """Issued bearer tokens and their expiry (seconds on the world's clock)."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._tokens: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def issue(self, ttl: float) -> str:
-        token = secrets.token_urlsafe(24)
-        with self._lock:
-            self._tokens[token] = self._clock() + ttl
-        return token
-
-    def valid(self, token: str) -> bool:
-        if token == STATIC_TOKEN:
-            return True
-        with self._lock:
-            expiry = self._tokens.get(token)
-        return expiry is not None and self._clock() < expiry
-
-
 # ---------------------------------------------------------------------- parameters
 def parse_time(value: str, name: str) -> int:
     """An ISO 8601 time (``Z``, offset or no zone = UTC) as epoch milliseconds."""
-    text = value.strip().replace(" ", "T", 1)
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        dt = datetime.fromisoformat(text)
+        return math.floor(parse_ts(value).timestamp() * 1000)
     except ValueError:
         raise ApiError(400, f"The value '{value}' is not valid for {name}.") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return math.floor(dt.timestamp() * 1000)
 
 
 def parse_int(request: Request, name: str, default: int, low: int, high: int | None = None) -> int:
@@ -159,7 +130,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def vonage_app(world: World, faults: Faults) -> Starlette:
     """The Insights Stats API over ``world``; faults' JSON quirks applied to bodies."""
-    tokens = TokenStore(world.clock)
+    tokens = TokenStore(world.clock, static=(STATIC_TOKEN,))
 
     def guarded(fn: Callable[[Request, int], Response]) -> Handler:
         async def endpoint(request: Request) -> Response:

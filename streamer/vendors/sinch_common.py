@@ -41,7 +41,7 @@ from ..events import (
 from ..http import HttpClient
 from ..jsonrepair import repair_json
 from ..paging import Paginator
-from ..source import BadInput, Endpoint, PollResult
+from ..source import BadInput, Endpoint, PollResult, endpoint_interval, window_settings
 from ..timeutil import format_ts, from_ms, parse_ts, to_ms
 from ..tolerant import BadRecord, decode_items, snippet
 
@@ -281,11 +281,6 @@ def check_sinch(cfg: SourceConfig, path: str, vendor: str, suffix: str) -> None:
         raise ConfigError(f"{path}.page_limit: at most {ROW_LIMIT} for {vendor} (the API's row limit)")
 
 
-def endpoint_interval(cfg: SourceConfig, name: str) -> float:
-    ep = cfg.endpoints.get(name)
-    return float(ep.poll_interval if ep and ep.poll_interval else cfg.poll_interval)
-
-
 def endpoint_enabled(cfg: SourceConfig, name: str) -> bool:
     ep = cfg.endpoints.get(name)
     return ep is None or ep.enabled
@@ -380,9 +375,7 @@ class StatsEndpoint(Endpoint, Generic[T]):
         self._read = read
         self._to_draft = to_draft
         self._change_ms = change_ms
-        self.lookback_ms = int(cfg.lookback * 1000)
-        self.lag_ms = int(cfg.safety_lag * 1000)
-        self.initial_ms = int(cfg.initial_lookback * 1000)
+        self.lookback_ms, self.lag_ms, self.initial_ms = window_settings(cfg)
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
         if not self.history:

@@ -16,7 +16,6 @@ import pytest
 
 from streamer.broker import EmbeddedBroker
 
-from ..integration.conftest import broker  # noqa: F401  (session fixture)
 from ..integration.harness import DaemonProcess, assert_clean_log, events, unique_prefix, write_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vonage"
@@ -83,7 +82,7 @@ def seed_server() -> Iterator[str]:
 
 
 def test_seed_examples_come_out_as_exactly_the_events_they_describe(
-    broker: EmbeddedBroker, seed_server: str, tmp_path: Path  # noqa: F811
+    broker: EmbeddedBroker, seed_server: str, tmp_path: Path
 ) -> None:
     prefix = unique_prefix()
     cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=seed_server)

@@ -17,10 +17,11 @@ from urllib.parse import parse_qs
 import msgspec
 import pytest
 
+import streamer.simulator.tokens as sim_tokens
+
 from streamer.broker import EmbeddedBroker
 from streamer.errors import StreamerError
 from streamer.kafka.publisher import topic_names
-from streamer.simulator import alvaria as sim_alvaria
 from streamer.simulator.app import SimulatorThread
 from streamer.timeutil import parse_ts, to_ms
 from tests.unit.alvaria._fixtures import load, team_activity_changed, user_activity_changed
@@ -75,15 +76,15 @@ def daemons() -> Iterator[list[DaemonProcess]]:
 def issued_tokens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     tokens: list[str] = []
     lock = threading.Lock()
-    issue = sim_alvaria.AlvariaTokens.issue
+    issue = sim_tokens.TokenStore.issue
 
-    def recording(self: sim_alvaria.AlvariaTokens, ttl: float) -> str:
+    def recording(self: sim_tokens.TokenStore, ttl: float) -> str:
         token = issue(self, ttl)
         with lock:
             tokens.append(token)
         return token
 
-    monkeypatch.setattr(sim_alvaria.AlvariaTokens, "issue", recording)
+    monkeypatch.setattr(sim_tokens.TokenStore, "issue", recording)
     return tokens
 
 

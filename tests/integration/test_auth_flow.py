@@ -10,9 +10,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
+import streamer.simulator.tokens as sim_tokens
+
 from streamer.broker import EmbeddedBroker
 from streamer.kafka.publisher import topic_names
-from streamer.simulator import vonage as sim_vonage
 from streamer.simulator.app import SimulatorThread
 
 from .check import check_against_truth
@@ -39,15 +40,15 @@ def issued_tokens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every access token the simulator hands out (it runs in this process)."""
     tokens: list[str] = []
     lock = threading.Lock()
-    issue = sim_vonage.TokenStore.issue
+    issue = sim_tokens.TokenStore.issue
 
-    def recording(self: sim_vonage.TokenStore, ttl: float) -> str:
+    def recording(self: sim_tokens.TokenStore, ttl: float) -> str:
         token = issue(self, ttl)
         with lock:
             tokens.append(token)
         return token
 
-    monkeypatch.setattr(sim_vonage.TokenStore, "issue", recording)
+    monkeypatch.setattr(sim_tokens.TokenStore, "issue", recording)
     return tokens
 
 

@@ -35,7 +35,7 @@ from ...emit import Draft
 from ...errors import ConfigError, RetriableError, SkippableError
 from ...events import AgentPresenceChanged, AgentSessionEnded, AgentSessionStarted, AgentStateChanged, Presence, StatsChanged, WorkState
 from ...rules import LOGGED_OUT
-from ...source import Endpoint, PollResult, VendorSpec, split_bad
+from ...source import Endpoint, PollResult, VendorSpec, endpoint_interval, split_bad
 from ...timeutil import format_ts, from_ms, to_ms
 from ...tolerant import fold_key
 from .client import SCOPE, AlvariaClient, build_http
@@ -433,11 +433,6 @@ class Roster:
     """False while userActivity has not read every team once since (re)start."""
 
 
-def _interval(cfg: SourceConfig, name: str) -> float:
-    ep = cfg.endpoints.get(name)
-    return float(ep.poll_interval if ep and ep.poll_interval else cfg.poll_interval)
-
-
 class _PerKey(Endpoint):
     """A snapshot query asked once per key (team, work type, list) each round, the
     requests spread evenly over the interval."""
@@ -449,7 +444,7 @@ class _PerKey(Endpoint):
         self.name = name
         self.keys = list(keys)
         self.client = client
-        self.interval = _interval(cfg, name)
+        self.interval = endpoint_interval(cfg, name)
         self._sleep = sleep
         self._clock = clock
         self._start = 0
@@ -534,7 +529,7 @@ class PresenceUsersEndpoint(Endpoint):
     def __init__(self, client: AlvariaClient, cfg: SourceConfig, roster: Roster) -> None:
         self.name = PRESENCE_USERS
         self.client = client
-        self.interval = _interval(cfg, self.name)
+        self.interval = endpoint_interval(cfg, self.name)
         self.roster = roster
         self.state = LoggedOnState()
 

@@ -27,7 +27,7 @@ import msgspec
 from ...clients import build_http
 from ...config import SourceConfig
 from ...emit import Draft
-from ...source import Endpoint, PollResult, VendorSpec
+from ...source import Endpoint, PollResult, VendorSpec, window_settings
 from ...timeutil import from_ms, to_ms
 from ...track.window import Cursor, WindowState, plan_windows
 from ..sinch_common import (
@@ -221,9 +221,7 @@ class AgentStatusHistoryEndpoint(Endpoint):
         self.name = "agentStatusHistory"
         self.client = client
         self.interval = endpoint_interval(cfg, self.name)
-        self.lookback_ms = int(cfg.lookback * 1000)
-        self.lag_ms = int(cfg.safety_lag * 1000)
-        self.initial_ms = int(cfg.initial_lookback * 1000)
+        self.lookback_ms, self.lag_ms, self.initial_ms = window_settings(cfg)
         self.row_limit = ROW_LIMIT
         self.reset()
 

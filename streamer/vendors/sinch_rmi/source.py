@@ -33,7 +33,7 @@ from ...config import SourceConfig
 from ...emit import Draft
 from ...errors import SkippableError, StreamerError
 from ...events import AgentQueuesChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Workload
-from ...source import BadInput, Endpoint, PollResult, VendorSpec
+from ...source import BadInput, Endpoint, PollResult, VendorSpec, window_settings
 from ...timeutil import format_ts, from_ms, to_ms
 from ...track.transfer import Leg, detect_transfers
 from ..sinch_common import (
@@ -355,9 +355,7 @@ class ContactsEndpoint(Endpoint):
         self.name = "contacts"
         self.client = client
         self.interval = endpoint_interval(cfg, self.name)
-        self.lookback_ms = int(cfg.lookback * 1000)
-        self.lag_ms = int(cfg.safety_lag * 1000)
-        self.initial_ms = int(cfg.initial_lookback * 1000)
+        self.lookback_ms, self.lag_ms, self.initial_ms = window_settings(cfg)
         self.concurrency = DETAILS_CONCURRENCY
         self.reset()
 

@@ -19,7 +19,7 @@ from ...config import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
 from ...emit import Draft
 from ...errors import ConfigError
 from ...events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload
-from ...source import Endpoint, PollResult, VendorSpec, split_bad
+from ...source import Endpoint, PollResult, VendorSpec, endpoint_interval, split_bad, window_settings
 from ...timeutil import format_ts, from_ms, to_ms
 from ...track.snapshot import diff
 from ...track.transfer import Leg, detect_transfers
@@ -200,11 +200,8 @@ class _HistoryEndpoint(Endpoint):
     def __init__(self, name: str, client: VonageClient, cfg: SourceConfig) -> None:
         self.name = name
         self.client = client
-        ep = cfg.endpoints.get(name)
-        self.interval = float(ep.poll_interval if ep and ep.poll_interval else cfg.poll_interval)
-        self.lookback_ms = int(cfg.lookback * 1000)
-        self.lag_ms = int(cfg.safety_lag * 1000)
-        self.initial_ms = int(cfg.initial_lookback * 1000)
+        self.interval = endpoint_interval(cfg, name)
+        self.lookback_ms, self.lag_ms, self.initial_ms = window_settings(cfg)
         self.window = WindowState(Cursor(0))
 
     def reset(self) -> None:
@@ -269,8 +266,7 @@ class AgentStatusEndpoint(Endpoint):
     def __init__(self, client: VonageClient, cfg: SourceConfig) -> None:
         self.name = "agent-status"
         self.client = client
-        ep = cfg.endpoints.get(self.name)
-        self.interval = float(ep.poll_interval if ep and ep.poll_interval else cfg.poll_interval)
+        self.interval = endpoint_interval(cfg, self.name)
         self.digests: dict[str, bytes] = {}
 
     def reset(self) -> None:
