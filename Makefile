@@ -29,7 +29,14 @@ test-integration: install
 schemas: install
 	$(BIN)/streamer schemas --write schemas/ --readme README.md
 
-bench: install
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+# Figures, not CI: writes bench/results.json and prints a table (see bench/__main__.py).
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 # Figures, not CI: 100 SIGKILLs against the simulator, 10,000 fuzzed bodies per fuzz test,

@@ -1,87 +1,71 @@
-"""`make bench`: per-poll cost of the Vonage agent-status path, against a stdlib baseline.
+"""`make bench`: run the benchmarks, write bench/results.json and print a table.
 
-Decode + diff + draft of a snapshot of N agents with 1% changed, measured as
-agent-records per second on one core, and as a ratio against plain ``json`` +
-dict comparison of the same bodies in the same run (so it holds on a noisy machine).
-Writes bench/results.json. Issue 7 extends this (DeepDiff, publish path, latency).
+``python -m bench`` runs all of them; ``python -m bench poll_cost publish`` runs some and
+merges their figures into the existing results. Every figure is a ratio against a
+baseline measured in the same run, or a distribution, so it holds on a noisy machine.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
+import os
 import platform
-import random
+import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable
-
-import msgspec
-
-from streamer.track.snapshot import diff
-from streamer.vendors.vonage.models import AgentStatus, decode_page
-from streamer.vendors.vonage.source import status_drafts
+from typing import Any
 
 OUT = Path(__file__).with_name("results.json")
+BENCHES = ("poll_cost", "publish", "latency", "memory", "restart")
 
 
-def snapshot(n: int, rng: random.Random, changed: set[int], t0: int) -> bytes:
-    items = []
-    for i in range(n):
-        bump = 1000 if i in changed else 0
-        items.append({
-            "agentId": f"{i:05d}",
-            "presence": {"since": f"2026-11-21T09:{(t0 + bump) % 60:02d}:00.000Z", "name": "Ready",
-                         "description": "Ready", "eligibleForRouting": True},
-            "workload": {"since": "2026-11-21T09:00:00.000Z", "calls": 1 if i % 3 else 0},
-            "interaction": [] if i % 3 == 0 else [{
-                "guid": f"00000000-0000-0000-0000-{i:012d}", "channelGuid": None,
-                "since": "2026-11-21T09:00:00.000Z", "medium": "Phone", "mediumManager": "CC",
-                "direction": "Inbound", "state": "Connected", "reason": None}],
-        })
-    return json.dumps({"meta": {"page": 1, "count": n, "pageCount": 1, "totalCount": n},
-                       "items": items, "upTo": "2026-11-21T09:59:00.000Z"}).encode()
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
-def ours(prev_body: bytes, body: bytes) -> int:
-    enc = msgspec.json.Encoder()
-    before = {s.agent_id: enc.encode(s) for s in decode_page(prev_body, AgentStatus).items if isinstance(s, AgentStatus)}
-    rows = {s.agent_id: s for s in decode_page(body, AgentStatus).items if isinstance(s, AgentStatus)}
-    after = {k: enc.encode(v) for k, v in rows.items()}
-    drafts = [d for c in diff(before, after) for d in status_drafts(rows[c.key])]
-    return len(drafts)
-
-
-def baseline(prev_body: bytes, body: bytes) -> int:
-    before = {r["agentId"]: r for r in json.loads(prev_body)["items"]}
-    after = {r["agentId"]: r for r in json.loads(body)["items"]}
-    return sum(1 for k, v in after.items() if before.get(k) != v)
-
-
-def rate(fn: Callable[[bytes, bytes], int], a: bytes, b: bytes, n: int, seconds: float = 2.0) -> float:
-    fn(a, b)
-    runs, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn(a, b)
-        runs += 1
-    return runs * n / (time.perf_counter() - start)
+def table(results: dict[str, Any]) -> str:
+    rows = [("benchmark", "figure", "value", "target", "met")]
+    for name in BENCHES:
+        for f in results.get(name, {}).get("figures", []):
+            value = f["value"]
+            shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
+            met = {True: "yes", False: "NO", None: ""}[f.get("met")]
+            rows.append((name, f["name"], f"{shown} {f['unit']}", f.get("target") or "", met))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def main() -> None:
-    results: dict[str, Any] = {"machine": platform.processor() or platform.machine(), "python": platform.python_version()}
-    rng = random.Random(1)
-    for n in (1000, 10000):
-        changed = set(rng.sample(range(n), n // 100))
-        a, b = snapshot(n, rng, set(), 0), snapshot(n, rng, changed, 0)
-        r_ours, r_base = rate(ours, a, b, n), rate(baseline, a, b, n)
-        results[f"agent_status_{n}"] = {
-            "records_per_s": round(r_ours), "stdlib_baseline_records_per_s": round(r_base),
-            "ratio_vs_stdlib": round(r_ours / r_base, 2), "target_records_per_s": 200000,
-            "note": "ours also builds the event drafts; the baseline only finds changed rows",
-        }
-        print(f"agent-status {n:>6} agents, 1% changed: {r_ours:>10,.0f} records/s "
-              f"(stdlib json+dict {r_base:,.0f}/s, ratio {r_ours / r_base:.2f}; target 200,000/s)")
-    OUT.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {OUT}")
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run: {', '.join(BENCHES)} (default: all)")
+    args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(BENCHES))
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+    names = args.names or list(BENCHES)
+    results: dict[str, Any] = json.loads(OUT.read_text()) if args.names and OUT.exists() else {}
+    results["meta"] = {
+        "machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+        "commit": _commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": "make bench",
+    }
+    for name in names:
+        started = time.monotonic()
+        print(f"== {name}", flush=True)
+        module = importlib.import_module(f"bench.{name}")
+        results[name] = module.run()
+        results[name]["seconds"] = round(time.monotonic() - started, 1)
+        OUT.write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(table(results))
+    print(f"\nwrote {OUT}")
 
 
 if __name__ == "__main__":
