@@ -16,7 +16,7 @@ from .events import (
     Workload,
     event_id,
 )
-from .timeutil import format_ts, from_ms
+from .timeutil import format_ms
 from .track.ledger import Admission, Ledger
 
 __all__ = ["Draft", "SourceContext", "OutRecord", "emit", "value_changes", "agent_current_record", "H_STREAM", "H_ENTITY", "H_SINCE", "H_VALUE"]
@@ -82,7 +82,7 @@ def _fields(typ: type) -> frozenset[str]:
 def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> tuple[OutRecord, Admission] | None:
     """Admit ``draft`` into ``ledger``; return its Kafka record, or ``None`` if already published."""
     spec = EVENT_SPECS[draft.type]
-    vendor_time = format_ts(from_ms(draft.at_ms))
+    vendor_time = format_ms(draft.at_ms)
     entity = f"{spec.topic}/{draft.entity_id}"
     fields = _fields(type(draft.payload))
     changes: dict[str, Any] = {}
@@ -113,7 +113,7 @@ def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> 
         type=draft.type,
         subject=draft.entity_id,
         time=vendor_time,
-        observedtime=format_ts(from_ms(observed_ms)),
+        observedtime=format_ms(observed_ms),
         data=data,
     )
     headers = [
@@ -151,7 +151,7 @@ def agent_current_record(ledger: Ledger, ctx: SourceContext, agent_id: str, now_
         s = ledger.current(f"agent/{agent_id}", stream)
         if s is None or s.value is None:
             return None, None
-        return msgspec.convert(s.value, typ), format_ts(from_ms(s.since_ms))
+        return msgspec.convert(s.value, typ), format_ms(s.since_ms)
 
     presence, since = cur("presence", Presence)
     workload, _ = cur("workload", Workload)
@@ -163,7 +163,7 @@ def agent_current_record(ledger: Ledger, ctx: SourceContext, agent_id: str, now_
         presence_since=since,
         workload=workload,
         state=state,
-        updated=format_ts(from_ms(now_ms)),
+        updated=format_ms(now_ms),
     )
     return OutRecord(
         ctx.topic("agent.current"),

@@ -7,9 +7,11 @@ become aware UTC datetimes; output is always RFC 3339 with milliseconds and ``Z`
 
 from __future__ import annotations
 
+import functools
+import time
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["parse_ts", "format_ts", "to_ms", "from_ms", "UTC"]
+__all__ = ["parse_ts", "format_ts", "format_ms", "to_ms", "from_ms", "UTC"]
 
 UTC = timezone.utc
 
@@ -39,9 +41,24 @@ def format_ts(dt: datetime) -> str:
 
 
 def to_ms(dt: datetime) -> int:
-    """Milliseconds since the epoch."""
-    return int(dt.timestamp() * 1000)
+    """Milliseconds since the epoch (exact: float seconds lose a millisecond after 2100)."""
+    return (dt - _EPOCH) // _ONE_MS
 
 
 def from_ms(ms: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _second_prefix(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
+
+
+def format_ms(ms: int) -> str:
+    """``format_ts(from_ms(ms))`` without building a datetime (the hot path of emitting)."""
+    seconds, milli = divmod(ms, 1000)
+    return f"{_second_prefix(seconds)}{milli:03d}Z"

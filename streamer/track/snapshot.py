@@ -1,12 +1,13 @@
-"""Keyed snapshot diff: what changed between two views of a keyed collection. Pure."""
+"""Snapshot diffs: what changed between two views of a keyed collection. Pure."""
 
 from __future__ import annotations
 
+from hashlib import blake2b
 from typing import Generic, Hashable, Literal, Mapping, Sequence, TypeVar
 
 import msgspec
 
-__all__ = ["Change", "diff", "apply"]
+__all__ = ["Change", "diff", "apply", "RawRows"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -50,3 +51,45 @@ def apply(before: Mapping[K, V], changes: Sequence[Change[K, V]]) -> dict[K, V]:
 
 
 _MISSING: object = object()
+
+
+class RawRows:
+    """Which rows of a snapshot differ from the previous snapshot, judged on their raw bytes.
+
+    A row served byte for byte as in the previous snapshot is unchanged and need not be
+    decoded at all; any other row (changed, new, or merely re-formatted) is "fresh". Rows
+    are remembered as 128-bit BLAKE2b digests (49 bytes each), so a wrong "unchanged"
+    needs a digest collision. Usage per snapshot: :meth:`begin`, :meth:`fresh` for each
+    row, then :meth:`end`; a snapshot that was not read to its end never replaces the
+    previous one.
+    """
+
+    __slots__ = ("_previous", "_current")
+
+    def __init__(self) -> None:
+        self._previous: set[bytes] = set()
+        self._current: set[bytes] | None = None
+
+    def __len__(self) -> int:
+        return len(self._previous)
+
+    def begin(self) -> None:
+        self._current = set()
+
+    def fresh(self, raw: bytes | memoryview | msgspec.Raw) -> bool:
+        """Record one row of the snapshot being read; True if it was not in the previous one."""
+        digest = blake2b(raw, digest_size=16).digest()  # type: ignore[arg-type]  # Raw is a buffer
+        if self._current is None:
+            raise RuntimeError("RawRows.fresh() outside begin()/end()")
+        self._current.add(digest)
+        return digest not in self._previous
+
+    def end(self) -> None:
+        """The snapshot was read completely: it becomes the previous one."""
+        if self._current is None:
+            raise RuntimeError("RawRows.end() without begin()")
+        self._previous, self._current = self._current, None
+
+    def forget(self) -> None:
+        """Forget the previous snapshot: every row of the next one is fresh."""
+        self._previous, self._current = set(), None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
+
+import msgspec
 
 from streamer.errors import SkippableError
 from streamer.http import HttpClient
@@ -88,12 +90,13 @@ class VonageClient:
         params = _window_params(start, end, include)
         return await self._read_all("/interactions", params, Interaction)
 
-    async def agent_status(self) -> WindowRead[AgentStatus]:
-        """The current snapshot of every agent."""
-        return await self._read_all("/agent-status", {}, AgentStatus)
+    async def agent_status(self, keep: Callable[[msgspec.Raw], bool] | None = None) -> WindowRead[AgentStatus]:
+        """The current snapshot of every agent (only the rows ``keep`` accepts are decoded)."""
+        return await self._read_all("/agent-status", {}, AgentStatus, keep)
 
     async def _read_all(
-        self, path: str, params: Mapping[str, str | int], model: type[T]
+        self, path: str, params: Mapping[str, str | int], model: type[T],
+        keep: Callable[[msgspec.Raw], bool] | None = None,
     ) -> WindowRead[T]:
         pager = PageNumberPaginator()
         items: list[T | BadRecord] = []
@@ -108,7 +111,7 @@ class VonageClient:
                         f"{path} {params.get('start')}..{params.get('end')}: {WINDOW_LIMIT_MESSAGE}"
                     ) from None
                 raise
-            page = decode_page(response.body, model)
+            page = decode_page(response.body, model, keep)
             pager.advance(page, raw=response.body)
             items.extend(page.items)
             if page.up_to is not None and (up_to is None or page.up_to < up_to):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 import msgspec
 
@@ -191,20 +191,55 @@ class Page(Generic[T]):
     up_to: datetime | None = None
 
 
-def decode_page(body: bytes, model: type[T]) -> Page[T]:
+class _Envelope(msgspec.Struct):
+    """The page exactly as documented, items left raw: one pass over a well-formed body.
+    Anything else (a key in another case, a missing key, a JSON slip) takes the tolerant path."""
+
+    # msgspec.Raw takes no union with None; the None default means "absent".
+    items: list[msgspec.Raw] | None = None
+    meta: msgspec.Raw = None  # type: ignore[assignment]
+    upTo: msgspec.Raw = None  # type: ignore[assignment]
+
+
+_envelope = msgspec.json.Decoder(_Envelope)
+
+
+def decode_page(body: bytes, model: type[T], keep: Callable[[msgspec.Raw], bool] | None = None) -> Page[T]:
     """Decode a ``{meta, items, upTo}`` page; each item keeps its raw bytes.
 
     A body that is not a JSON object with an ``items`` array raises
     :class:`SkippableError` carrying the body as ``raw``; a bad item becomes a
-    :class:`BadRecord`.
+    :class:`BadRecord`. ``keep``, when given, sees every raw item and only the items it
+    returns True for are decoded (a snapshot skips the rows it has seen unchanged).
     """
     try:
-        return _decode_page(body, model)
+        return _decode_page(body, model, keep)
     except SkippableError as exc:
         raise SkippableError(str(exc), raw=body) from None
 
 
-def _decode_page(body: bytes, model: type[T]) -> Page[T]:
+def _decode_page(body: bytes, model: type[T], keep: Callable[[msgspec.Raw], bool] | None) -> Page[T]:
+    try:
+        env = _envelope.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        env = None  # odd case, a JSON slip, or not an object: the tolerant path says which
+    if env is not None and env.items is not None and env.meta is not None and env.upTo is not None:
+        raws, meta_raw, up_to_raw = env.items, env.meta, env.upTo
+    else:
+        raws, meta_raw, up_to_raw = _tolerant_envelope(body)
+    meta: Meta | None = None
+    if meta_raw is not None:
+        try:
+            meta = decode_record(meta_raw, Meta)
+        except SkippableError:
+            meta = None  # a null or odd meta only costs paging info; the caller checks
+    up_to = _decode_up_to(up_to_raw)
+    if keep is not None:
+        raws = [r for r in raws if keep(r)]
+    return Page(items=decode_items(raws, model), meta=meta, up_to=up_to)
+
+
+def _tolerant_envelope(body: bytes) -> tuple[list[msgspec.Raw], msgspec.Raw | None, msgspec.Raw | None]:
     try:
         top = decode_body(body)
     except msgspec.ValidationError:  # (a subclass of DecodeError: first)
@@ -222,15 +257,7 @@ def _decode_page(body: bytes, model: type[T]) -> Page[T]:
         raws = msgspec.json.decode(items_raw, type=list[msgspec.Raw] | None) or []
     except msgspec.ValidationError:
         raise SkippableError("response page 'items' is not an array") from None
-    meta_raw = field_ci(top, "meta")
-    meta: Meta | None = None
-    if meta_raw is not None:
-        try:
-            meta = decode_record(meta_raw, Meta)
-        except SkippableError:
-            meta = None  # a null or odd meta only costs paging info; the caller checks
-    up_to = _decode_up_to(field_ci(top, "upTo"))
-    return Page(items=decode_items(raws, model), meta=meta, up_to=up_to)
+    return raws, field_ci(top, "meta"), field_ci(top, "upTo")
 
 
 def _decode_up_to(raw: msgspec.Raw | None) -> datetime | None:

@@ -21,7 +21,7 @@ from ...errors import ConfigError
 from ...events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload
 from ...source import Endpoint, PollResult, VendorSpec, endpoint_interval, split_bad, window_settings
 from ...timeutil import format_ts, from_ms, to_ms
-from ...track.snapshot import diff
+from ...track.snapshot import RawRows
 from ...track.transfer import Leg, detect_transfers
 from ...track.window import Cursor, WindowState, plan_windows
 from .client import VonageClient, vonage_headers
@@ -31,8 +31,9 @@ __all__ = ["VONAGE", "VonageSource", "activity_drafts", "status_drafts", "intera
 
 VENDOR = "vonage"
 PRESENCE_CATEGORIES = frozenset({"Ready", "Away", "ExtendedAway", "LoggedOut"})
+SNAPSHOT_CHUNK = 500
+"""Agents per commit when a snapshot has many changed agents (the first poll)."""
 INTERACTION_STATES = frozenset({"Ringing", "Connected", "Wrap", "Unexpected", "Failed", "Held"})
-_enc = msgspec.json.Encoder()
 
 
 # --- pure mapping: vendor models -> drafts ---------------------------------------------
@@ -259,7 +260,7 @@ class InteractionsEndpoint(_HistoryEndpoint):
 
 
 class AgentStatusEndpoint(Endpoint):
-    """Snapshot: only agents whose encoded row changed since the last poll are looked at."""
+    """Snapshot: only rows that differ from the previous snapshot are decoded and looked at."""
 
     history = False
 
@@ -267,23 +268,22 @@ class AgentStatusEndpoint(Endpoint):
         self.name = "agent-status"
         self.client = client
         self.interval = endpoint_interval(cfg, self.name)
-        self.digests: dict[str, bytes] = {}
+        self.rows = RawRows()
 
     def reset(self) -> None:
-        self.digests = {}
+        self.rows.forget()
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
-        read = await self.client.agent_status()
+        self.rows.begin()
+        read = await self.client.agent_status(keep=self.rows.fresh)
+        self.rows.end()
         good, bad = split_bad(read.items)
-        rows = {s.agent_id: s for s in good}
-        current = {k: _enc.encode(v) for k, v in rows.items()}
-        drafts: list[Draft] = []
-        for change in diff(self.digests, current):
-            if change.kind != "removed":
-                drafts.extend(status_drafts(rows[change.key], self.name))
-        self.digests = current
         up_to = to_ms(read.up_to) if read.up_to is not None else now_ms
-        yield PollResult(drafts, bad, complete_up_to_ms=up_to)
+        # Committed in chunks: a first snapshot of many agents never holds all of their
+        # events in memory at once (the ledger drops what a retried chunk already published).
+        for i in range(0, max(len(good), 1), SNAPSHOT_CHUNK):
+            drafts = [d for s in good[i:i + SNAPSHOT_CHUNK] for d in status_drafts(s, self.name)]
+            yield PollResult(drafts, bad if i == 0 else [], complete_up_to_ms=up_to)
 
 
 class VonageSource:

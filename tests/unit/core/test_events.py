@@ -152,3 +152,15 @@ def test_bad_transfer_kind_is_rejected() -> None:
     ex = dict(_EXAMPLES["cc.interaction.transferred"], kind="sideways")
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert(ex, EVENT_SPECS["cc.interaction.transferred"].payload)
+
+
+@given(st.text(), st.text(), st.text())
+def test_event_id_is_uuid5_of_the_facts(entity: str, transition: str, vendor_time: str) -> None:
+    import uuid
+
+    from streamer.events import _NAMESPACE, event_id
+
+    name = "\x1f".join(("vonage", "src", "cc.agent.presence.changed", entity, transition, vendor_time))
+    assert event_id("vonage", "src", "cc.agent.presence.changed", entity, transition, vendor_time) == str(
+        uuid.uuid5(_NAMESPACE, name)
+    )

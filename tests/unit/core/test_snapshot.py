@@ -5,7 +5,10 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamer.track.snapshot import Change, apply, diff
+import msgspec
+import pytest
+
+from streamer.track.snapshot import Change, RawRows, apply, diff
 
 snapshots = st.dictionaries(st.text(max_size=3), st.integers(0, 3), max_size=12)
 
@@ -66,3 +69,38 @@ def test_apply_does_not_mutate_input() -> None:
 
 def test_equal_bytes_are_unchanged() -> None:
     assert diff({"a": b"row"}, {"a": bytes(b"row")}) == []
+
+
+def test_raw_rows_fresh_only_for_rows_not_served_byte_for_byte_before() -> None:
+    rows = RawRows()
+    rows.begin()
+    assert [rows.fresh(b'{"id":1}'), rows.fresh(msgspec.Raw(b'{"id":2}'))] == [True, True]
+    rows.end()
+    rows.begin()
+    assert rows.fresh(b'{"id":1}') is False
+    assert rows.fresh(b'{"id": 1}') is True  # re-formatted: looked at again (the ledger dedups)
+    assert rows.fresh(b'{"id":2,"x":0}') is True
+    rows.end()
+    assert len(rows) == 3
+
+
+def test_raw_rows_keep_the_previous_snapshot_until_one_is_read_to_its_end() -> None:
+    rows = RawRows()
+    rows.begin()
+    rows.fresh(b"a")
+    rows.end()
+    rows.begin()
+    rows.fresh(b"b")  # the read fails here: no end()
+    rows.begin()
+    assert rows.fresh(b"a") is False
+    rows.end()
+    rows.forget()
+    rows.begin()
+    assert rows.fresh(b"a") is True
+
+
+def test_raw_rows_refuse_use_outside_a_snapshot() -> None:
+    with pytest.raises(RuntimeError):
+        RawRows().fresh(b"a")
+    with pytest.raises(RuntimeError):
+        RawRows().end()

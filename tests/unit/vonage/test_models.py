@@ -230,3 +230,25 @@ def test_any_key_case_decodes_like_the_original(data: st.DataObject) -> None:
     expected = decode_page(load("agent_activities_seed.json"), Activity).items
     mangled = _mangle_case(data, original)
     assert decode_page(msgspec.json.encode(mangled), Activity).items == expected
+
+
+@pytest.mark.parametrize("up_to_key", ["upTo", "UpTo"])
+def test_exact_and_drifted_envelopes_read_the_same(up_to_key: str) -> None:
+    body = ('{"meta":{"page":1,"pageCount":1},"items":[{"agentId":"7"}],"%s":"2019-12-03T07:19:59.127Z"}'
+            % up_to_key).encode()
+    page = decode_page(body, AgentStatus)
+    assert [s.agent_id for s in page.items] == ["7"]  # type: ignore[union-attr]
+    assert page.up_to == ts("2019-12-03T07:19:59.127Z") and page.meta is not None and page.meta.page_count == 1
+
+
+def test_keep_decides_which_raw_items_are_decoded() -> None:
+    body = b'{"meta":{"page":1,"pageCount":1},"items":[{"agentId":"1"},{"agentId":"2"},[]],"upTo":null}'
+    seen: list[bytes] = []
+
+    def keep(raw: msgspec.Raw) -> bool:
+        seen.append(bytes(raw))
+        return bytes(raw) != b'{"agentId":"1"}'
+
+    page = decode_page(body, AgentStatus, keep=keep)
+    assert seen == [b'{"agentId":"1"}', b'{"agentId":"2"}', b"[]"]
+    assert [getattr(s, "agent_id", None) for s in page.items] == ["2", None]  # the bad one is still reported
