@@ -25,7 +25,7 @@ from .metrics import METRICS, Metrics
 from .emit import Draft, OutRecord, SourceContext, agent_current_record
 from .errors import CheckpointError, FatalError, KafkaUnavailableError, RetriableError, SkippableError, StreamerError
 from .events import EVENT_SPECS, SourceGap, SourceHealthChanged, SourceWatermark
-from .kafka.checkpoint import Checkpoint, StateStore, advance_offsets
+from .kafka.checkpoint import Checkpoint, Restored, StateStore, advance_offsets
 from .kafka.publisher import Publisher
 from .rules import emit_with_rules
 from .source import BadInput, Endpoint, PollResult, Source
@@ -103,6 +103,8 @@ class SourceRunner:
         self.last_watermark: dict[str, float] = {}
         self.tailed = {f"{gcfg.kafka.topic_prefix}.{t}" for t in ("agent", "interaction", "stats")}
         self.published = 0
+        self.prefetched: Restored | CheckpointError | None = None
+        """What the daemon restored for all sources at once; used by the first restore."""
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -151,7 +153,7 @@ class SourceRunner:
     async def _restore(self) -> None:
         trouble: CheckpointError | None = None
         try:
-            r = await self.store.restore(self.state_key, events_key=self.cfg.id)
+            r = await self._restored()
         except CheckpointError as e:
             if self.gcfg.checkpoint_policy != "resume-from-now":
                 raise
@@ -194,6 +196,12 @@ class SourceRunner:
             replayed_from_tail=len(r.tail),
             cursors=cp.cursors,
         )
+
+    async def _restored(self) -> Restored:
+        prefetched, self.prefetched = self.prefetched, None
+        if isinstance(prefetched, CheckpointError):
+            raise prefetched
+        return prefetched or await self.store.restore(self.state_key, events_key=self.cfg.id)
 
     def _reset_endpoints(self) -> None:
         assert self.source is not None
@@ -325,6 +333,10 @@ class SourceRunner:
         del self.pending_health[: len(health)]
         if pruned:
             self.log.debug("forgot idle interactions", count=len(pruned))
+        if self.ledger.unreadable:
+            self.log.error("saved state unreadable; these keys started over", keys=self.ledger.unreadable[:20],
+                           count=len(self.ledger.unreadable))
+            self.ledger.unreadable.clear()
 
     def _count(self, ep: Endpoint, emitted: list[tuple[OutRecord, Draft]], result: PollResult, now: int) -> None:
         for _, d in emitted:
@@ -466,6 +478,7 @@ class Daemon:
                     outer.start_soon(serve_http, self.cfg.metrics.host, self.cfg.metrics.port, METRICS, self.ready)
                 with work:
                     await self._connect()
+                    await self._prefetch_state()
                     async with anyio.create_task_group() as tg:
                         for r in self.runners:
                             tg.start_soon(r.run)
@@ -474,6 +487,17 @@ class Daemon:
             with anyio.CancelScope(shield=True):
                 await self.publisher.stop()
             self.log.info("stopped", published=sum(r.published for r in self.runners))
+
+    async def _prefetch_state(self) -> None:
+        """Restore every source in one shared read (start-up time independent of the
+        number of sources); a failure here only means each source restores on its own."""
+        try:
+            restored = await self.store.restore_many({r.state_key: r.cfg.id for r in self.runners})
+        except RetriableError as e:
+            self.log.warning("shared restore failed; sources restore one by one", error=str(e))
+            return
+        for r in self.runners:
+            r.prefetched = restored.get(r.state_key)
 
     def ready(self) -> tuple[bool, str]:
         """For /readyz: the broker reachable and every source polled within its budget."""

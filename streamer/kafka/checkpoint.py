@@ -67,7 +67,8 @@ class TailEvent(msgspec.Struct, frozen=True):
 
 class Restored(msgspec.Struct):
     checkpoint: Checkpoint | None
-    entities: dict[str, EntityState]
+    entities: dict[str, bytes]
+    """Ledger state per entity, as saved (JSON); the ledger decodes an entity when it needs it."""
     tail: list[TailEvent] = []
     highwaters: dict[str, int] = {}
 
@@ -82,7 +83,6 @@ class _Envelope(msgspec.Struct):
 
 
 _dec_cp = msgspec.json.Decoder(Checkpoint)
-_dec_entity = msgspec.json.Decoder(EntityState)
 _dec_env = msgspec.json.Decoder(_Envelope)
 _enc = msgspec.json.Encoder()
 
@@ -165,44 +165,82 @@ class StateStore:
         ``rebuild``: ignore the checkpoint and read the whole output back (for the
         ``resume-from-now`` policy when the checkpoint cannot be used). ``events_key``: the
         source id in the output's keys, when the state is kept under another key (backfill).
+        Raises :class:`CheckpointError` when the checkpoint cannot be used.
         """
         events_key = events_key or source_id
-        tps = await partitions(self.cfg, [self.checkpoint_topic, self.state_topic])
-        records, _ = await read_to_end(self.cfg, {tp: 0 for tp in tps})
-        prefix = f"{source_id}|".encode()
-        cp_raw: bytes | None = None
-        raw_states: dict[str, bytes | None] = {}
-        for r in records:
-            if r.key is None:
-                continue
-            if r.topic == self.checkpoint_topic and r.key == source_id.encode():
-                cp_raw = r.value
-            elif r.topic == self.state_topic and r.key.startswith(prefix):
-                raw_states[r.key[len(prefix):].decode()] = r.value
-        entities = {k: _dec_entity.decode(v) for k, v in raw_states.items() if v is not None}
+        if not rebuild:
+            result = (await self.restore_many({source_id: events_key}))[source_id]
+            if isinstance(result, CheckpointError):
+                raise result
+            return result
+        checkpoints, states = await self._read_saved({source_id})
         out_tps = await partitions(self.cfg, self.tailed_topics)
-        if rebuild:
-            tail_records, ends = await read_to_end(self.cfg, {tp: 0 for tp in out_tps})
-            return Restored(None, entities, self._tail_events(events_key, tail_records),
-                            {tp_key(tp.topic, tp.partition): off for tp, off in ends.items()})
-        cp = self._decode_checkpoint(source_id, cp_raw)
-        if cp is None and entities:
-            raise CheckpointError(
-                f"checkpoint of source {source_id} is missing but {len(entities)} tracked entities exist",
-                kind="missing",
-            )
-        starts = {tp: 0 for tp in out_tps}
-        if cp is not None:
-            for tp in out_tps:
-                starts[tp] = cp.offsets.get(tp_key(tp.topic, tp.partition), 0)
-        if cp is None:
+        tail_records, ends = await read_to_end(self.cfg, {tp: 0 for tp in out_tps})
+        return Restored(None, states[source_id], self._tail_events(events_key, tail_records),
+                        {tp_key(tp.topic, tp.partition): off for tp, off in ends.items()})
+
+    async def restore_many(self, keys: dict[str, str]) -> dict[str, Restored | CheckpointError]:
+        """Restore several sources at once (``{state key: events key}``): one read of the
+        checkpoint and state topics and one read of the output after the oldest
+        checkpoint, shared by all, so start-up time does not grow with sources x topic size.
+        A source whose checkpoint cannot be used gets its :class:`CheckpointError` instead.
+        """
+        checkpoints, states = await self._read_saved(set(keys))
+        out: dict[str, Restored | CheckpointError] = {}
+        usable: dict[str, Checkpoint] = {}
+        for key in keys:
+            try:
+                cp = self._decode_checkpoint(key, checkpoints.get(key))
+            except CheckpointError as e:
+                out[key] = e
+                continue
+            if cp is None and states[key]:
+                out[key] = CheckpointError(
+                    f"checkpoint of source {key} is missing but {len(states[key])} tracked entities exist",
+                    kind="missing",
+                )
+            elif cp is not None:
+                usable[key] = cp
+            else:
+                out[key] = Restored(None, {})
+        out_tps = await partitions(self.cfg, self.tailed_topics)
+        if usable:
+            starts = {tp: min(cp.offsets.get(tp_key(tp.topic, tp.partition), 0) for cp in usable.values())
+                      for tp in out_tps}
+            tail_records, ends = await read_to_end(self.cfg, starts)
+        else:
             # First run: nothing of ours is on the output yet (the first checkpoint is
             # written before the first event), so coverage starts at the current ends.
             tail_records, ends = [], await self._ends(out_tps)
-        else:
-            tail_records, ends = await read_to_end(self.cfg, starts)
-        tail = self._tail_events(events_key, tail_records)
-        return Restored(cp, entities, tail, {tp_key(tp.topic, tp.partition): off for tp, off in ends.items()})
+        highwaters = {tp_key(tp.topic, tp.partition): off for tp, off in ends.items()}
+        for key, result in out.items():
+            if isinstance(result, Restored):
+                result.highwaters = highwaters
+        for key, cp in usable.items():
+            mine = [r for r in tail_records if r.offset >= cp.offsets.get(tp_key(r.topic, r.partition), 0)]
+            out[key] = Restored(cp, states[key], self._tail_events(keys[key], mine), highwaters)
+        return out
+
+    async def _read_saved(self, keys: set[str]) -> tuple[dict[str, bytes | None], dict[str, dict[str, bytes]]]:
+        """The latest checkpoint and the live state records (JSON, left encoded) of ``keys``."""
+        tps = await partitions(self.cfg, [self.checkpoint_topic, self.state_topic])
+        records, _ = await read_to_end(self.cfg, {tp: 0 for tp in tps})
+        checkpoints: dict[str, bytes | None] = {}
+        states: dict[str, dict[str, bytes | None]] = {k: {} for k in keys}
+        for r in records:
+            if r.key is None:
+                continue
+            if r.topic == self.checkpoint_topic:
+                key = r.key.decode(errors="replace")
+                if key in keys:
+                    checkpoints[key] = r.value
+            elif r.topic == self.state_topic:
+                owner, sep, entity = r.key.partition(b"|")
+                key = owner.decode(errors="replace")
+                if sep and key in states:
+                    states[key][entity.decode()] = r.value
+        live = {k: {e: v for e, v in st.items() if v is not None} for k, st in states.items()}
+        return checkpoints, live
 
     async def _ends(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         consumer = AIOKafkaConsumer(**client_kwargs(self.cfg, suffix="-ends"), enable_auto_commit=False, group_id=None)

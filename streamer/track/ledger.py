@@ -8,11 +8,11 @@ state topic and replayed from the output tail).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import msgspec
 
-__all__ = ["Recent", "StreamState", "EntityState", "Admission", "Ledger", "RECENT_PER_STREAM"]
+__all__ = ["Recent", "StreamState", "EntityState", "Admission", "Ledger", "RECENT_PER_STREAM", "PRUNABLE"]
 
 RECENT_PER_STREAM = 8
 
@@ -53,22 +53,95 @@ class Admission(msgspec.Struct, frozen=True):
     first: bool
 
 
-class Ledger:
-    """Admits transitions once each and remembers enough to chain them."""
+_freeze = msgspec.msgpack.Encoder().encode
+_thaw_msgpack = msgspec.msgpack.Decoder(EntityState).decode
+_thaw_json = msgspec.json.Decoder(EntityState).decode
+PRUNABLE = ("interaction/", "stats/")
+"""Key prefixes of entities that come and go (forgotten after the retention); agents stay."""
 
-    def __init__(self, entities: dict[str, EntityState] | None = None, *, seen_refresh_ms: int = 30 * 60 * 1000) -> None:
-        self.entities: dict[str, EntityState] = entities if entities is not None else {}
+
+class Ledger:
+    """Admits transitions once each and remembers enough to chain them.
+
+    Memory: an entity is held as an object only while it is being worked on; after
+    :meth:`take_dirty` (once per commit) every entity is kept as its msgpack encoding,
+    a few hundred bytes, and decoded again on the next transition. With 1% of the
+    agents changing per poll, nearly every agent stays encoded. Entities given to the
+    constructor may also be JSON (the state topic's encoding), as restored from Kafka.
+    """
+
+    def __init__(
+        self, entities: Mapping[str, EntityState | bytes] | None = None, *, seen_refresh_ms: int = 30 * 60 * 1000
+    ) -> None:
+        self._store: dict[str, EntityState | bytes] = dict(entities) if entities is not None else {}
+        self._hot: set[str] = set()
+        """Keys held as objects right now; encoded again by :meth:`take_dirty`."""
+        self._seen: dict[str, int] = {}
+        """``seen_ms`` of the prunable entities, so pruning decodes nothing."""
         self.dirty: set[str] = set()
+        self.unreadable: list[str] = []
+        """Keys whose saved state could not be decoded and were forgotten."""
         self.seen_refresh_ms = seen_refresh_ms
+        for key in list(self._store):
+            if key.startswith(PRUNABLE) and (e := self._get_or_none(key)) is not None:
+                self._seen[key] = e.seen_ms
+        self._freeze_hot()
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __contains__(self, entity: str) -> bool:
+        return entity in self._store
+
+    def keys(self) -> list[str]:
+        return list(self._store)
+
+    def entity(self, entity: str) -> EntityState | None:
+        """The remembered state of one key (decoded if it was kept encoded)."""
+        return self._get_or_none(entity)
+
+    def _get_or_none(self, entity: str) -> EntityState | None:
+        e = self._store.get(entity)
+        if e is None or isinstance(e, EntityState):
+            return e
+        try:
+            e = _thaw_json(e) if e[:1] == b"{" else _thaw_msgpack(e)
+        except msgspec.DecodeError:
+            # A damaged state record: the key starts over (its next event is a first sight)
+            # rather than blocking every poll; the runner logs the key.
+            del self._store[entity]
+            self._seen.pop(entity, None)
+            self.unreadable.append(entity)
+            return None
+        self._store[entity] = e
+        self._hot.add(entity)
+        return e
+
+    def _get_or_new(self, entity: str) -> EntityState:
+        e = self._get_or_none(entity)
+        if e is None:
+            e = self._store[entity] = EntityState(streams={})
+            self._hot.add(entity)
+        return e
+
+    def _freeze_hot(self) -> None:
+        store = self._store
+        for k in self._hot:
+            e = store.get(k)
+            if isinstance(e, EntityState):
+                store[k] = _freeze(e)
+        self._hot = set()
 
     def _touch(self, entity: str, e: EntityState, observed_ms: int) -> None:
         if observed_ms - e.seen_ms >= self.seen_refresh_ms:
             self.dirty.add(entity)  # persist the refresh now and then, not on every poll
         e.seen_ms = max(e.seen_ms, observed_ms)
+        if entity.startswith(PRUNABLE):
+            self._seen[entity] = e.seen_ms
 
     def touch(self, entity: str, observed_ms: int) -> None:
         """The vendor served this entity again without a change: it is still alive."""
-        e = self.entities.get(entity)
+        e = self._get_or_none(entity)
         if e is not None:
             self._touch(entity, e, observed_ms)
 
@@ -76,9 +149,7 @@ class Ledger:
         self, entity: str, stream: str, event_id: str, since_ms: int, value: Any, observed_ms: int = 0
     ) -> Admission | None:
         """Admit a transition into ``value`` at ``since_ms``; ``None`` if it was admitted before."""
-        e = self.entities.get(entity)
-        if e is None:
-            e = self.entities[entity] = EntityState(streams={})
+        e = self._get_or_new(entity)
         self._touch(entity, e, observed_ms)
         s = e.streams.get(stream)
         late = since_ms < e.touched_ms  # older than something already published for this key
@@ -105,12 +176,12 @@ class Ledger:
         return Admission(e.seq, prev, dur, late, first)
 
     def seen(self, entity: str, stream: str, event_id: str) -> bool:
-        e = self.entities.get(entity)
+        e = self._get_or_none(entity)
         s = e.streams.get(stream) if e else None
         return bool(s and any(r.id == event_id for r in s.recent))
 
     def current(self, entity: str, stream: str) -> StreamState | None:
-        e = self.entities.get(entity)
+        e = self._get_or_none(entity)
         return e.streams.get(stream) if e else None
 
     def replay(
@@ -118,10 +189,10 @@ class Ledger:
         observed_ms: int = 0,
     ) -> None:
         """Fold an event already on Kafka back in (restart): idempotent, order-insensitive."""
-        e = self.entities.get(entity)
-        if e is None:
-            e = self.entities[entity] = EntityState(streams={})
+        e = self._get_or_new(entity)
         e.seen_ms = max(e.seen_ms, observed_ms)
+        if entity.startswith(PRUNABLE):
+            self._seen[entity] = e.seen_ms
         e.seq = max(e.seq, sequence)
         e.touched_ms = max(e.touched_ms, since_ms)
         self.dirty.add(entity)
@@ -137,25 +208,34 @@ class Ledger:
             s.value, s.since_ms, s.seq = value, since_ms, sequence
         _remember(s, Recent(event_id, since_ms, value))
 
-    def prune(self, now_ms: int, retention_ms: int, prefixes: tuple[str, ...]) -> list[str]:
-        """Forget entities under ``prefixes`` not presented for ``retention_ms`` (observed
-        clock); returns their keys. Retention must exceed the longest time a vendor keeps
-        serving an item again (the history lookback), or the item would be published twice."""
-        gone = [
-            k
-            for k, e in self.entities.items()
-            if k.startswith(prefixes) and e.seen_ms < now_ms - retention_ms
-        ]
+    def prune(self, now_ms: int, retention_ms: int, prefixes: tuple[str, ...] = PRUNABLE) -> list[str]:
+        """Forget entities under ``prefixes`` (within :data:`PRUNABLE`) not presented for
+        ``retention_ms`` (observed clock); returns their keys. Retention must exceed the
+        longest time a vendor keeps serving an item again (the history lookback), or the
+        item would be published twice."""
+        if not all(p.startswith(PRUNABLE) for p in prefixes):
+            raise ValueError(f"only keys under {PRUNABLE} can be pruned, not {prefixes}")
+        floor = now_ms - retention_ms
+        gone = [k for k, seen in self._seen.items() if seen < floor and k.startswith(prefixes)]
         for k in gone:
-            del self.entities[k]
+            del self._store[k]
+            del self._seen[k]
+            self._hot.discard(k)
             self.dirty.add(k)
         return gone
 
     def take_dirty(self) -> dict[str, EntityState | None]:
-        """Entities changed since the last call (``None``: forgotten), for the state topic."""
-        out = {k: self.entities.get(k) for k in self.dirty}
+        """Entities changed since the last call (``None``: forgotten), for the state topic.
+        Afterwards every entity is kept encoded again until its next transition."""
+        out = {k: self._get_or_none(k) for k in self.dirty}
         self.dirty = set()
+        self._freeze_hot()
         return out
+
+    @property
+    def entities(self) -> dict[str, EntityState]:
+        """Every entity decoded (for tests and inspection; the daemon never needs them all)."""
+        return {k: e for k in list(self._store) if (e := self._get_or_none(k)) is not None}
 
 
 def _remember(s: StreamState, r: Recent) -> None:

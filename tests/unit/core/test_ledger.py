@@ -91,7 +91,7 @@ def test_take_dirty_reports_changed_then_clears() -> None:
     led.admit("interaction/9", "agent/01", "b", 1, "y")
     dirty = led.take_dirty()
     assert set(dirty) == {"agent/01", "interaction/9"}
-    assert dirty["agent/01"] is led.entities["agent/01"]
+    assert dirty["agent/01"] == led.entity("agent/01")
     assert led.take_dirty() == {}
     led.admit("agent/01", "presence", "c", 2, "z")
     assert set(led.take_dirty()) == {"agent/01"}
@@ -193,3 +193,16 @@ def test_replay_permutation_matches_admission(trs: list[tuple[str, str, int, obj
     for t in tail:  # idempotent
         restored.replay(*t)
     assert _snapshot(restored) == _snapshot(live)
+
+
+def test_entities_are_kept_encoded_between_commits_and_restored_from_json() -> None:
+    led = Ledger()
+    led.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"})
+    led.admit("interaction/9", "agent/01", "b", 1_000, "Ringing", observed_ms=5)
+    saved = {k: msgspec.json.encode(v) for k, v in led.take_dirty().items()}
+    assert all(isinstance(v, bytes) for v in led._store.values())  # encoded until the next transition
+    back = Ledger({**saved, "agent/02": b"{not json"})  # as restored from the state topic
+    assert back.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"}) is None
+    assert back.prune(now_ms=10, retention_ms=1) == ["interaction/9"]  # seen_ms read from JSON
+    adm = back.admit("agent/02", "presence", "c", 2_000, {"category": "Away"})
+    assert adm is not None and adm.first and back.unreadable == ["agent/02"]
