@@ -68,7 +68,7 @@ class KafkaConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     partitions: int = 3
     """Partitions for topics the daemon creates (existing topics are left as they are)."""
     replication_factor: int = 1
-    linger_ms: int = 20
+    linger_ms: int = 5
     compression: Literal["none", "gzip"] = "gzip"
     request_timeout: Duration = 30.0
     client_id: str = "ccstream"
