@@ -6,8 +6,8 @@ presence and workload times), as a real contact center would between two polls.
 
 - ours: the daemon's own pieces, as ``AgentStatusEndpoint.poll`` and the commit run them
   (``decode_page`` with ``RawRows`` skipping rows served unchanged, ``status_drafts``,
-  then ``emit_with_rules`` through the ledger into encoded CloudEvents); HTTP and Kafka
-  are left out.
+  then ``emit_with_rules`` through the ledger into encoded CloudEvents, and the changed
+  ledger entries encoded for the state topic as a commit does); HTTP and Kafka are left out.
 - ours before issue 7: every row decoded and re-encoded, the encodings compared with
   the previous poll's, then the same drafts and emit.
 - stdlib: ``json.loads`` + a dict per agent compared with ``!=``, changed rows ``json.dumps``'d.
@@ -28,7 +28,9 @@ import msgspec
 from deepdiff import DeepDiff
 
 from bench.common import Figure, as_builtins
+from streamer.config import KafkaConfig
 from streamer.emit import SourceContext
+from streamer.kafka.checkpoint import StateStore
 from streamer.rules import emit_with_rules
 from streamer.source import split_bad
 from streamer.track.ledger import Ledger
@@ -76,11 +78,13 @@ def snapshots(n: int, polls: int, seed: int = 1) -> list[bytes]:
 
 def _emitter() -> Callable[[list[AgentStatus]], int]:
     ledger, ctx, observed = Ledger(), SourceContext("vonage", "bench", "cc"), [BASE_MS]
+    store = StateStore(KafkaConfig())
 
     def emit(changed: list[AgentStatus]) -> int:
         observed[0] += 1000
         drafts = [d for s in changed for d in status_drafts(s)]
-        return len(emit_with_rules(drafts, ledger, ctx, observed[0]))
+        records = [rec for rec, _ in emit_with_rules(drafts, ledger, ctx, observed[0])]
+        return len(records + store.state_records(ctx.source_id, ledger.take_dirty()))
 
     return emit
 

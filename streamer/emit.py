@@ -19,7 +19,7 @@ from .events import (
 from .timeutil import format_ms
 from .track.ledger import Admission, Ledger
 
-__all__ = ["Draft", "SourceContext", "OutRecord", "emit", "value_changes", "agent_current_record", "H_STREAM", "H_ENTITY", "H_SINCE", "H_VALUE"]
+__all__ = ["Draft", "SourceContext", "OutRecord", "emit", "entity_key", "value_changes", "agent_current_record", "H_STREAM", "H_ENTITY", "H_SINCE", "H_VALUE"]
 
 H_STREAM = "ccs-stream"
 H_ENTITY = "ccs-entity"
@@ -74,6 +74,11 @@ class OutRecord(msgspec.Struct, frozen=True):
     type: str | None = None
 
 
+def entity_key(event_type: str, entity_id: str) -> str:
+    """The ledger's key of an entity: ``<topic>/<entity id>`` (e.g. ``interaction/<guid>``)."""
+    return f"{EVENT_SPECS[event_type].topic}/{entity_id}"
+
+
 @functools.cache
 def _fields(typ: type) -> frozenset[str]:
     return frozenset(typ.__struct_fields__)
@@ -83,7 +88,7 @@ def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> 
     """Admit ``draft`` into ``ledger``; return its Kafka record, or ``None`` if already published."""
     spec = EVENT_SPECS[draft.type]
     vendor_time = format_ms(draft.at_ms)
-    entity = f"{spec.topic}/{draft.entity_id}"
+    entity = entity_key(draft.type, draft.entity_id)
     fields = _fields(type(draft.payload))
     changes: dict[str, Any] = {}
     if draft.ride_along is not None:

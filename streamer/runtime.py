@@ -294,6 +294,7 @@ class SourceRunner:
 
     async def _commit_locked(self, ep: Endpoint, result: PollResult, extra: list[Draft]) -> None:
         now = self.now_ms()
+        self.ledger.keep_alive(result.alive, now)
         records: list[OutRecord] = []
         agents: set[str] = set()
         watermark = self._watermark(ep, result)

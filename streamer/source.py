@@ -49,13 +49,15 @@ class PollResult(msgspec.Struct):
     """One unit of work to publish atomically: the drafts of one window or snapshot.
 
     ``cursor_ms`` (history endpoints) is where the cursor may move once these drafts are
-    acked; ``complete_up_to_ms`` is the watermark the endpoint can then announce.
+    acked; ``complete_up_to_ms`` is the watermark the endpoint can then announce;
+    ``alive``: ledger keys the vendor still serves unchanged (not decoded, so no drafts).
     """
 
     drafts: list[Draft]
     bad: list[BadInput] = []
     cursor_ms: int | None = None
     complete_up_to_ms: int | None = None
+    alive: list[str] = []
 
 
 class Endpoint(ABC):

@@ -8,7 +8,8 @@ state topic and replayed from the output tail).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import zlib
+from typing import Any, Iterable, Mapping
 
 import msgspec
 
@@ -53,9 +54,35 @@ class Admission(msgspec.Struct, frozen=True):
     first: bool
 
 
-_freeze = msgspec.msgpack.Encoder().encode
-_thaw_msgpack = msgspec.msgpack.Decoder(EntityState).decode
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder(EntityState).decode
 _thaw_json = msgspec.json.Decoder(EntityState).decode
+_FROZEN = b"\x00"
+"""First byte of a frozen entity (the state topic's JSON starts with ``{``)."""
+_ZDICT = _pack(EntityState(seq=1, touched_ms=1_795_251_600_000, seen_ms=1_795_251_600_000, streams={
+    "presence": StreamState({"name": "Ready", "category": "Ready", "eligible_for_routing": True, "reason": None,
+                             "raw": None}, 1_795_251_600_000, [Recent("00000000-0000-5000-8000-000000000000",
+                                                                     1_795_251_600_000, None)], 1),
+    "workload": StreamState({"calls": 0, "semi_live": None, "non_live": None}, 1_795_251_600_000, [], 2),
+    "lifecycle": StreamState("Connected", 1_795_251_600_000, [], 3),
+}))
+"""A typical entity: deflate finds the field names and common values here, so an
+entity compresses to about a third of its msgpack size. In memory only, never saved,
+so it may change between versions."""
+
+
+def _freeze(e: EntityState) -> bytes:
+    z = zlib.compressobj(6, zlib.DEFLATED, -12, 2, zdict=_ZDICT)
+    return _FROZEN + z.compress(_pack(e)) + z.flush()
+
+
+def _thaw(b: bytes) -> EntityState:
+    if b[:1] != _FROZEN:
+        return _thaw_json(b)
+    try:
+        return _unpack(zlib.decompressobj(-12, zdict=_ZDICT).decompress(b[1:]))
+    except zlib.error as e:
+        raise msgspec.DecodeError(str(e)) from None
 PRUNABLE = ("interaction/", "stats/")
 """Key prefixes of entities that come and go (forgotten after the retention); agents stay."""
 
@@ -64,8 +91,8 @@ class Ledger:
     """Admits transitions once each and remembers enough to chain them.
 
     Memory: an entity is held as an object only while it is being worked on; after
-    :meth:`take_dirty` (once per commit) every entity is kept as its msgpack encoding,
-    a few hundred bytes, and decoded again on the next transition. With 1% of the
+    :meth:`take_dirty` (once per commit) every entity is kept frozen (msgpack, deflated
+    against a typical entity: 100-300 bytes) and thawed again on its next transition. With 1% of the
     agents changing per poll, nearly every agent stays encoded. Entities given to the
     constructor may also be JSON (the state topic's encoding), as restored from Kafka.
     """
@@ -77,14 +104,16 @@ class Ledger:
         self._hot: set[str] = set()
         """Keys held as objects right now; encoded again by :meth:`take_dirty`."""
         self._seen: dict[str, int] = {}
-        """``seen_ms`` of the prunable entities, so pruning decodes nothing."""
+        """``seen_ms`` of the prunable entities, so pruning and keeping alive thaw nothing."""
+        self._saved_seen: dict[str, int] = {}
+        """``seen_ms`` of the prunable entities as last handed out for the state topic."""
         self.dirty: set[str] = set()
         self.unreadable: list[str] = []
         """Keys whose saved state could not be decoded and were forgotten."""
         self.seen_refresh_ms = seen_refresh_ms
         for key in list(self._store):
             if key.startswith(PRUNABLE) and (e := self._get_or_none(key)) is not None:
-                self._seen[key] = e.seen_ms
+                self._seen[key] = self._saved_seen[key] = e.seen_ms
         self._freeze_hot()
 
     def __len__(self) -> int:
@@ -105,7 +134,7 @@ class Ledger:
         if e is None or isinstance(e, EntityState):
             return e
         try:
-            e = _thaw_json(e) if e[:1] == b"{" else _thaw_msgpack(e)
+            e = _thaw(e)
         except msgspec.DecodeError:
             # A damaged state record: the key starts over (its next event is a first sight)
             # rather than blocking every poll; the runner logs the key.
@@ -113,6 +142,8 @@ class Ledger:
             self._seen.pop(entity, None)
             self.unreadable.append(entity)
             return None
+        if entity in self._seen:
+            e.seen_ms = max(e.seen_ms, self._seen[entity])  # kept alive while frozen
         self._store[entity] = e
         self._hot.add(entity)
         return e
@@ -133,11 +164,27 @@ class Ledger:
         self._hot = set()
 
     def _touch(self, entity: str, e: EntityState, observed_ms: int) -> None:
-        if observed_ms - e.seen_ms >= self.seen_refresh_ms:
-            self.dirty.add(entity)  # persist the refresh now and then, not on every poll
         e.seen_ms = max(e.seen_ms, observed_ms)
         if entity.startswith(PRUNABLE):
             self._seen[entity] = e.seen_ms
+            # Save the refresh now and then (not on every poll), so that after a restart
+            # an entity the vendor still serves is not pruned for having been quiet.
+            if e.seen_ms - self._saved_seen.get(entity, 0) >= self.seen_refresh_ms:
+                self.dirty.add(entity)
+
+    def keep_alive(self, entities: Iterable[str], observed_ms: int) -> None:
+        """The vendor still serves these entities, unchanged (a snapshot row not decoded
+        because it is byte for byte the previous one): postpone their pruning, without
+        thawing them. The new ``seen_ms`` is saved now and then, as by :meth:`touch`."""
+        seen, saved = self._seen, self._saved_seen
+        for k in entities:
+            last = seen.get(k)
+            if last is None:
+                continue  # not prunable, or not tracked
+            if observed_ms > last:
+                seen[k] = observed_ms
+            if observed_ms - saved.get(k, 0) >= self.seen_refresh_ms:
+                self.dirty.add(k)
 
     def touch(self, entity: str, observed_ms: int) -> None:
         """The vendor served this entity again without a change: it is still alive."""
@@ -220,6 +267,7 @@ class Ledger:
         for k in gone:
             del self._store[k]
             del self._seen[k]
+            self._saved_seen.pop(k, None)
             self._hot.discard(k)
             self.dirty.add(k)
         return gone
@@ -228,6 +276,9 @@ class Ledger:
         """Entities changed since the last call (``None``: forgotten), for the state topic.
         Afterwards every entity is kept encoded again until its next transition."""
         out = {k: self._get_or_none(k) for k in self.dirty}
+        for k, e in out.items():
+            if e is not None and k in self._seen:
+                self._saved_seen[k] = e.seen_ms
         self.dirty = set()
         self._freeze_hot()
         return out

@@ -58,38 +58,58 @@ class RawRows:
 
     A row served byte for byte as in the previous snapshot is unchanged and need not be
     decoded at all; any other row (changed, new, or merely re-formatted) is "fresh". Rows
-    are remembered as 128-bit BLAKE2b digests (49 bytes each), so a wrong "unchanged"
-    needs a digest collision. Usage per snapshot: :meth:`begin`, :meth:`fresh` for each
-    row, then :meth:`end`; a snapshot that was not read to its end never replaces the
-    previous one.
+    are remembered as 128-bit BLAKE2b digests, so a wrong "unchanged" needs a digest
+    collision. A fresh row may be given the keys of the entities it shows (:meth:`attach`);
+    while it stays unchanged those keys are listed in :attr:`alive`, so the ledger keeps
+    them (an interaction still ongoing) without the row being decoded.
+
+    Per snapshot: :meth:`begin`, :meth:`fresh` for each row, then :meth:`end`; a snapshot
+    that was not read to its end never replaces the previous one.
     """
 
-    __slots__ = ("_previous", "_current")
+    __slots__ = ("_previous", "_current", "_fresh", "alive")
 
     def __init__(self) -> None:
-        self._previous: set[bytes] = set()
-        self._current: set[bytes] | None = None
+        self._previous: dict[bytes, tuple[str, ...]] = {}
+        self._current: dict[bytes, tuple[str, ...]] | None = None
+        self._fresh: list[bytes] = []
+        self.alive: list[str] = []
+        """Keys attached to the unchanged rows of the last snapshot read."""
 
     def __len__(self) -> int:
         return len(self._previous)
 
     def begin(self) -> None:
-        self._current = set()
+        self._current, self._fresh, self.alive = {}, [], []
 
     def fresh(self, raw: bytes | memoryview | msgspec.Raw) -> bool:
         """Record one row of the snapshot being read; True if it was not in the previous one."""
-        digest = blake2b(raw, digest_size=16).digest()  # type: ignore[arg-type]  # Raw is a buffer
         if self._current is None:
             raise RuntimeError("RawRows.fresh() outside begin()/end()")
-        self._current.add(digest)
-        return digest not in self._previous
+        digest = blake2b(raw, digest_size=16).digest()  # type: ignore[arg-type]  # Raw is a buffer
+        keys = self._previous.get(digest)
+        if keys is None:
+            self._current[digest] = ()
+            self._fresh.append(digest)
+            return True
+        self._current[digest] = keys
+        self.alive.extend(keys)
+        return False
 
-    def end(self) -> None:
-        """The snapshot was read completely: it becomes the previous one."""
+    def end(self) -> list[bytes]:
+        """The snapshot was read completely: it becomes the previous one. Returns the
+        digests of its fresh rows, in order (to :meth:`attach` keys to them)."""
         if self._current is None:
             raise RuntimeError("RawRows.end() without begin()")
         self._previous, self._current = self._current, None
+        return self._fresh
+
+    def attach(self, digest: bytes, keys: tuple[str, ...]) -> None:
+        """Entity keys the fresh row ``digest`` shows, reported in :attr:`alive` while it
+        stays unchanged."""
+        if digest in self._previous:
+            self._previous[digest] = keys
 
     def forget(self) -> None:
         """Forget the previous snapshot: every row of the next one is fresh."""
-        self._previous, self._current = set(), None
+        self._previous, self._current, self._fresh, self.alive = {}, None, [], []

@@ -16,7 +16,7 @@ import msgspec
 
 from ...clients import build_http
 from ...config import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
-from ...emit import Draft
+from ...emit import Draft, entity_key
 from ...errors import ConfigError
 from ...events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload
 from ...source import Endpoint, PollResult, VendorSpec, endpoint_interval, split_bad, window_settings
@@ -31,6 +31,7 @@ __all__ = ["VONAGE", "VonageSource", "activity_drafts", "status_drafts", "intera
 
 VENDOR = "vonage"
 PRESENCE_CATEGORIES = frozenset({"Ready", "Away", "ExtendedAway", "LoggedOut"})
+_INTERACTION_STATE = "cc.interaction.state.changed"
 SNAPSHOT_CHUNK = 500
 """Agents per commit when a snapshot has many changed agents (the first poll)."""
 INTERACTION_STATES = frozenset({"Ringing", "Connected", "Wrap", "Unexpected", "Failed", "Held"})
@@ -276,14 +277,18 @@ class AgentStatusEndpoint(Endpoint):
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
         self.rows.begin()
         read = await self.client.agent_status(keep=self.rows.fresh)
-        self.rows.end()
+        for digest, item in zip(self.rows.end(), read.items):
+            if isinstance(item, AgentStatus) and item.interaction:
+                # an unchanged row is not decoded again: its ongoing interactions are kept alive
+                self.rows.attach(digest, tuple(entity_key(_INTERACTION_STATE, i.guid) for i in item.interaction))
         good, bad = split_bad(read.items)
         up_to = to_ms(read.up_to) if read.up_to is not None else now_ms
         # Committed in chunks: a first snapshot of many agents never holds all of their
         # events in memory at once (the ledger drops what a retried chunk already published).
         for i in range(0, max(len(good), 1), SNAPSHOT_CHUNK):
             drafts = [d for s in good[i:i + SNAPSHOT_CHUNK] for d in status_drafts(s, self.name)]
-            yield PollResult(drafts, bad if i == 0 else [], complete_up_to_ms=up_to)
+            yield PollResult(drafts, bad if i == 0 else [], complete_up_to_ms=up_to,
+                             alive=self.rows.alive if i == 0 else [])
 
 
 class VonageSource:

@@ -6,7 +6,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamer.track.ledger import RECENT_PER_STREAM, Admission, EntityState, Ledger
+from streamer.track.ledger import RECENT_PER_STREAM, Admission, EntityState, Ledger, Recent, StreamState
 
 
 def test_sequence_counts_per_entity() -> None:
@@ -200,9 +200,53 @@ def test_entities_are_kept_encoded_between_commits_and_restored_from_json() -> N
     led.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"})
     led.admit("interaction/9", "agent/01", "b", 1_000, "Ringing", observed_ms=5)
     saved = {k: msgspec.json.encode(v) for k, v in led.take_dirty().items()}
-    assert all(isinstance(v, bytes) for v in led._store.values())  # encoded until the next transition
+    assert all(isinstance(v, bytes) and v[:1] == b"\x00" for v in led._store.values())  # frozen until the next transition
     back = Ledger({**saved, "agent/02": b"{not json"})  # as restored from the state topic
     assert back.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"}) is None
     assert back.prune(now_ms=10, retention_ms=1) == ["interaction/9"]  # seen_ms read from JSON
     adm = back.admit("agent/02", "presence", "c", 2_000, {"category": "Away"})
     assert adm is not None and adm.first and back.unreadable == ["agent/02"]
+
+
+_values = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=20) | st.dictionaries(
+    st.text(max_size=8), st.none() | st.integers(0, 9) | st.text(max_size=8), max_size=5)
+_streams = st.builds(
+    StreamState, _values, st.integers(0, 2**62),
+    st.lists(st.builds(Recent, st.text(max_size=40), st.integers(0, 2**62), _values), max_size=8), st.integers(0, 99))
+
+
+@given(st.builds(EntityState, st.integers(0, 2**40), st.integers(0, 2**62), st.integers(0, 2**62),
+                 st.dictionaries(st.text(max_size=12), _streams, max_size=4)))
+def test_frozen_entities_thaw_to_what_was_frozen(e: EntityState) -> None:
+    from streamer.track.ledger import _freeze, _thaw
+
+    assert _thaw(_freeze(e)) == e
+    assert _thaw(msgspec.json.encode(e)) == e  # as restored from the state topic
+
+
+def test_keep_alive_postpones_pruning_and_saves_the_refresh_now_and_then() -> None:
+    led = Ledger(seen_refresh_ms=1_000)
+    led.admit("interaction/1", "agent/01", "a", 0, "Connected", observed_ms=0)
+    led.admit("agent/01", "presence", "b", 0, "Ready", observed_ms=0)
+    led.take_dirty()
+    led.keep_alive(["interaction/1", "agent/01", "interaction/unknown"], 500)
+    assert led.take_dirty() == {}  # not yet worth a state write
+    led.keep_alive(["interaction/1"], 1_200)
+    saved = led.take_dirty()
+    assert list(saved) == ["interaction/1"] and saved["interaction/1"].seen_ms == 1_200  # type: ignore[union-attr]
+    assert led.prune(now_ms=2_000, retention_ms=1_000) == []
+    assert led.prune(now_ms=2_201, retention_ms=1_000) == ["interaction/1"]
+    restored = Ledger({"interaction/1": msgspec.json.encode(saved["interaction/1"])})
+    assert restored.prune(now_ms=2_200, retention_ms=1_000) == []  # the refresh survived the restart
+
+
+def test_an_interaction_touched_every_poll_is_saved_before_its_retention_runs_out() -> None:
+    led = Ledger(seen_refresh_ms=1_000)
+    led.admit("interaction/1", "lifecycle", "a", 0, "Connected", observed_ms=0)
+    led.take_dirty()
+    for now in range(100, 3_000, 100):  # served again every poll, no new transition
+        assert led.admit("interaction/1", "lifecycle", "a", 0, "Connected", observed_ms=now) is None
+        dirty = led.take_dirty()
+        if dirty:
+            last_saved = dirty["interaction/1"].seen_ms  # type: ignore[union-attr]
+    assert last_saved >= 2_000

@@ -104,3 +104,20 @@ def test_raw_rows_refuse_use_outside_a_snapshot() -> None:
         RawRows().fresh(b"a")
     with pytest.raises(RuntimeError):
         RawRows().end()
+
+
+def test_raw_rows_report_the_keys_of_unchanged_rows_as_alive() -> None:
+    rows = RawRows()
+    rows.begin()
+    rows.fresh(b"call"), rows.fresh(b"idle")
+    fresh = rows.end()
+    assert len(fresh) == 2
+    rows.attach(fresh[0], ("interaction/1",))
+    rows.begin()
+    assert rows.fresh(b"call") is False and rows.fresh(b"idle") is False
+    rows.end()
+    assert rows.alive == ["interaction/1"]
+    rows.begin()
+    assert rows.fresh(b"call, wrapped") is True  # the row changed: decoded again, nothing kept alive by it
+    rows.end()
+    assert rows.alive == []

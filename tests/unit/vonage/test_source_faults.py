@@ -18,7 +18,7 @@ from streamer.secrets import Secret
 from streamer.timeutil import format_ts, to_ms
 from streamer.track.ledger import Ledger
 from streamer.vendors.vonage.client import VonageClient, vonage_headers
-from streamer.vendors.vonage.source import AgentActivitiesEndpoint
+from streamer.vendors.vonage.source import AgentActivitiesEndpoint, AgentStatusEndpoint
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
 CTX = SourceContext("vonage", "s", "cc")
@@ -86,3 +86,31 @@ async def test_the_window_asked_for_starts_before_the_cursor_by_the_lookback() -
     start = requests[0].url.params["start"]
     assert start == format_ts(T0 - timedelta(seconds=30))
     assert requests[0].url.params["include"] == "Processed"
+
+
+def _status(agent: str, guid: str | None, state: str = "Connected") -> dict[str, Any]:
+    return {"agentId": agent,
+            "presence": {"since": format_ts(T0), "name": "Ready", "description": "Ready", "eligibleForRouting": True},
+            "workload": {"since": format_ts(T0), "calls": 1 if guid else 0},
+            "interaction": [{"guid": guid, "since": format_ts(T0), "medium": "Phone", "direction": "Inbound",
+                             "state": state}] if guid else []}
+
+
+async def test_unchanged_snapshot_rows_are_not_decoded_but_keep_their_interactions_alive() -> None:
+    bodies = [page([_status("01", "g-1"), _status("02", None)], T0)] * 2
+    bodies.append(page([_status("01", "g-1", "Wrap"), _status("02", None)], T0))
+    served = iter(bodies)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=msgspec.json.encode(next(served)))
+
+    cfg = parse_config({"sources": [{"id": "s", "vendor": "vonage", "base_url": "http://v",
+                                     "auth": {"type": "bearer", "token": "t"}}]}, env={}).sources[0]
+    http = HttpClient("http://v", BearerAuth(Secret("t")), headers=vonage_headers(), transport=httpx.MockTransport(handler))
+    ep = AgentStatusEndpoint(VonageClient(http), cfg)
+    first = [r async for r in ep.poll(None, to_ms(T0))]
+    again = [r async for r in ep.poll(None, to_ms(T0))]
+    changed = [r async for r in ep.poll(None, to_ms(T0))]
+    assert {d.entity_id for r in first for d in r.drafts} == {"01", "02", "g-1"} and first[0].alive == []
+    assert [d for r in again for d in r.drafts] == [] and again[0].alive == ["interaction/g-1"]
+    assert {d.entity_id for r in changed for d in r.drafts} == {"01", "g-1"} and changed[0].alive == []
