@@ -79,6 +79,11 @@ class RawRows:
     def __len__(self) -> int:
         return len(self._previous)
 
+    @property
+    def reading(self) -> bool:
+        """Between :meth:`begin` and :meth:`end`."""
+        return self._current is not None
+
     def begin(self) -> None:
         self._current, self._fresh, self.alive = {}, [], []
 

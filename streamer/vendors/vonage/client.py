@@ -77,18 +77,22 @@ class VonageClient:
         self._page_limit = page_limit
 
     async def agent_activities(
-        self, start: datetime, end: datetime, include: str = "Processed"
+        self, start: datetime, end: datetime, include: str = "Processed",
+        keep: Callable[[msgspec.Raw], bool] | None = None,
     ) -> WindowRead[Activity]:
-        """Presence, workload and interaction activities in ``[start, end]``."""
+        """Presence, workload and interaction activities in ``[start, end]`` (only the
+        rows ``keep`` accepts are decoded)."""
         params = _window_params(start, end, include)
-        return await self._read_all("/agent-activities", params, Activity)
+        return await self._read_all("/agent-activities", params, Activity, keep)
 
     async def interactions(
-        self, start: datetime, end: datetime, include: str = "Processed"
+        self, start: datetime, end: datetime, include: str = "Processed",
+        keep: Callable[[msgspec.Raw], bool] | None = None,
     ) -> WindowRead[Interaction]:
-        """Interactions with their channels in ``[start, end]``."""
+        """Interactions with their channels in ``[start, end]`` (only the rows ``keep``
+        accepts are decoded)."""
         params = _window_params(start, end, include)
-        return await self._read_all("/interactions", params, Interaction)
+        return await self._read_all("/interactions", params, Interaction, keep)
 
     async def agent_status(self, keep: Callable[[msgspec.Raw], bool] | None = None) -> WindowRead[AgentStatus]:
         """The current snapshot of every agent (only the rows ``keep`` accepts are decoded)."""

@@ -205,16 +205,27 @@ class _HistoryEndpoint(Endpoint):
         self.interval = endpoint_interval(cfg, name)
         self.lookback_ms, self.lag_ms, self.initial_ms = window_settings(cfg)
         self.window = WindowState(Cursor(0))
+        self.rows = RawRows()
+        """The overlap (lookback) is served again on every read: rows that come back byte
+        for byte are not decoded again (they were admitted when first read)."""
 
     def reset(self) -> None:
         self.window = WindowState(Cursor(0))
+        self.rows.forget()
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
         cursor = Cursor(cursor_ms if cursor_ms is not None else now_ms - self.initial_ms)
         if cursor > self.window.cursor:
             self.window = WindowState(cursor, self.window.seen)
-        for w in plan_windows(cursor, now_ms, lookback_ms=self.lookback_ms, safety_lag_ms=self.lag_ms):
+        windows = plan_windows(cursor, now_ms, lookback_ms=self.lookback_ms, safety_lag_ms=self.lag_ms)
+        if len(windows) == 1:  # the steady state; split windows (a long outage) read everything
+            self.rows.begin()
+        else:
+            self.rows.forget()
+        for w in windows:
             read = await self._read(from_ms(w.start_ms), from_ms(w.end_ms))
+            if len(windows) == 1:
+                self.rows.end()
             good, bad = split_bad(read.items)
             drafts = [d for item in good for d in self._drafts(item)]
             drafts.sort(key=lambda d: (d.at_ms, d.entity_id, d.type))
@@ -226,6 +237,9 @@ class _HistoryEndpoint(Endpoint):
                 end_ms = max(cursor.ts_ms, min(end_ms, to_ms(read.up_to)))
             self.window = state.close(Cursor(end_ms), lookback_ms=self.lookback_ms)
             yield PollResult(fresh, bad, cursor_ms=end_ms, complete_up_to_ms=end_ms)
+
+    def _keep(self, raw: msgspec.Raw) -> bool:
+        return self.rows.fresh(raw) if self.rows.reading else True
 
     async def _read(self, start: datetime, end: datetime) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -243,7 +257,7 @@ class AgentActivitiesEndpoint(_HistoryEndpoint):
         super().__init__("agent-activities", client, cfg)
 
     async def _read(self, start: datetime, end: datetime) -> Any:
-        return await self.client.agent_activities(start, end, include="Processed")
+        return await self.client.agent_activities(start, end, include="Processed", keep=self._keep)
 
     def _drafts(self, item: Activity) -> list[Draft]:
         return activity_drafts(item, self.name)
@@ -254,7 +268,7 @@ class InteractionsEndpoint(_HistoryEndpoint):
         super().__init__("interactions", client, cfg)
 
     async def _read(self, start: datetime, end: datetime) -> Any:
-        return await self.client.interactions(start, end, include="Processed")
+        return await self.client.interactions(start, end, include="Processed", keep=self._keep)
 
     def _drafts(self, item: Interaction) -> list[Draft]:
         return interaction_drafts(item, self.name)
