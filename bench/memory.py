@@ -8,10 +8,13 @@ turned into drafts, emitted through the source's ``Ledger`` and committed
 Two states are measured:
 
 - first sight: every agent seen once, plus 20 polls with 1% of the agents changing;
-- busy day: every agent has since changed presence and workload 10 more times, so each
-  stream holds its full list of recent transitions (the most a tracked agent costs).
+- busy day: every agent has since changed presence and workload 10 more times and taken a
+  new call each time, so each stream holds its full list of recent transitions and the
+  ledger holds every one of those interactions (all within ``state_retention``).
 
-The figure is (RSS - RSS after imports) / agents; the whole RSS per agent is reported too.
+The figure is (RSS - RSS before tracking) / agents; the bodies are made before that
+RSS is noted and kept to the end, so they are not counted. The busy day is reported as
+context: per agent it also counts the interactions handled within ``state_retention``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ def _child() -> None:
     from streamer.vendors.vonage.source import SNAPSHOT_CHUNK, status_drafts
 
     store = StateStore(KafkaConfig())
+    gc.collect()
+    imported = rss_bytes()
     first_bodies = snapshots(AGENTS, polls=20)  # the same bodies for every source; made before
     busy_bodies = _everyone_changes(AGENTS, rounds=10)  # the base RSS is noted, kept until the end
     gc.collect()
@@ -61,7 +66,7 @@ def _child() -> None:
     def measure() -> dict[str, float]:
         gc.collect()
         rss = rss_bytes()
-        return {"rss": rss, "per_agent": (rss - base) / (SOURCES * AGENTS), "whole_per_agent": rss / (SOURCES * AGENTS),
+        return {"rss": rss, "per_agent": (rss - base) / (SOURCES * AGENTS),
                 "entities": sum(len(led) for _, led, _ in sources)}
 
     for rows, ledger, ctx in sources:
@@ -72,7 +77,7 @@ def _child() -> None:
         for body in busy_bodies:
             poll(body, rows, ledger, ctx)
     busy = measure()
-    print(json.dumps({"base_rss": base, "first_sight": first, "busy_day": busy}))
+    print(json.dumps({"rss_after_imports": imported, "base_rss": base, "first_sight": first, "busy_day": busy}))
 
 
 def _everyone_changes(n: int, rounds: int) -> list[bytes]:
@@ -90,13 +95,14 @@ def run() -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-c", "from bench.memory import _child; _child()"],
                          capture_output=True, text=True, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    figures = []
-    for phase in ("first_sight", "busy_day"):
-        m = r[phase]
-        label = phase.replace("_", " ")
-        figures += [
-            Figure(name=f"{label}: RSS per tracked agent (100,000 agents)", value=round(m["per_agent"]), unit="B",
-                   target="<= 1,024", met=m["per_agent"] <= TARGET, detail=f"{m['entities']} ledger entities"),
-            Figure(name=f"{label}: whole process RSS per agent", value=round(m["whole_per_agent"]), unit="B"),
-        ]
+    first, busy = r["first_sight"], r["busy_day"]
+    figures = [
+        Figure(name="RSS per tracked agent (100,000 agents, first sight)", value=round(first["per_agent"]),
+               unit="B", target="<= 1,024", met=first["per_agent"] <= TARGET,
+               detail=f"{first['entities']} ledger entities: every agent, plus its interaction when on one"),
+        Figure(name="RSS per agent after a busy day", value=round(busy["per_agent"]), unit="B",
+               detail=f"{busy['entities']} ledger entities: each agent also holds the interactions it handled "
+                      "within state_retention (one per round here) and full lists of recent transitions"),
+        Figure(name="daemon RSS after imports", value=round(r["rss_after_imports"] / 2**20, 1), unit="MiB"),
+    ]
     return as_builtins(figures, raw=r)
