@@ -7,6 +7,7 @@ Mounted at ``/vonage``: ``/vonage/agent-activities``, ``/vonage/agent-status``,
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -24,6 +25,7 @@ from streamer.simulator.truth import TruthActivity
 from streamer.simulator.vonage_render import (
     activity_item,
     activity_sort_key,
+    interaction_sort_key,
     interaction_item,
     iso,
     status_item,
@@ -85,7 +87,11 @@ def parse_int(request: Request, name: str, default: int, low: int, high: int | N
 
 
 def parse_window(request: Request, now_ms: int) -> tuple[int, int, str]:
-    """``start`` (required), ``end`` (default now), ``include``; 31-day limit."""
+    """``start`` (required), ``end`` (default now), ``include``; 31-day limit.
+
+    Started: what started in [start, end); StartedOrEnded and Processed: what started or
+    ended in it.
+    """
     raw_start = request.query_params.get("start")
     if not raw_start:
         raise ApiError(400, "The start parameter is required.")
@@ -103,18 +109,15 @@ def parse_window(request: Request, now_ms: int) -> tuple[int, int, str]:
     return start, end, matched[0]
 
 
-def in_window(start_ms: int, end_ms: int | None, lo: int, hi: int, include: str) -> bool:
-    """Started: start in [lo, hi); StartedOrEnded/Processed: start or end in it."""
-    if lo <= start_ms < hi:
-        return True
-    return include != "Started" and end_ms is not None and lo <= end_ms < hi
-
-
-def page_of(request: Request, items: Sequence[T]) -> tuple[dict[str, int], Sequence[T]]:
-    """Slice one page; ``meta`` as the vendor renders it (pageCount at least 1)."""
+def page_of(
+    request: Request, items: Sequence[T], order: Callable[[T], tuple[Any, ...]] | None = None
+) -> tuple[dict[str, int], Sequence[T]]:
+    """Slice one page (of ``sorted(items, key=order)`` if ``order`` is given); ``meta`` as
+    the vendor renders it (pageCount at least 1)."""
     page = parse_int(request, "page", 1, 1)
     limit = parse_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    chunk = items[(page - 1) * limit : page * limit]
+    first, last = (page - 1) * limit, page * limit
+    chunk = items[first:last] if order is None else sorted_slice(items, first, last, order)
     meta = {
         "page": page,
         "count": len(chunk),
@@ -122,6 +125,22 @@ def page_of(request: Request, items: Sequence[T]) -> tuple[dict[str, int], Seque
         "totalCount": len(items),
     }
     return meta, chunk
+
+
+def sorted_slice(items: Sequence[T], first: int, last: int, order: Callable[[T], tuple[Any, ...]]) -> list[T]:
+    """``sorted(items, key=order)[first:last]`` for ``items`` already ordered by the first
+    element of ``order`` (the start): sorting then only moves items among equal starts, so
+    only the starts the slice touches need sorting, and every page of a long window is cheap."""
+    last = min(last, len(items))
+    if first >= last:
+        return []
+
+    def start(item: T) -> Any:
+        return order(item)[0]
+
+    lo = bisect_left(items, start(items[first]), key=start)
+    hi = bisect_right(items, start(items[last - 1]), key=start)
+    return sorted(items[lo:hi], key=order)[first - lo : last - lo]
 
 
 # ---------------------------------------------------------------------- app
@@ -159,12 +178,11 @@ def vonage_app(world: World, faults: Faults) -> Starlette:
                     raise ApiError(400, f"The value '{wanted}' is not valid for type.")
                 wanted = matched[0]
             def keep(a: TruthActivity) -> bool:
-                return ((agent is None or a.agent_id == agent)
-                        and (wanted is None or a.type == wanted)
-                        and in_window(a.start_ms, a.end_ms, lo, hi, include))
+                return (agent is None or a.agent_id == agent) and (wanted is None or a.type == wanted)
 
-            selected = sorted(world.activities(keep), key=activity_sort_key)
-            meta, chunk = page_of(request, selected)
+            window = world.activities_between(lo, hi, ended=include != "Started")
+            selected = window if agent is None and wanted is None else list(filter(keep, window))
+            meta, chunk = page_of(request, selected, activity_sort_key)
             statuses = world.interaction_statuses() if any(a.type == "Interaction" for a in chunk) else {}
             items = [activity_item(a, statuses) for a in chunk]
             return json_response({"meta": meta, "items": items, "upTo": iso(min(hi, now))}, faults=faults)
@@ -172,21 +190,20 @@ def vonage_app(world: World, faults: Faults) -> Starlette:
         return handler
 
     def agent_status(request: Request, now: int) -> Response:
-        meta, chunk = page_of(request, world.agent_status())
+        meta, chunk = page_of(request, world.agent_status(live=True))
         items = [status_item(s) for s in chunk]
         return json_response({"meta": meta, "items": items, "upTo": iso(now)}, faults=faults)
 
     def interactions(request: Request, now: int) -> Response:
         lo, hi, include = parse_window(request, now)
-        selected = world.interactions(lambda i: in_window(i.start_ms, i.end_ms, lo, hi, include))
-        selected.sort(key=lambda i: (i.start_ms, i.guid))
-        meta, chunk = page_of(request, selected)
+        selected = world.interactions_between(lo, hi, ended=include != "Started")
+        meta, chunk = page_of(request, selected, interaction_sort_key)
         items = [interaction_item(i) for i in chunk]
         return json_response({"meta": meta, "items": items, "upTo": iso(min(hi, now))}, faults=faults)
 
     def ongoing(request: Request, now: int) -> Response:
         selected = world.interactions(lambda i: i.end_ms is None)
-        selected.sort(key=lambda i: (i.start_ms, i.guid))
+        selected.sort(key=interaction_sort_key)
         meta, chunk = page_of(request, selected)
         items = [interaction_item(i) for i in chunk]
         return json_response({"meta": meta, "items": items, "upTo": iso(now)}, faults=faults)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -13,7 +14,7 @@ from streamer.simulator.truth import (
     TruthInteraction,
 )
 
-__all__ = ["iso", "activity_item", "status_item", "interaction_item", "activity_sort_key"]
+__all__ = ["iso", "activity_item", "status_item", "interaction_item", "activity_sort_key", "interaction_sort_key"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MEDIUM_MANAGER = "VCC"
@@ -24,6 +25,7 @@ PLAN_MAPPING = {
 }
 
 
+@functools.lru_cache(maxsize=1 << 18)  # snapshots and re-read windows repeat their times
 def iso(ms: int) -> str:
     """``2019-12-19T15:47:07.077Z`` from epoch milliseconds."""
     dt = _EPOCH + timedelta(milliseconds=ms)
@@ -33,6 +35,11 @@ def iso(ms: int) -> str:
 def activity_sort_key(a: TruthActivity) -> tuple[int, str, str, str, str]:
     """Start, then agentId, then type (ties broken stably)."""
     return (a.start_ms, a.agent_id, a.type, a.interaction_guid or "", a.category or "")
+
+
+def interaction_sort_key(i: TruthInteraction) -> tuple[int, str]:
+    """Start, then guid."""
+    return (i.start_ms, i.guid)
 
 
 def activity_item(a: TruthActivity, statuses: dict[str, str]) -> dict[str, Any]:

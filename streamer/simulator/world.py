@@ -3,7 +3,9 @@
 A discrete-event simulation in virtual time. Events sit in a priority queue and are
 processed lazily by :meth:`World.advance` up to the clock's current time, so the
 outcome depends only on ``seed``, ``agents``, ``start`` and ``speed``, never on when
-or how often it is advanced. Reads return copies taken under a lock.
+or how often it is advanced. Reads return copies taken under a lock, except the
+``*_between`` windows and ``agent_status(live=True)``: the live records, for the vendor
+renderers, which read them while holding :attr:`World.lock` and never change them.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 import copy
 import dataclasses
 import heapq
+import operator
 import random
 import threading
 import time
 import uuid
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from streamer.simulator.truth import (
     AgentSnapshot,
@@ -28,6 +33,9 @@ from streamer.simulator.truth import (
 )
 
 __all__ = ["World", "PRESENCES"]
+
+T = TypeVar("T", TruthActivity, TruthInteraction)
+_longest_idle = operator.attrgetter("idle_since", "id")
 
 #: presence name -> (category, eligible for routing)
 PRESENCES: dict[str, tuple[str, bool]] = {
@@ -70,6 +78,8 @@ class _Call:
     customer_gone: bool = False
     first: tuple[_Agent, TruthChannel] | None = None
     tried: set[str] = field(default_factory=set)
+    index: int = 0
+    """Position of the interaction in ``World._interactions``."""
 
 
 class World:
@@ -100,8 +110,12 @@ class World:
         self._now = self.start_ms
         self._heap: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = 0
-        self._activities: list[TruthActivity] = []
-        self._interactions: list[TruthInteraction] = []
+        self._activities: list[TruthActivity] = []  # by start (the clock never goes back)
+        self._interactions: list[TruthInteraction] = []  # by start
+        self._activity_ends: list[tuple[int, int]] = []  # (end, index in _activities), by end
+        self._interaction_ends: list[tuple[int, int]] = []  # (end, index in _interactions), by end
+        self._open_index: dict[int, int] = {}  # id() of an open activity -> its index
+        self._free: dict[str, _Agent] = {}  # Ready agents without an open interaction
         self._transfers: list[TruthTransfer] = []
         self._queue: list[_Call] = []
         self._agents: dict[str, _Agent] = {}
@@ -161,18 +175,32 @@ class World:
         with self._lock:
             return [dataclasses.replace(t) for t in self._transfers]
 
-    def agent_status(self) -> list[AgentSnapshot]:
-        """Each agent's open activities, ordered by agent id."""
+    def agent_status(self, *, live: bool = False) -> list[AgentSnapshot]:
+        """Each agent's open activities, ordered by agent id (``live``: the live activities,
+        not copies, to read while holding :attr:`lock`)."""
+        dup = _same if live else dataclasses.replace
         with self._lock:
             return [
                 AgentSnapshot(
                     agent_id=a.id,
-                    presence=dataclasses.replace(a.presence),
-                    workload=dataclasses.replace(a.workload),
-                    interactions=[dataclasses.replace(x) for x in a.open.values()],
+                    presence=dup(a.presence),
+                    workload=dup(a.workload),
+                    interactions=[dup(x) for x in a.open.values()],
                 )
                 for a in sorted(self._agents.values(), key=lambda a: a.id)
             ]
+
+    def activities_between(self, lo: int, hi: int, *, ended: bool) -> list[TruthActivity]:
+        """The live activities started in ``[lo, hi)`` (``ended``: or ended in it), in the
+        order :meth:`activities` gives them; read them while holding :attr:`lock`."""
+        with self._lock:
+            return _between(self._activities, self._activity_ends, lo, hi, ended)
+
+    def interactions_between(self, lo: int, hi: int, *, ended: bool) -> list[TruthInteraction]:
+        """The live interactions started in ``[lo, hi)`` (``ended``: or ended in it), in the
+        order :meth:`interactions` gives them; read them while holding :attr:`lock`."""
+        with self._lock:
+            return _between(self._interactions, self._interaction_ends, lo, hi, ended)
 
     # ------------------------------------------------------------------ scheduling
     def _at(self, t: int, fn: Callable[[], None]) -> None:
@@ -205,15 +233,21 @@ class World:
 
     def _new_activity(self, agent_id: str, type_: str, **kw: object) -> TruthActivity:
         act = TruthActivity(agent_id=agent_id, type=type_, start_ms=self._t, **kw)  # type: ignore[arg-type]
+        self._open_index[id(act)] = len(self._activities)
         self._activities.append(act)
         return act
 
+    def _end_activity(self, act: TruthActivity) -> None:
+        act.end_ms = self._t
+        self._activity_ends.append((self._t, self._open_index.pop(id(act))))
+
     def _set_presence(self, agent: _Agent, name: str) -> None:
         category, eligible = PRESENCES[name]
-        agent.presence.end_ms = self._t
+        self._end_activity(agent.presence)
         agent.presence = self._new_activity(
             agent.id, "Presence", category=category, name=name, eligible=eligible
         )
+        self._refresh_free(agent)
 
     def _back_to_ready(self, agent: _Agent) -> None:
         self._set_presence(agent, "Ready")
@@ -242,16 +276,20 @@ class World:
         if old.start_ms == self._t:  # same instant: amend instead of a 0 ms activity
             old.workload = (calls, 0, 0)
             return
-        old.end_ms = self._t
+        self._end_activity(old)
         agent.workload = self._new_activity(agent.id, "Workload", workload=(calls, 0, 0))
 
-    def _is_free(self, agent: _Agent) -> bool:
-        return agent.presence.category == "Ready" and not agent.open
+    def _refresh_free(self, agent: _Agent) -> None:
+        """Keep ``_free`` in step after the agent's presence or open activities changed."""
+        if agent.presence.category == "Ready" and not agent.open:
+            self._free[agent.id] = agent
+        else:
+            self._free.pop(agent.id, None)
 
     def _pick_free(self, exclude: set[str]) -> _Agent | None:
-        free = [a for a in self._agents.values() if self._is_free(a)]
+        free = list(self._free.values())
         preferred = [a for a in free if a.id not in exclude] or free
-        return min(preferred, key=lambda a: (a.idle_since, a.id), default=None)
+        return min(preferred, key=_longest_idle, default=None)
 
     def _agent_state(
         self, agent: _Agent, call: _Call, ch: TruthChannel, category: str | None,
@@ -260,17 +298,19 @@ class World:
         """End the agent's current activity on ``ch``; start ``category`` if given."""
         prev = agent.open.pop(ch.guid, None)
         if prev is not None:
-            prev.end_ms = self._t
+            self._end_activity(prev)
             direction = prev.direction or direction
         if category is None:
             if not agent.open:
                 agent.idle_since = self._t
+            self._refresh_free(agent)
             return
         agent.open[ch.guid] = self._new_activity(
             agent.id, "Interaction", category=category, reason=reason,
             interaction_guid=call.interaction.guid, channel_guid=ch.guid,
             medium=call.interaction.medium, direction=direction,
         )
+        self._refresh_free(agent)
 
     # ------------------------------------------------------------------ calls
     def _arrive(self) -> None:
@@ -289,7 +329,7 @@ class World:
         call = _Call(
             inter, ext, plan, held=self._rng.random() < P_HELD, ccr=self._rng.random() < P_CCR,
             deadline=self._t + round(ABANDON_AFTER_S * 1000 / self._speed),
-            queue_event=queue_event,
+            queue_event=queue_event, index=len(self._interactions) - 1,
         )
         self._queue.append(call)
         self._at(call.deadline, lambda: self._abandon_if_waiting(call))
@@ -465,9 +505,29 @@ class World:
         if any(ch.end_ms is None for ch in inter.channels):
             return
         inter.end_ms = self._t
+        self._interaction_ends.append((self._t, call.index))
         inter.status = "Completed"
         if call.ccr and call.answered:
             begin = min(ch.start_ms for ch in inter.channels if ch.role == "Agent")
             ccr = TruthChannel(self._guid(), "CCRConnect", "System", None, begin, self._t, "Released")
             ccr.events.append(TruthEvent("Connected", begin, self._t))
             inter.channels.append(ccr)
+
+
+def _same(x: TruthActivity) -> TruthActivity:
+    return x
+
+
+def _between(items: list[T], ends: list[tuple[int, int]], lo: int, hi: int, ended: bool) -> list[T]:
+    """``items`` (ordered by start) started in ``[lo, hi)``, after those started before
+    ``lo`` that ended in it if ``ended``; in the order of ``items`` either way."""
+    first = bisect_left(items, lo, key=_start_of)
+    started = items[first : bisect_left(items, hi, lo=first, key=_start_of)]
+    if not ended:
+        return started
+    earlier = sorted(i for _, i in ends[bisect_left(ends, (lo,)) : bisect_left(ends, (hi,))] if i < first)
+    return [items[i] for i in earlier] + started
+
+
+def _start_of(x: TruthActivity | TruthInteraction) -> int:
+    return x.start_ms

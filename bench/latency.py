@@ -1,0 +1,278 @@
+"""Detection latency (issue 7): from a change in the contact center to a consumer holding its event.
+
+Ten simulated Vonage tenants of 1,000 agents each (``bench/sim_farm.py``, one child
+process; its worlds start with the run and go at speed 1 on the wall clock) are polled by
+the daemon (``streamer run``, a child process): agent-status every second, agent-activities
+and interactions with the settings in ``HISTORY``. A consumer in this process reads
+``<prefix>.agent`` and ``<prefix>.interaction`` and takes, for each event, its receive
+wall time minus its CloudEvent ``time``: the vendor's time of the change, which is the
+simulator's wall-clock time of it. Only events whose ``time`` falls in the measuring
+window count (before it is the warm-up: the daemon starts, its first snapshot publishes
+every agent's state, the contact center fills up); after the window the consumer reads on
+until the window's events stop arriving, so a daemon that lags is measured, not cut off
+(up to ``DRAIN_MAX_S``; past that the report says the figures are lower bounds).
+
+- Snapshot latency: events the agent-status snapshot detected (CloudEvent ``source``
+  ends with ``/agent-status``). A change waits up to one poll interval to be seen, so the
+  target is p99 <= interval + 200 ms.
+- All events: also what the snapshot missed (states shorter than a poll, interaction
+  ends, transfers), which the history endpoints publish. They read only up to
+  now - ``safety_lag``, once per interval, so their latency is lag + up to one interval
+  + the read, by design: reported without a target.
+- CPU of the daemon over the window as a share of one core (target <= 50 %); the
+  simulator's, the broker's and this consumer's as context, since all share the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.common import Figure, as_builtins, cpu_seconds, percentiles
+from bench.sim_farm import world_path
+from streamer.broker import EmbeddedBroker, free_port
+from streamer.config import KafkaConfig
+from streamer.errors import KafkaUnavailableError
+from streamer.kafka.checkpoint import partitions
+from streamer.timeutil import parse_ts, to_ms
+
+__all__ = ["run"]
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = 10
+AGENTS = 1000
+STATUS_INTERVAL_S = 1.0
+HISTORY = {"poll_interval": "2s", "lookback": "60s", "safety_lag": "2s", "initial_lookback": "10s"}
+"""agent-activities and interactions: the source defaults (README), as a deployment runs them."""
+WARMUP_S = 25.0
+MEASURE_S = 60.0
+QUIET_S = 10.0
+"""After the window, read until no event of it has arrived for this long..."""
+DRAIN_MAX_S = 40.0
+"""...or this long after it (then the slowest events are cut off, and the report says so)."""
+FETCH_WAIT_MS = 50
+TARGET_MS = STATUS_INTERVAL_S * 1000 + 200
+CPU_TARGET_PCT = 50.0
+TOPICS = ("agent", "interaction")
+TOKEN_ENV = "BENCH_VONAGE_TOKEN"
+
+
+class _Event(msgspec.Struct):
+    source: str
+    time: str
+    observedtime: str
+
+
+class _Measurement(msgspec.Struct):
+    events: dict[str, list[tuple[int, int, int]]]
+    """Endpoint -> (received - time, observed - time, received - observed) in ms of each
+    event whose ``time`` is in the window."""
+    wall: float
+    """Seconds between the CPU samples at the window's ends."""
+    cpu: dict[str, float]
+    """CPU seconds each process used between them."""
+    waited: dict[str, float]
+    """Seconds each process was runnable but waiting for a CPU between them."""
+    cut: bool
+    """Events of the window were still arriving when reading stopped."""
+
+
+# --- processes -----------------------------------------------------------------------
+
+
+def _spawn(stack: contextlib.ExitStack, args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A child process whose output goes to ``log``; stopped when ``stack`` closes."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**os.environ, **(env or {})},
+                                stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    stack.callback(_stop, proc)
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"simulator exited with {proc.returncode}: {_tail(log)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"simulator did not listen on port {port} within {timeout:.0f}s")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-2000:]
+
+
+def _write_config(path: Path, bootstrap: str, prefix: str, sim_url: str) -> Path:
+    sources = [{
+        "id": f"vonage-{i:02d}",
+        "vendor": "vonage",
+        "base_url": sim_url + world_path(i),
+        "auth": {"type": "bearer", "token": f"${{{TOKEN_ENV}}}"},
+        **HISTORY,
+        "endpoints": {"agent-status": {"poll_interval": f"{STATUS_INTERVAL_S:g}s"}},
+    } for i in range(1, SOURCES + 1)]
+    cfg = {"kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix}, "sources": sources,
+           "log_level": "info", "log_format": "json"}
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+# --- measuring -----------------------------------------------------------------------
+
+
+async def _partitions(bootstrap: str, topics: list[str], timeout: float = 60.0) -> list[TopicPartition]:
+    """Every partition of ``topics``, once the daemon has created them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await partitions(KafkaConfig(bootstrap_servers=bootstrap), topics)
+        except KafkaUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _consume(bootstrap: str, prefix: str, pids: dict[str, int], started: float) -> _Measurement:
+    """Read until the window's events are in; sample CPU at the window's ends."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_WAIT_MS)
+    await consumer.start()
+    try:
+        consumer.assign(await _partitions(bootstrap, [f"{prefix}.{t}" for t in TOPICS]))
+        await consumer.seek_to_beginning()
+        begin, end = started + WARMUP_S, started + WARMUP_S + MEASURE_S
+        window = range(int(begin * 1000), int(end * 1000))
+        decode = msgspec.json.Decoder(_Event).decode
+        events: dict[str, list[tuple[int, int, int]]] = {}
+        samples: list[tuple[float, dict[str, tuple[float, float]]]] = []
+        last = end
+        while (now := time.time()) < end + DRAIN_MAX_S and (now < end or now - last < QUIET_S):
+            if len(samples) < 2 and now >= (begin, end)[len(samples)]:
+                samples.append((now, {name: (cpu_seconds(pid), _cpu_wait(pid)) for name, pid in pids.items()}))
+            batches = await consumer.getmany(timeout_ms=100)
+            got = int(time.time() * 1000)
+            values = [r.value for records in batches.values() for r in records if r.value is not None]
+            if _record(events, [decode(v) for v in values], got, window):
+                last = got / 1000
+    finally:
+        await consumer.stop()
+    (t0, at0), (t1, at1) = samples
+    used = {name: at1[name][0] - at0[name][0] for name in pids}
+    waited = {name: at1[name][1] - at0[name][1] for name in pids}
+    return _Measurement(events, t1 - t0, used, waited, now - last < QUIET_S)
+
+
+def _cpu_wait(pid: int) -> float:
+    """Seconds the threads of ``pid`` have been runnable but not running (Linux schedstat)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that just ended
+            total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
+def _record(events: dict[str, list[tuple[int, int, int]]], batch: list[_Event], got: int, window: range) -> bool:
+    """Add the latencies of ``batch`` (received at ``got`` ms) that changed in ``window``; any?"""
+    recorded = False
+    for ev in batch:
+        changed = to_ms(parse_ts(ev.time))
+        if changed in window:
+            seen = to_ms(parse_ts(ev.observedtime))
+            events.setdefault(ev.source.rsplit("/", 1)[-1], []).append((got - changed, seen - changed, got - seen))
+            recorded = True
+    return recorded
+
+
+# --- report --------------------------------------------------------------------------
+
+
+def _ms(p: dict[str, float]) -> str:
+    return f"p50 {p['p50']:,.0f} / p99 {p['p99']:,.0f} / max {p['max']:,.0f} ms"
+
+
+def _report(m: _Measurement) -> dict[str, Any]:
+    snapshot = m.events.get("agent-status")
+    if not snapshot:
+        raise RuntimeError("no agent-status event in the measuring window: did the daemon poll?")
+    snap, seen, pipe = (percentiles([x[i] for x in snapshot]) for i in range(3))
+    total = percentiles([x[0] for rows in m.events.values() for x in rows])
+    by_endpoint = {ep: percentiles([x[0] for x in rows]) for ep, rows in sorted(m.events.items())}
+    cpu = {name: 100 * used / m.wall for name, used in m.cpu.items()}
+    cut = (f"; CUT: events of the window were still arriving {DRAIN_MAX_S:.0f} s after it, so the slowest are "
+           f"missing and these are lower bounds" if m.cut else "")
+    setup = f"{SOURCES} sources x {AGENTS:,} agents, agent-status every {STATUS_INTERVAL_S:g} s, {MEASURE_S:.0f} s window"
+    split = (f"detection (vendor time -> daemon observed) {_ms(seen)}; "
+             f"publish + consume (observed -> received) {_ms(pipe)}{cut}")
+    history = "; ".join(f"{ep}: {p['count']:,} events, {_ms(p)}" for ep, p in by_endpoint.items() if ep != "agent-status")
+    why = (f"events the snapshot missed (states shorter than a poll, interaction ends, transfers) come from history "
+           f"reads every {HISTORY['poll_interval']} up to now - {HISTORY['safety_lag']} safety lag: slower by design")
+    figures = [
+        Figure(name="snapshot latency p50", value=snap["p50"], unit="ms", detail=f"{snap['count']:,} agent-status events; {setup}"),
+        Figure(name="snapshot latency p99", value=snap["p99"], unit="ms", target=f"<= {TARGET_MS:,.0f} ms",
+               met=snap["p99"] <= TARGET_MS, detail=split),
+        Figure(name="snapshot latency max", value=snap["max"], unit="ms"),
+        Figure(name="all events latency p50", value=total["p50"], unit="ms", detail=f"{total['count']:,} events; {why}"),
+        Figure(name="all events latency p99", value=total["p99"], unit="ms", detail=f"{history}{cut}"),
+        Figure(name="all events latency max", value=total["max"], unit="ms"),
+        Figure(name="events", value=total["count"] / MEASURE_S, unit="/s",
+               detail=f"{snap['count'] / MEASURE_S:,.0f}/s detected by agent-status"),
+        Figure(name="daemon CPU", value=cpu["daemon"], unit="% of a core", target=f"<= {CPU_TARGET_PCT:.0f} %",
+               met=cpu["daemon"] <= CPU_TARGET_PCT,
+               detail=f"{m.cpu['daemon']:.1f} CPU s in {m.wall:.1f} s, {1000 * m.cpu['daemon'] / total['count']:.2f} ms per "
+                      f"event; it also waited {m.waited['daemon']:.1f} s for a CPU (runnable, not running: above a few "
+                      f"seconds the machine was oversubscribed and the daemon wanted more than this)"),
+        Figure(name="simulator CPU", value=cpu["simulator"], unit="% of a core",
+               detail=f"{SOURCES} worlds in one process, waited {m.waited['simulator']:.1f} s for a CPU; "
+                      f"the machine has {os.cpu_count()} cores"),
+        Figure(name="broker CPU", value=cpu["broker"], unit="% of a core", detail=f"this consumer: {cpu['consumer']:.0f} %"),
+    ]
+    setup_extra = {"sources": SOURCES, "agents_per_source": AGENTS, "agent_status_interval_s": STATUS_INTERVAL_S,
+                   "history_endpoints": HISTORY, "warmup_s": WARMUP_S, "window_s": MEASURE_S, "cut": m.cut}
+    return as_builtins(figures, setup=setup_extra, by_endpoint_ms=by_endpoint,
+                       snapshot_split_ms={"detection": seen, "publish_and_consume": pipe})
+
+
+def run() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp, contextlib.ExitStack() as stack:
+        broker = stack.enter_context(EmbeddedBroker())
+        assert broker.proc is not None
+        port, sim_log, daemon_log = free_port(), Path(tmp, "sim.log"), Path(tmp, "daemon.log")
+        sim = _spawn(stack, ["-m", "bench.sim_farm", str(port), str(SOURCES), str(AGENTS)], sim_log)
+        _wait_listening(port, sim, sim_log)
+        prefix = f"lat{uuid.uuid4().hex[:8]}"
+        config = _write_config(Path(tmp, "config.yaml"), broker.bootstrap, prefix, f"http://127.0.0.1:{port}")
+        started = time.time()
+        daemon = _spawn(stack, ["-m", "streamer.cli", "run", "--config", str(config)], daemon_log, {TOKEN_ENV: "sim-token"})
+        pids = {"daemon": daemon.pid, "simulator": sim.pid, "broker": broker.proc.pid, "consumer": os.getpid()}
+        measured = asyncio.run(_consume(broker.bootstrap, prefix, pids, started))
+        for name, proc, log in (("daemon", daemon, daemon_log), ("simulator", sim, sim_log)):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the {name} exited with {proc.returncode} during the run: {_tail(log)}")
+    return _report(measured)

@@ -1,0 +1,41 @@
+"""``python -m bench.sim_farm PORT WORLDS AGENTS``: independent Vonage tenants on one port.
+
+World ``i`` (seed ``i``, 1..WORLDS, ``AGENTS`` agents) is served at ``/wNN/vonage``. The
+worlds start now and run at speed 1 on the wall clock, so a vendor time is the wall time
+of the change. One process, one event loop: the benchmark measures the daemon, and the
+simulator should take as little of the machine as it can.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from streamer.simulator.faults import Faults
+from streamer.simulator.vonage import vonage_app
+from streamer.simulator.world import World
+
+__all__ = ["build_farm", "world_path"]
+
+
+def world_path(i: int) -> str:
+    """Where world ``i`` (1-based) serves the Vonage API."""
+    return f"/w{i:02d}/vonage"
+
+
+def build_farm(worlds: int, agents: int) -> Starlette:
+    routes = [Mount(world_path(i), app=vonage_app(World(i, agents), Faults(i))) for i in range(1, worlds + 1)]
+    return Starlette(routes=routes)
+
+
+def main(argv: list[str]) -> None:
+    port, worlds, agents = int(argv[0]), int(argv[1]), int(argv[2])
+    uvicorn.run(build_farm(worlds, agents), host="127.0.0.1", port=port,
+                log_level="warning", lifespan="off", access_log=False)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
