@@ -1,6 +1,7 @@
 """Detection latency (issue 7): from a change in the contact center to a consumer holding its event.
 
-Ten simulated Vonage tenants of 1,000 agents each (``bench/sim_farm.py``, one child
+Run at two call rates (``LOADS``): what a busy contact center sees, and the simulator's
+stress default. Ten simulated Vonage tenants of 1,000 agents each (``bench/sim_farm.py``, one child
 process; its worlds start with the run and go at speed 1 on the wall clock) are polled by
 the daemon (``streamer run``, a child process): agent-status every second, agent-activities
 and interactions with the settings in ``HISTORY``. A consumer in this process reads
@@ -54,6 +55,9 @@ __all__ = ["run"]
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = 10
 AGENTS = 1000
+LOADS: dict[str, float | None] = {"typical": 12.0, "stress": None}
+"""Calls per agent-hour. typical: a busy voice queue (an agent takes a call every 5 minutes
+of handle and wrap time); stress: the simulator's default, 108 (one every 33 s, non-stop)."""
 STATUS_INTERVAL_S = 1.0
 HISTORY = {"poll_interval": "2s", "lookback": "60s", "safety_lag": "2s", "initial_lookback": "10s"}
 """agent-activities and interactions: the source defaults (README), as a deployment runs them."""
@@ -217,7 +221,7 @@ def _ms(p: dict[str, float]) -> str:
     return f"p50 {p['p50']:,.0f} / p99 {p['p99']:,.0f} / max {p['max']:,.0f} ms"
 
 
-def _report(m: _Measurement) -> dict[str, Any]:
+def _report(m: _Measurement, load: str) -> dict[str, Any]:
     snapshot = m.events.get("agent-status")
     if not snapshot:
         raise RuntimeError("no agent-status event in the measuring window: did the daemon poll?")
@@ -255,16 +259,28 @@ def _report(m: _Measurement) -> dict[str, Any]:
     ]
     setup_extra = {"sources": SOURCES, "agents_per_source": AGENTS, "agent_status_interval_s": STATUS_INTERVAL_S,
                    "history_endpoints": HISTORY, "warmup_s": WARMUP_S, "window_s": MEASURE_S, "cut": m.cut}
+    for f in figures:
+        f.name = f"{load}: {f.name}"
     return as_builtins(figures, setup=setup_extra, by_endpoint_ms=by_endpoint,
                        snapshot_split_ms={"detection": seen, "publish_and_consume": pipe})
 
 
 def run() -> dict[str, Any]:
+    out: dict[str, Any] = {"figures": []}
+    for load, calls in LOADS.items():
+        result = _run_load(load, calls)
+        out["figures"] += result.pop("figures")
+        out[load] = result
+    return out
+
+
+def _run_load(load: str, calls_per_agent_hour: float | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp, contextlib.ExitStack() as stack:
         broker = stack.enter_context(EmbeddedBroker())
         assert broker.proc is not None
         port, sim_log, daemon_log = free_port(), Path(tmp, "sim.log"), Path(tmp, "daemon.log")
-        sim = _spawn(stack, ["-m", "bench.sim_farm", str(port), str(SOURCES), str(AGENTS)], sim_log)
+        args = ["-m", "bench.sim_farm", str(port), str(SOURCES), str(AGENTS)]
+        sim = _spawn(stack, args + ([] if calls_per_agent_hour is None else [str(calls_per_agent_hour)]), sim_log)
         _wait_listening(port, sim, sim_log)
         prefix = f"lat{uuid.uuid4().hex[:8]}"
         config = _write_config(Path(tmp, "config.yaml"), broker.bootstrap, prefix, f"http://127.0.0.1:{port}")
@@ -275,4 +291,4 @@ def run() -> dict[str, Any]:
         for name, proc, log in (("daemon", daemon, daemon_log), ("simulator", sim, sim_log)):
             if proc.poll() is not None:
                 raise RuntimeError(f"the {name} exited with {proc.returncode} during the run: {_tail(log)}")
-    return _report(measured)
+    return _report(measured, load)

@@ -340,10 +340,18 @@ class SourceRunner:
             self.ledger.unreadable.clear()
 
     def _count(self, ep: Endpoint, emitted: list[tuple[OutRecord, Draft]], result: PollResult, now: int) -> None:
-        for _, d in emitted:
-            self.metrics.events.labels(self.cfg.id, d.type).inc()
+        counts: dict[str, int] = {}
+        lags: dict[str, list[float]] = {}
+        for _, d in emitted:  # labels() is a locked lookup: once per label, not per event
+            counts[d.type] = counts.get(d.type, 0) + 1
             if EVENT_SPECS[d.type].topic in ("agent", "interaction", "stats"):
-                self.metrics.detection_lag.labels(self.cfg.id, d.endpoint).observe(max(0.0, (now - d.at_ms) / 1000))
+                lags.setdefault(d.endpoint, []).append(max(0.0, (now - d.at_ms) / 1000))
+        for type_, n in counts.items():
+            self.metrics.events.labels(self.cfg.id, type_).inc(n)
+        for endpoint, values in lags.items():
+            histogram = self.metrics.detection_lag.labels(self.cfg.id, endpoint)
+            for v in values:
+                histogram.observe(v)
         if result.bad:
             self.metrics.dead_letters.labels(self.cfg.id, ep.name).inc(len(result.bad))
 

@@ -1,0 +1,50 @@
+"""The publisher packs records into one batch per partition: every ack must still name the
+offset of its own record, in order per key, whatever the batch and record sizes."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from streamer.broker import EmbeddedBroker
+from streamer.config import KafkaConfig
+from streamer.emit import OutRecord
+from streamer.kafka.checkpoint import partitions, read_to_end
+from streamer.kafka.publisher import Ack, Publisher
+
+from .harness import unique_prefix
+
+pytestmark = pytest.mark.integration
+
+
+def test_each_ack_names_its_own_record(broker: EmbeddedBroker) -> None:
+    prefix = unique_prefix()
+    cfg = KafkaConfig(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=3)
+    topic = f"{prefix}.agent"
+    records = [OutRecord(topic, f"k{i % 7}".encode(), f"v{i}".encode() * (1 + i % 50), [("n", str(i).encode())])
+               for i in range(400)]
+    records.insert(123, OutRecord(topic, b"k3", b"x" * 50_000, [("n", b"big")]))  # larger than a batch
+
+    async def go() -> tuple[list[Ack], list[Ack], list]:
+        pub = Publisher(cfg)
+        await pub.start()
+        try:
+            await pub.ensure_topics()
+            first = await pub.send(records)
+            again = await pub.send(records[:5])
+        finally:
+            await pub.stop()
+        stored, _ = await read_to_end(cfg, {tp: 0 for tp in await partitions(cfg, [topic])})
+        return first, again, stored
+
+    acks, again, stored = anyio.run(go)
+    by_position = {(r.partition, r.offset): r for r in stored}
+    assert len(stored) == len(records) + 5
+    for ack, sent in zip(acks, records):
+        got = by_position[(ack.partition, ack.offset)]
+        assert (got.key, got.value, ack.topic) == (sent.key, sent.value, topic)
+    for key in {r.key for r in records}:  # one partition per key, offsets in send order
+        mine = [a for a, r in zip(acks, records) if r.key == key]
+        assert len({a.partition for a in mine}) == 1
+        assert [a.offset for a in mine] == sorted(a.offset for a in mine)
+    assert [a.partition for a in again] == [a.partition for a in acks[:5]]
