@@ -46,6 +46,10 @@ class Publisher:
         self._cfg = cfg
         self._log = log or structlog.get_logger("streamer.kafka")
         self._producer: AIOKafkaProducer | None = None
+        self._submitting = asyncio.Lock()
+        """One send queues its batches at a time: aiokafka's add_batch waits for the
+        partition's previous batch to drain and, with several waiters on one partition,
+        gives up long before its timeout (it subtracts the total wait on every loop)."""
         self._topic_partitions: dict[str, list[int]] = {}
         self._partitions: dict[tuple[str, bytes], int] = {}
         self.reachable = False
@@ -118,7 +122,8 @@ class Publisher:
             return []
         self.reachable = False
         try:
-            pending = await self._submit(producer, records)
+            async with self._submitting:
+                pending = await self._submit(producer, records)
             metas = await asyncio.gather(*(fut for fut, _ in pending), return_exceptions=True)
         except (KafkaError, OSError) as e:
             raise KafkaUnavailableError(f"kafka: publish failed: {type(e).__name__}: {e}") from None

@@ -48,3 +48,31 @@ def test_each_ack_names_its_own_record(broker: EmbeddedBroker) -> None:
         assert len({a.partition for a in mine}) == 1
         assert [a.offset for a in mine] == sorted(a.offset for a in mine)
     assert [a.partition for a in again] == [a.partition for a in acks[:5]]
+
+
+def test_concurrent_sends_to_one_partition_are_all_acked(broker: EmbeddedBroker) -> None:
+    prefix = unique_prefix()
+    # a short timeout, as a busy daemon's waits add up to a long one
+    cfg = KafkaConfig(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=1, request_timeout=1.0)
+
+    async def go() -> list[list[Ack]]:
+        pub = Publisher(cfg)
+        await pub.start()
+        try:
+            await pub.ensure_topics()
+            results: list[list[Ack]] = []
+
+            async def one(n: int) -> None:
+                batch = [OutRecord(f"{prefix}.agent", b"k", f"{n}-{i}".encode() * 200, []) for i in range(40)]
+                results.append(await pub.send(batch))
+
+            async with anyio.create_task_group() as tg:
+                for n in range(100):  # as many sources committing at once
+                    tg.start_soon(one, n)
+            return results
+        finally:
+            await pub.stop()
+
+    results = anyio.run(go)
+    offsets = [a.offset for acks in results for a in acks]
+    assert len(results) == 100 and sorted(offsets) == list(range(4000))
