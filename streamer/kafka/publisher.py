@@ -10,7 +10,6 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from ..config import KafkaConfig
 from ..emit import OutRecord
@@ -20,7 +19,6 @@ from ..errors import FatalError, KafkaUnavailableError
 __all__ = ["Ack", "Publisher", "topic_names"]
 
 _TOPIC_EXISTS = 36
-_PARTITIONER = DefaultPartitioner()
 
 
 class Ack(msgspec.Struct, frozen=True):
@@ -46,12 +44,6 @@ class Publisher:
         self._cfg = cfg
         self._log = log or structlog.get_logger("streamer.kafka")
         self._producer: AIOKafkaProducer | None = None
-        self._submitting = asyncio.Lock()
-        """One send queues its batches at a time: aiokafka's add_batch waits for the
-        partition's previous batch to drain and, with several waiters on one partition,
-        gives up long before its timeout (it subtracts the total wait on every loop)."""
-        self._topic_partitions: dict[str, list[int]] = {}
-        self._partitions: dict[tuple[str, bytes], int] = {}
         self.reachable = False
         """Whether the last start or send reached the broker (for /readyz)."""
 
@@ -75,7 +67,6 @@ class Publisher:
             await producer.stop()
             raise KafkaUnavailableError(f"kafka: cannot connect to {self._cfg.bootstrap_servers}: {e}") from None
         self._producer = producer
-        self._topic_partitions, self._partitions = {}, {}
         self.reachable = True
 
     async def stop(self) -> None:
@@ -108,68 +99,23 @@ class Publisher:
             await admin.close()
 
     async def send(self, records: Sequence[OutRecord]) -> list[Ack]:
-        """Send ``records`` (in order per partition) and wait until every one is acked by all
-        in-sync replicas.
-
-        Records are packed into one batch per partition (and more only when a batch is full)
-        with aiokafka's batch API: the per-record ``send`` path costs more CPU than building
-        the events did (the latency benchmark's profile).
-        """
+        """Send ``records`` in order and wait until every one is acked by all in-sync replicas."""
         producer = self._producer
         if producer is None:
             raise RuntimeError("Publisher.send() before start() or after stop()")
         if not records:
             return []
+        futures: list[asyncio.Future] = []
         self.reachable = False
         try:
-            async with self._submitting:
-                pending = await self._submit(producer, records)
-            metas = await asyncio.gather(*(fut for fut, _ in pending), return_exceptions=True)
+            for r in records:
+                futures.append(await producer.send(r.topic, r.value, key=r.key, headers=r.headers))
         except (KafkaError, OSError) as e:
+            await asyncio.gather(*futures, return_exceptions=True)
             raise KafkaUnavailableError(f"kafka: publish failed: {type(e).__name__}: {e}") from None
-        acks: list[Ack | None] = [None] * len(records)
-        for (_, members), meta in zip(pending, metas):
-            if isinstance(meta, BaseException):
-                raise KafkaUnavailableError(f"kafka: publish failed: {type(meta).__name__}: {meta}") from None
-            for i, index in enumerate(members):
-                acks[index] = Ack(meta.topic, meta.partition, meta.offset + i)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for res in results:
+            if isinstance(res, BaseException):
+                raise KafkaUnavailableError(f"kafka: publish failed: {type(res).__name__}: {res}") from None
         self.reachable = True
-        return acks  # type: ignore[return-value]  # every index is in exactly one batch
-
-    async def _submit(self, producer: AIOKafkaProducer, records: Sequence[OutRecord]) -> list[tuple[asyncio.Future, list[int]]]:
-        """Queue ``records`` as batches; each future resolves to its batch's base offset."""
-        by_partition: dict[tuple[str, int], list[int]] = {}
-        for index, r in enumerate(records):
-            by_partition.setdefault((r.topic, await self._partition(producer, r.topic, r.key)), []).append(index)
-        pending: list[tuple[asyncio.Future, list[int]]] = []
-        try:
-            for (topic, partition), indexes in by_partition.items():
-                batch, members = producer.create_batch(), []
-                for index in indexes:
-                    r = records[index]
-                    if batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers) is None:
-                        # full: send it and start the next (a batch's first record always fits)
-                        pending.append((await producer.send_batch(batch, topic, partition=partition), members))
-                        batch, members = producer.create_batch(), []
-                        batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers)
-                    members.append(index)
-                pending.append((await producer.send_batch(batch, topic, partition=partition), members))
-        except BaseException:
-            await asyncio.gather(*(fut for fut, _ in pending), return_exceptions=True)
-            raise
-        return pending
-
-    async def _partition(self, producer: AIOKafkaProducer, topic: str, key: bytes | None) -> int:
-        """The default partitioner's choice (murmur2 of the key), remembered per key."""
-        if key is None:
-            return _PARTITIONER(None, sorted(await producer.partitions_for(topic)), [])
-        cached = self._partitions.get((topic, key))
-        if cached is not None:
-            return cached
-        parts = self._topic_partitions.get(topic)
-        if parts is None:
-            parts = self._topic_partitions[topic] = sorted(await producer.partitions_for(topic))
-        if len(self._partitions) >= 200_000:
-            self._partitions.clear()
-        chosen = self._partitions[(topic, key)] = _PARTITIONER(key, parts, parts)
-        return chosen
+        return [Ack(m.topic, m.partition, m.offset) for m in results]  # type: ignore[union-attr]

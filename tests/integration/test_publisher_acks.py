@@ -1,5 +1,5 @@
-"""The publisher packs records into one batch per partition: every ack must still name the
-offset of its own record, in order per key, whatever the batch and record sizes."""
+"""Every ack of the publisher names the offset of its own record, in order per key, whatever
+the batch and record sizes, also with many sources sending to one partition at once."""
 
 from __future__ import annotations
 
