@@ -64,7 +64,8 @@ class RawRows:
     them (an interaction still ongoing) without the row being decoded.
 
     Per snapshot: :meth:`begin`, :meth:`fresh` for each row, then :meth:`end`; a snapshot
-    that was not read to its end never replaces the previous one.
+    that was not read to its end never replaces the previous one. :meth:`forget` may come
+    at any time, also in the middle of a read.
     """
 
     __slots__ = ("_previous", "_current", "_fresh", "alive")
@@ -79,18 +80,14 @@ class RawRows:
     def __len__(self) -> int:
         return len(self._previous)
 
-    @property
-    def reading(self) -> bool:
-        """Between :meth:`begin` and :meth:`end`."""
-        return self._current is not None
-
     def begin(self) -> None:
         self._current, self._fresh, self.alive = {}, [], []
 
     def fresh(self, raw: bytes | memoryview | msgspec.Raw) -> bool:
-        """Record one row of the snapshot being read; True if it was not in the previous one."""
+        """Record one row of the snapshot being read; True if it was not in the previous one.
+        Outside a read (a :meth:`forget` came in the middle of it) every row is fresh."""
         if self._current is None:
-            raise RuntimeError("RawRows.fresh() outside begin()/end()")
+            return True
         digest = blake2b(raw, digest_size=16).digest()  # type: ignore[arg-type]  # Raw is a buffer
         keys = self._previous.get(digest)
         if keys is None:
@@ -103,9 +100,11 @@ class RawRows:
 
     def end(self) -> list[bytes]:
         """The snapshot was read completely: it becomes the previous one. Returns the
-        digests of its fresh rows, in order (to :meth:`attach` keys to them)."""
+        digests of its fresh rows, in order (to :meth:`attach` keys to them). After a
+        :meth:`forget` in the middle of the read (another endpoint's commit failed while
+        this one was reading) nothing is remembered and the next snapshot is all fresh."""
         if self._current is None:
-            raise RuntimeError("RawRows.end() without begin()")
+            return []
         self._previous, self._current = self._current, None
         return self._fresh
 

@@ -239,7 +239,7 @@ class _HistoryEndpoint(Endpoint):
             yield PollResult(fresh, bad, cursor_ms=end_ms, complete_up_to_ms=end_ms)
 
     def _keep(self, raw: msgspec.Raw) -> bool:
-        return self.rows.fresh(raw) if self.rows.reading else True
+        return self.rows.fresh(raw)
 
     async def _read(self, start: datetime, end: datetime) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -135,3 +135,24 @@ async def test_history_rows_served_again_byte_for_byte_are_not_decoded_again() -
     ep.reset()  # after a failed commit everything is read again (and the ledger drops repeats)
     evs, _ = await poll_all(ep, cursor, T0 + timedelta(seconds=41), ledger)
     assert decoded == ["7", "8", "7", "8"] and evs == []
+
+
+async def test_a_reset_while_reading_is_not_a_crash() -> None:
+    """Another endpoint's failed commit resets every endpoint of the source, possibly in the
+    middle of this one's read (seen in the broker outage test)."""
+    ep: AgentStatusEndpoint | AgentActivitiesEndpoint | None = None
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert ep is not None
+        ep.reset()
+        if request.url.path.endswith("/agent-status"):
+            return httpx.Response(200, content=msgspec.json.encode(page([_status("01", "g-1")], T0)))
+        return httpx.Response(200, content=msgspec.json.encode(page([presence("7", "Ready", T0)], T0)))
+
+    cfg = parse_config({"sources": [{"id": "s", "vendor": "vonage", "base_url": "http://v",
+                                     "auth": {"type": "bearer", "token": "t"}}]}, env={}).sources[0]
+    http = HttpClient("http://v", BearerAuth(Secret("t")), headers=vonage_headers(), transport=httpx.MockTransport(handler))
+    for ep in (AgentStatusEndpoint(VonageClient(http), cfg), AgentActivitiesEndpoint(VonageClient(http), cfg)):
+        for _ in range(2):
+            results = [r async for r in ep.poll(to_ms(T0) - 10_000, to_ms(T0) + 60_000)]
+            assert [d for r in results for d in r.drafts], "every row is read afresh after the reset"
