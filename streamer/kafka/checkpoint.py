@@ -173,7 +173,7 @@ class StateStore:
             if isinstance(result, CheckpointError):
                 raise result
             return result
-        checkpoints, states = await self._read_saved({source_id})
+        _, states = await self._read_saved({source_id})
         out_tps = await partitions(self.cfg, self.tailed_topics)
         tail_records, ends = await read_to_end(self.cfg, {tp: 0 for tp in out_tps})
         return Restored(None, states[source_id], self._tail_events(events_key, tail_records),

@@ -83,6 +83,8 @@ def _thaw(b: bytes) -> EntityState:
         return _unpack(zlib.decompressobj(-12, zdict=_ZDICT).decompress(b[1:]))
     except zlib.error as e:
         raise msgspec.DecodeError(str(e)) from None
+
+
 PRUNABLE = ("interaction/", "stats/")
 """Key prefixes of entities that come and go (forgotten after the retention); agents stay."""
 
@@ -91,10 +93,11 @@ class Ledger:
     """Admits transitions once each and remembers enough to chain them.
 
     Memory: an entity is held as an object only while it is being worked on; after
-    :meth:`take_dirty` (once per commit) every entity is kept frozen (msgpack, deflated
-    against a typical entity: 100-300 bytes) and thawed again on its next transition. With 1% of the
-    agents changing per poll, nearly every agent stays encoded. Entities given to the
-    constructor may also be JSON (the state topic's encoding), as restored from Kafka.
+    :meth:`take_dirty` (once per commit) every entity is kept frozen (msgpack deflated
+    against a typical entity, 100-300 bytes) and thawed again on its next transition.
+    With 1% of the agents changing per poll, nearly every agent stays frozen. Entities
+    given to the constructor may also be JSON (the state topic's encoding), as restored
+    from Kafka.
     """
 
     def __init__(
@@ -166,25 +169,23 @@ class Ledger:
     def _touch(self, entity: str, e: EntityState, observed_ms: int) -> None:
         e.seen_ms = max(e.seen_ms, observed_ms)
         if entity.startswith(PRUNABLE):
-            self._seen[entity] = e.seen_ms
-            # Save the refresh now and then (not on every poll), so that after a restart
-            # an entity the vendor still serves is not pruned for having been quiet.
-            if e.seen_ms - self._saved_seen.get(entity, 0) >= self.seen_refresh_ms:
-                self.dirty.add(entity)
+            self._saw(entity, e.seen_ms)
+
+    def _saw(self, entity: str, seen_ms: int) -> None:
+        """Index a prunable entity's ``seen_ms``, and save it now and then (not on every
+        poll), so that after a restart an entity the vendor still serves is not pruned
+        for having been quiet."""
+        self._seen[entity] = max(self._seen.get(entity, 0), seen_ms)
+        if seen_ms - self._saved_seen.get(entity, 0) >= self.seen_refresh_ms:
+            self.dirty.add(entity)
 
     def keep_alive(self, entities: Iterable[str], observed_ms: int) -> None:
         """The vendor still serves these entities, unchanged (a snapshot row not decoded
         because it is byte for byte the previous one): postpone their pruning, without
-        thawing them. The new ``seen_ms`` is saved now and then, as by :meth:`touch`."""
-        seen, saved = self._seen, self._saved_seen
+        thawing them, as :meth:`touch` does."""
         for k in entities:
-            last = seen.get(k)
-            if last is None:
-                continue  # not prunable, or not tracked
-            if observed_ms > last:
-                seen[k] = observed_ms
-            if observed_ms - saved.get(k, 0) >= self.seen_refresh_ms:
-                self.dirty.add(k)
+            if k in self._seen:  # else: not prunable, or not tracked
+                self._saw(k, observed_ms)
 
     def touch(self, entity: str, observed_ms: int) -> None:
         """The vendor served this entity again without a change: it is still alive."""
@@ -239,7 +240,7 @@ class Ledger:
         e = self._get_or_new(entity)
         e.seen_ms = max(e.seen_ms, observed_ms)
         if entity.startswith(PRUNABLE):
-            self._seen[entity] = e.seen_ms
+            self._saw(entity, e.seen_ms)
         e.seq = max(e.seq, sequence)
         e.touched_ms = max(e.touched_ms, since_ms)
         self.dirty.add(entity)

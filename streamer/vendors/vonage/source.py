@@ -218,13 +218,16 @@ class _HistoryEndpoint(Endpoint):
         if cursor > self.window.cursor:
             self.window = WindowState(cursor, self.window.seen)
         windows = plan_windows(cursor, now_ms, lookback_ms=self.lookback_ms, safety_lag_ms=self.lag_ms)
-        if len(windows) == 1:  # the steady state; split windows (a long outage) read everything
+        # Rows are remembered only in the steady state (one window about a lookback long):
+        # a catch-up window of hours would cost memory for rows no later read serves again.
+        steady = len(windows) == 1 and windows[0].end_ms - windows[0].start_ms <= 2 * self.lookback_ms
+        if steady:
             self.rows.begin()
         else:
             self.rows.forget()
         for w in windows:
             read = await self._read(from_ms(w.start_ms), from_ms(w.end_ms))
-            if len(windows) == 1:
+            if steady:
                 self.rows.end()
             good, bad = split_bad(read.items)
             drafts = [d for item in good for d in self._drafts(item)]

@@ -128,13 +128,18 @@ async def test_history_rows_served_again_byte_for_byte_are_not_decoded_again() -
         return drafts(item)
 
     ep._drafts = counting  # type: ignore[method-assign]
-    first_evs, cursor = await poll_all(ep, to_ms(T0) - 1000, T0 + timedelta(seconds=31), ledger)
+    # a steady-state window: about a lookback (30 s) long
+    first_evs, cursor = await poll_all(ep, to_ms(T0) + 5000, T0 + timedelta(seconds=31), ledger)
     evs, _ = await poll_all(ep, cursor, T0 + timedelta(seconds=41), ledger)
     assert decoded == ["7", "8"]  # the overlap's row "7" came back unchanged: skipped
     assert [e["subject"] for e in first_evs] == ["7"] and [e["subject"] for e in evs] == ["8"]
     ep.reset()  # after a failed commit everything is read again (and the ledger drops repeats)
     evs, _ = await poll_all(ep, cursor, T0 + timedelta(seconds=41), ledger)
     assert decoded == ["7", "8", "7", "8"] and evs == []
+    decoded.clear()  # a catch-up window (hours behind) remembers nothing: its rows are not served again
+    await poll_all(ep, cursor - 3_600_000, T0 + timedelta(seconds=41), ledger)
+    await poll_all(ep, cursor - 3_600_000, T0 + timedelta(seconds=41), ledger)
+    assert decoded == ["7", "8", "7", "8"] and len(ep.rows) == 0
 
 
 async def test_a_reset_while_reading_is_not_a_crash() -> None:
