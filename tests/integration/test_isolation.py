@@ -26,8 +26,10 @@ def test_a_failing_vendor_does_not_slow_a_healthy_one(broker: EmbeddedBroker, tm
             "auth": {"type": "bearer", "token": "${IT_VONAGE_TOKEN}"}, "poll_interval": "1s",
             "lookback": "20s", "safety_lag": "500ms", "initial_lookback": "1h", "timeout": "5s",
         }
+        # 3 attempts of 3 s each plus backoff: the failure is declared well within the run
+        # (with the default 5 the random backoff sometimes pushed it past the 20 s).
         cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix,
-                           base_url=f"{bad.base_url}/vonage", extra_sources=[healthy])
+                           base_url=f"{bad.base_url}/vonage", extra_sources=[healthy], max_attempts=3)
         daemon = DaemonProcess(cfg, tmp_path / "daemon.log").start()
         live_from = time.time() + 4  # changes after start-up, seen live by the snapshot
         time.sleep(20)
