@@ -9,7 +9,7 @@ state topic and replayed from the output tail).
 from __future__ import annotations
 
 import zlib
-from typing import Any, Iterable, Mapping
+from typing import Any, Container, Iterable, Mapping
 
 import msgspec
 
@@ -106,6 +106,8 @@ class Ledger:
         self._store: dict[str, EntityState | bytes] = dict(entities) if entities is not None else {}
         self._hot: set[str] = set()
         """Keys held as objects right now; encoded again by :meth:`take_dirty`."""
+        self._thawed: dict[str, bytes] = {}
+        """The frozen bytes of hot entities: one that did not change goes back to them."""
         self._seen: dict[str, int] = {}
         """``seen_ms`` of the prunable entities, so pruning and keeping alive thaw nothing."""
         self._saved_seen: dict[str, int] = {}
@@ -136,8 +138,9 @@ class Ledger:
         e = self._store.get(entity)
         if e is None or isinstance(e, EntityState):
             return e
+        frozen = e
         try:
-            e = _thaw(e)
+            e = _thaw(frozen)
         except msgspec.DecodeError:
             # A damaged state record: the key starts over (its next event is a first sight)
             # rather than blocking every poll; the runner logs the key.
@@ -149,6 +152,8 @@ class Ledger:
             e.seen_ms = max(e.seen_ms, self._seen[entity])  # kept alive while frozen
         self._store[entity] = e
         self._hot.add(entity)
+        if frozen[:1] == _FROZEN:
+            self._thawed[entity] = frozen
         return e
 
     def _get_or_new(self, entity: str) -> EntityState:
@@ -158,13 +163,20 @@ class Ledger:
             self._hot.add(entity)
         return e
 
-    def _freeze_hot(self) -> None:
-        store = self._store
+    def _freeze_hot(self, changed: Container[str] = ()) -> None:
+        """Encode every hot entity again. One thawed only to be looked at (a transition
+        admitted before, a read of its current state) and not in ``changed`` goes back to
+        its frozen bytes: compressing is most of the cost of a thaw-freeze round trip. Its
+        ``seen_ms`` may be older there; the prunable ones keep theirs in ``_seen``, and an
+        agent's is only ever read when the agent is saved, which makes it changed."""
+        store, thawed = self._store, self._thawed
         for k in self._hot:
             e = store.get(k)
             if isinstance(e, EntityState):
-                store[k] = _freeze(e)
+                old = thawed.get(k)
+                store[k] = old if old is not None and k not in changed else _freeze(e)
         self._hot = set()
+        self._thawed = {}
 
     def _touch(self, entity: str, e: EntityState, observed_ms: int) -> None:
         e.seen_ms = max(e.seen_ms, observed_ms)
@@ -270,6 +282,7 @@ class Ledger:
             del self._seen[k]
             self._saved_seen.pop(k, None)
             self._hot.discard(k)
+            self._thawed.pop(k, None)
             self.dirty.add(k)
         return gone
 
@@ -281,7 +294,7 @@ class Ledger:
             if e is not None and k in self._seen:
                 self._saved_seen[k] = e.seen_ms
         self.dirty = set()
-        self._freeze_hot()
+        self._freeze_hot(out)
         return out
 
     @property

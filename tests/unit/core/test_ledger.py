@@ -208,6 +208,24 @@ def test_entities_are_kept_encoded_between_commits_and_restored_from_json() -> N
     assert adm is not None and adm.first and back.unreadable == ["agent/02"]
 
 
+def test_an_entity_only_looked_at_keeps_its_frozen_bytes_and_a_changed_one_is_frozen_anew() -> None:
+    led = Ledger()
+    led.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"})
+    led.admit("interaction/9", "lifecycle", "b", 1_000, "Ringing", observed_ms=5)
+    led.take_dirty()
+    agent, interaction = led._store["agent/01"], led._store["interaction/9"]
+    assert led.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"}, observed_ms=9) is None
+    assert led.admit("interaction/9", "lifecycle", "b", 1_000, "Ringing", observed_ms=50) is None
+    assert led.take_dirty() == {}
+    assert led._store["agent/01"] is agent and led._store["interaction/9"] is interaction  # not compressed again
+    assert led.prune(now_ms=40, retention_ms=30) == []  # the newer presentation is kept all the same
+    led.admit("agent/01", "presence", "c", 2_000, {"category": "Away"})
+    led.take_dirty()
+    assert led._store["agent/01"] != agent
+    cur = led.current("agent/01", "presence")
+    assert cur is not None and cur.value == {"category": "Away"}
+
+
 _values = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=20) | st.dictionaries(
     st.text(max_size=8), st.none() | st.integers(0, 9) | st.text(max_size=8), max_size=5)
 _streams = st.builds(
