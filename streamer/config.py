@@ -120,6 +120,10 @@ class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     endpoints: dict[str, EndpointConfig] = {}
     lookback: Duration = 60.0
     """History reads re-read this far before the cursor; event ids make the overlap harmless."""
+    lookback_every: Duration = 10.0
+    """Vonage's history reads re-read the whole ``lookback`` once per this much cursor
+    progress; the reads in between start ``safety_lag`` before the cursor. A late row is
+    still read, at most this much later. 0: every read re-reads the lookback."""
     safety_lag: Duration = 2.0
     """History reads stop this far before now, so late-arriving rows are not skipped."""
     initial_lookback: Duration = 300.0
@@ -280,11 +284,11 @@ def _check(cfg: StreamerConfig) -> None:
                     f"(known: {', '.join(vendor.endpoints)})"
                 )
         vendor.check(src, f"sources[{i}]")
-    longest = max((s.lookback for s in cfg.sources), default=0.0)
+    longest = max((s.lookback + s.lookback_every for s in cfg.sources), default=0.0)
     if cfg.state_retention < 2 * longest:
         raise ConfigError(
             f"state_retention: {cfg.state_retention:g}s must be at least twice the longest "
-            f"lookback ({longest:g}s), or re-served rows could be published twice"
+            f"lookback plus lookback_every ({longest:g}s), or re-served rows could be published twice"
         )
     k = cfg.kafka
     if k.security_protocol.startswith("SASL_") and not (k.sasl_username and k.sasl_password):

@@ -9,8 +9,12 @@ import msgspec
 
 from .config import SourceConfig
 from .emit import Draft
+from .track.window import LookbackSchedule
 
-__all__ = ["BadInput", "PollResult", "Endpoint", "Source", "VendorSpec", "split_bad", "endpoint_interval", "window_settings"]
+__all__ = [
+    "BadInput", "PollResult", "Endpoint", "Source", "VendorSpec", "split_bad", "endpoint_interval", "window_settings",
+    "lookback_schedule",
+]
 
 
 class BadInput(msgspec.Struct, frozen=True):
@@ -29,6 +33,11 @@ def endpoint_interval(cfg: SourceConfig, name: str) -> float:
 def window_settings(cfg: SourceConfig) -> tuple[int, int, int]:
     """A history endpoint's (lookback, safety lag, initial lookback) in milliseconds."""
     return int(cfg.lookback * 1000), int(cfg.safety_lag * 1000), int(cfg.initial_lookback * 1000)
+
+
+def lookback_schedule(cfg: SourceConfig) -> LookbackSchedule:
+    """Which of a windowed history endpoint's reads re-read the whole lookback."""
+    return LookbackSchedule(int(cfg.lookback * 1000), int(cfg.lookback_every * 1000), int(cfg.safety_lag * 1000))
 
 
 def split_bad(items: Iterable[Any]) -> tuple[list[Any], list[BadInput]]:

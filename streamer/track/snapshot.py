@@ -98,14 +98,20 @@ class RawRows:
         self.alive.extend(keys)
         return False
 
-    def end(self) -> list[bytes]:
-        """The snapshot was read completely: it becomes the previous one. Returns the
-        digests of its fresh rows, in order (to :meth:`attach` keys to them). After a
-        :meth:`forget` in the middle of the read (another endpoint's commit failed while
-        this one was reading) nothing is remembered and the next snapshot is all fresh."""
+    def end(self, *, add: bool = False) -> list[bytes]:
+        """The snapshot was read completely: it becomes the previous one (``add``: it is
+        added to the previous one, for a history read that covered only part of what the
+        next read covers). Returns the digests of its fresh rows, in order (to
+        :meth:`attach` keys to them). After a :meth:`forget` in the middle of the read
+        (another endpoint's commit failed while this one was reading) nothing is
+        remembered and the next snapshot is all fresh."""
         if self._current is None:
             return []
-        self._previous, self._current = self._current, None
+        if add:
+            self._previous.update(self._current)
+        else:
+            self._previous = self._current
+        self._current = None
         return self._fresh
 
     def attach(self, digest: bytes, keys: tuple[str, ...]) -> None:

@@ -4,7 +4,8 @@ A history endpoint is read in windows ``[cursor - lookback, now - safety_lag)``.
 cursor is composite, (vendor time, tie-break key), and never moves backwards. Rows
 re-read in the overlap are recognized by their ids and dropped; open rows (still
 ongoing) are published when they start, and their later re-appearance with an end is
-dropped the same way.
+dropped the same way. :class:`LookbackSchedule` decides which reads re-read the whole
+lookback and which only a short overlap.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Iterable, TypeVar
 
 import msgspec
 
-__all__ = ["Cursor", "Window", "WindowState", "plan_windows", "MAX_WINDOW_MS", "Seen"]
+__all__ = ["Cursor", "Window", "WindowState", "plan_windows", "MAX_WINDOW_MS", "Seen", "LookbackSchedule"]
 
 MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
 T = TypeVar("T")
@@ -88,3 +89,53 @@ class WindowState(msgspec.Struct, frozen=True):
         horizon = cursor.ts_ms - 2 * lookback_ms
         return WindowState(cursor, tuple(s for s in self.seen if s.ts_ms >= horizon))
 
+
+
+class LookbackSchedule:
+    """Which history reads re-read the whole lookback. Pure.
+
+    Re-reading ``lookback_ms`` on every read multiplies the rows read by lookback over the
+    poll interval (30 with the defaults), and nearly all of them come back unchanged. Here
+    only a read every ``every_ms`` of cursor progress is *full*; the reads in between start
+    ``short_ms`` before the cursor. A full read starts ``lookback_ms`` before where the
+    previous full read ended, which is at or before the cursor of every read since: a row
+    that turns up late is therefore read by the next full read whenever reading from
+    ``cursor - lookback`` on every read would have read it, at most ``every_ms`` (plus an
+    interval) later. A short read is made only while it ends within ``every_ms`` of the
+    last full read's end, so every checkpointed cursor is; after a restart (or a
+    :meth:`forget`) nothing else is known, and the first read re-reads
+    ``lookback_ms + every_ms``. ``every_ms`` 0: every read is full.
+    """
+
+    __slots__ = ("lookback_ms", "every_ms", "short_ms", "full_end_ms")
+
+    def __init__(self, lookback_ms: int, every_ms: int, short_ms: int) -> None:
+        self.lookback_ms = lookback_ms
+        self.every_ms = every_ms
+        self.short_ms = min(short_ms, lookback_ms)
+        self.full_end_ms: int | None = None
+        """Where the last full read ended (the cursor after it); None: not known."""
+
+    @property
+    def reach_ms(self) -> int:
+        """How far before the cursor a full read may start: what ids must be remembered for."""
+        return self.lookback_ms + self.every_ms
+
+    def plan(self, cursor_ms: int, end_ms: int) -> tuple[int, bool]:
+        """Where the read that ends at ``end_ms`` starts, and whether it is a full one."""
+        if self.every_ms <= 0:
+            return cursor_ms - self.lookback_ms, True
+        if self.full_end_ms is None:
+            return cursor_ms - self.reach_ms, True
+        if end_ms - self.full_end_ms > self.every_ms:
+            return min(cursor_ms, self.full_end_ms) - self.lookback_ms, True
+        return cursor_ms - self.short_ms, False
+
+    def done(self, full: bool, cursor_ms: int) -> None:
+        """A read planned by :meth:`plan` was read completely; ``cursor_ms`` is the cursor after it."""
+        if full:
+            self.full_end_ms = cursor_ms
+
+    def forget(self) -> None:
+        """Nothing is known about earlier reads (a reset): the next read is full and reaches back further."""
+        self.full_end_ms = None

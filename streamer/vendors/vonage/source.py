@@ -1,7 +1,8 @@
 """Vonage Insights Stats: endpoints -> pure trackers -> drafts.
 
 - ``agent-activities``: history windows (``include=Processed``, next start = previous
-  end, overlap by ``lookback``) of presence, workload and interaction activities.
+  end, overlap by ``lookback`` once per ``lookback_every``, else by ``safety_lag``) of
+  presence, workload and interaction activities.
 - ``agent-status``: the low-latency snapshot; the same transition as a history row
   (same vendor ``since``/``start``) gets the same event id and is published once.
 - ``interactions``: history windows of interactions with channels: transfers and ends.
@@ -19,7 +20,7 @@ from ...config import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
 from ...emit import Draft, entity_key
 from ...errors import ConfigError
 from ...events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload
-from ...source import Endpoint, PollResult, VendorSpec, endpoint_interval, split_bad, window_settings
+from ...source import Endpoint, PollResult, VendorSpec, endpoint_interval, lookback_schedule, split_bad, window_settings
 from ...timeutil import format_ts, from_ms, to_ms
 from ...track.snapshot import RawRows
 from ...track.transfer import Leg, detect_transfers
@@ -203,24 +204,27 @@ class _HistoryEndpoint(Endpoint):
         self.name = name
         self.client = client
         self.interval = endpoint_interval(cfg, name)
-        self.lookback_ms, self.lag_ms, self.initial_ms = window_settings(cfg)
+        _, self.lag_ms, self.initial_ms = window_settings(cfg)
+        self.schedule = lookback_schedule(cfg)
         self.window = WindowState(Cursor(0))
         self.rows = RawRows()
-        """The overlap (lookback) is served again on every read: rows that come back byte
-        for byte are not decoded again (they were admitted when first read)."""
+        """The overlap is served again on every read: rows that come back byte for byte
+        are not decoded again (they were admitted when first read)."""
 
     def reset(self) -> None:
         self.window = WindowState(Cursor(0))
         self.rows.forget()
+        self.schedule.forget()
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
         cursor = Cursor(cursor_ms if cursor_ms is not None else now_ms - self.initial_ms)
         if cursor > self.window.cursor:
             self.window = WindowState(cursor, self.window.seen)
-        windows = plan_windows(cursor, now_ms, lookback_ms=self.lookback_ms, safety_lag_ms=self.lag_ms)
+        start_ms, full = self.schedule.plan(cursor.ts_ms, now_ms - self.lag_ms)
+        windows = plan_windows(cursor, now_ms, lookback_ms=cursor.ts_ms - start_ms, safety_lag_ms=self.lag_ms)
         # Rows are remembered only in the steady state (one window about a lookback long):
         # a catch-up window of hours would cost memory for rows no later read serves again.
-        steady = len(windows) == 1 and windows[0].end_ms - windows[0].start_ms <= 2 * self.lookback_ms
+        steady = len(windows) == 1 and windows[0].end_ms - windows[0].start_ms <= 2 * self.schedule.reach_ms
         if steady:
             self.rows.begin()
         else:
@@ -228,7 +232,7 @@ class _HistoryEndpoint(Endpoint):
         for w in windows:
             read = await self._read(from_ms(w.start_ms), from_ms(w.end_ms))
             if steady:
-                self.rows.end()
+                self.rows.end(add=not full)  # a short read: the rows of the last full one are served again
             good, bad = split_bad(read.items)
             drafts = [d for item in good for d in self._drafts(item)]
             drafts.sort(key=lambda d: (d.at_ms, d.entity_id, d.type))
@@ -238,7 +242,8 @@ class _HistoryEndpoint(Endpoint):
                 # The vendor vouches for data up to ``upTo`` only; an old or bogus upTo
                 # may hold the cursor back, never move it backwards.
                 end_ms = max(cursor.ts_ms, min(end_ms, to_ms(read.up_to)))
-            self.window = state.close(Cursor(end_ms), lookback_ms=self.lookback_ms)
+            self.window = state.close(Cursor(end_ms), lookback_ms=self.schedule.reach_ms)
+            self.schedule.done(full, self.window.cursor.ts_ms)
             yield PollResult(fresh, bad, cursor_ms=end_ms, complete_up_to_ms=end_ms)
 
     def _keep(self, raw: msgspec.Raw) -> bool:

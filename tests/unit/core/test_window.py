@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+import random
+
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamer.track.window import MAX_WINDOW_MS, Cursor, Seen, Window, WindowState, plan_windows
+from streamer.track.window import MAX_WINDOW_MS, Cursor, LookbackSchedule, Seen, Window, WindowState, plan_windows
 
 DAY = 24 * 3600 * 1000
 ms = st.integers(0, 200 * DAY)
@@ -116,3 +118,57 @@ def test_pruned_ids_outside_lookback_are_forgotten() -> None:
     assert [s.id for s in closed.seen] == ["new"]
     fresh, _ = closed.admit([("new", 9_000, "x"), ("other", 9_500, "y")])
     assert fresh == ["y"]
+
+
+# --- LookbackSchedule ------------------------------------------------------------------
+
+@settings(max_examples=200)
+@given(rnd=st.randoms(use_true_random=False), every=st.sampled_from([0, 4_000, 10_000, 25_000]))
+def test_a_schedule_of_short_reads_misses_nothing_that_reading_the_whole_lookback_every_time_reads(
+    rnd: random.Random, every: int
+) -> None:
+    """The same reads (times, cursors) planned both ways, with polls that stretch, upTo
+    holding the cursor back and restarts: every row (vendor time ``t``, visible from wall
+    time ``t + delay``) that some read from ``cursor - lookback`` sees, some read of the
+    schedule sees too. (Mutations of :meth:`LookbackSchedule.plan`, such as a full read from
+    ``cursor - lookback`` or no extra reach after a restart, fail this.)"""
+    lookback, lag = 60_000, 2_000
+    rows = [(rnd.randint(40_000, 700_000), rnd.randint(0, 70_000)) for _ in range(300)]
+    schedule = LookbackSchedule(lookback, every, short_ms=lag)
+    cursor = wall = 100_000
+    plain: set[int] = set()
+    scheduled: set[int] = set()
+
+    def seen_by(start: int, end: int) -> set[int]:
+        return {i for i, (t, delay) in enumerate(rows) if start <= t < end and t + delay <= wall}
+
+    for last in [False] * 40 + [True]:
+        wall += 200_000 if last else rnd.choice([2_000, 2_000, 2_000, rnd.randint(500, 30_000)])
+        if rnd.random() < 0.05:
+            schedule.forget()  # a restart, or a reset: only the checkpointed cursor is known
+        end = wall - lag
+        if end <= cursor:
+            continue
+        plain |= seen_by(cursor - lookback, end)
+        start, full = schedule.plan(cursor, end)
+        assert start <= cursor
+        scheduled |= seen_by(start, end)
+        cursor = max(cursor, end - rnd.choice([0, 0, rnd.randint(0, 3_000)]))  # upTo short of the end
+        schedule.done(full, cursor)
+    assert plain <= scheduled, sorted(plain - scheduled)
+
+
+def test_a_schedule_reads_the_whole_lookback_once_per_every_and_a_short_overlap_between() -> None:
+    schedule = LookbackSchedule(60_000, 10_000, short_ms=2_000)
+    cursor, starts = 1_000_000, []
+    for _ in range(12):  # a read every 2 s
+        end = cursor + 2_000
+        start, full = schedule.plan(cursor, end)
+        starts.append((cursor - start, full))
+        cursor = end
+        schedule.done(full, cursor)
+    assert starts[0] == (70_000, True)  # first read (after a start): lookback + every
+    assert starts[1:6] == [(2_000, False)] * 5
+    assert starts[6] == (70_000, True)  # lookback before the previous full read's end, 10 s back
+    assert [full for _, full in starts].count(True) == 2
+    assert LookbackSchedule(60_000, 0, 2_000).plan(cursor, cursor + 2_000) == (cursor - 60_000, True)

@@ -79,13 +79,22 @@ async def test_an_upto_earlier_than_the_last_never_moves_the_cursor_back() -> No
     assert evs == []  # the same row again is not a new event
 
 
-async def test_the_window_asked_for_starts_before_the_cursor_by_the_lookback() -> None:
-    ep, requests = endpoint([page([], T0 + timedelta(seconds=60))])
-    cursor = to_ms(T0)
-    await poll_all(ep, cursor, T0 + timedelta(seconds=60), Ledger())
-    start = requests[0].url.params["start"]
-    assert start == format_ts(T0 - timedelta(seconds=30))
+async def test_the_windows_asked_for_reread_the_lookback_once_per_lookback_every() -> None:
+    ep, requests = endpoint([page([], T0 + timedelta(days=1))])
+    cursor: int | None = to_ms(T0)
+    for now in (60, 62, 72, 74):
+        _, cursor = await poll_all(ep, cursor, T0 + timedelta(seconds=now), Ledger())
+    starts = [requests[i].url.params["start"] for i in range(4)]
+    assert starts == [
+        format_ts(T0 - timedelta(seconds=40)),  # after a start: lookback (30 s) + lookback_every (10 s)
+        format_ts(T0 + timedelta(seconds=58)),  # short: the safety lag (1 s) before the cursor (59 s)
+        format_ts(T0 + timedelta(seconds=29)),  # 12 s past the last full read's end: the lookback before that end
+        format_ts(T0 + timedelta(seconds=70)),  # short again
+    ]
     assert requests[0].url.params["include"] == "Processed"
+    ep.reset()  # a failed commit: nothing is known about earlier reads
+    await poll_all(ep, cursor, T0 + timedelta(seconds=76), Ledger())
+    assert requests[4].url.params["start"] == format_ts(T0 + timedelta(seconds=33))
 
 
 def _status(agent: str, guid: str | None, state: str = "Connected") -> dict[str, Any]:
