@@ -121,7 +121,7 @@ class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     lookback: Duration = 60.0
     """History reads re-read this far before the cursor; event ids make the overlap harmless."""
     lookback_every: Duration = 10.0
-    """Vonage's history reads re-read the whole ``lookback`` once per this much cursor
+    """Vonage ``agent-activities`` re-reads the whole ``lookback`` once per this much cursor
     progress; the reads in between start ``safety_lag`` before the cursor. A late row is
     still read, at most this much later. 0: every read re-reads the lookback."""
     safety_lag: Duration = 2.0

@@ -35,9 +35,11 @@ def window_settings(cfg: SourceConfig) -> tuple[int, int, int]:
     return int(cfg.lookback * 1000), int(cfg.safety_lag * 1000), int(cfg.initial_lookback * 1000)
 
 
-def lookback_schedule(cfg: SourceConfig) -> LookbackSchedule:
-    """Which of a windowed history endpoint's reads re-read the whole lookback."""
-    return LookbackSchedule(int(cfg.lookback * 1000), int(cfg.lookback_every * 1000), int(cfg.safety_lag * 1000))
+def lookback_schedule(cfg: SourceConfig, *, every: float | None = None) -> LookbackSchedule:
+    """Which of a windowed history endpoint's reads re-read the whole lookback (once per
+    ``every`` seconds of cursor progress, by default the source's ``lookback_every``)."""
+    every_s = cfg.lookback_every if every is None else every
+    return LookbackSchedule(int(cfg.lookback * 1000), int(every_s * 1000), int(cfg.safety_lag * 1000))
 
 
 def split_bad(items: Iterable[Any]) -> tuple[list[Any], list[BadInput]]:

@@ -5,7 +5,8 @@
   presence, workload and interaction activities.
 - ``agent-status``: the low-latency snapshot; the same transition as a history row
   (same vendor ``since``/``start``) gets the same event id and is published once.
-- ``interactions``: history windows of interactions with channels: transfers and ends.
+- ``interactions``: history windows of interactions with channels (the whole lookback
+  on every read): transfers and ends.
 """
 
 from __future__ import annotations
@@ -199,13 +200,15 @@ def interaction_drafts(it: Interaction, endpoint: str = "interactions") -> list[
 
 class _HistoryEndpoint(Endpoint):
     history = True
+    short_reads = True
+    """Reads between the full lookback re-reads start ``safety_lag`` before the cursor."""
 
     def __init__(self, name: str, client: VonageClient, cfg: SourceConfig) -> None:
         self.name = name
         self.client = client
         self.interval = endpoint_interval(cfg, name)
         _, self.lag_ms, self.initial_ms = window_settings(cfg)
-        self.schedule = lookback_schedule(cfg)
+        self.schedule = lookback_schedule(cfg, every=None if self.short_reads else 0)
         self.window = WindowState(Cursor(0))
         self.rows = RawRows()
         """The overlap is served again on every read: rows that come back byte for byte
@@ -272,6 +275,11 @@ class AgentActivitiesEndpoint(_HistoryEndpoint):
 
 
 class InteractionsEndpoint(_HistoryEndpoint):
+    short_reads = False
+    """Every read re-reads the whole lookback: an interaction's row is found by its start,
+    and its end and transfers show up on it later, so most rows that matter come back
+    changed after the cursor has passed their start."""
+
     def __init__(self, client: VonageClient, cfg: SourceConfig) -> None:
         super().__init__("interactions", client, cfg)
 

@@ -18,7 +18,7 @@ from streamer.secrets import Secret
 from streamer.timeutil import format_ts, to_ms
 from streamer.track.ledger import Ledger
 from streamer.vendors.vonage.client import VonageClient, vonage_headers
-from streamer.vendors.vonage.source import AgentActivitiesEndpoint, AgentStatusEndpoint
+from streamer.vendors.vonage.source import AgentActivitiesEndpoint, AgentStatusEndpoint, InteractionsEndpoint
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
 CTX = SourceContext("vonage", "s", "cc")
@@ -30,7 +30,9 @@ def presence(agent: str, category: str, at: datetime) -> dict[str, Any]:
             "duration": None, "reason": None, "interaction": None, "channel": None, "workload": None}
 
 
-def endpoint(pages: list[dict[str, Any]]) -> tuple[AgentActivitiesEndpoint, list[httpx.Request]]:
+def endpoint(
+    pages: list[dict[str, Any]], kind: type[AgentActivitiesEndpoint] | type[InteractionsEndpoint] = AgentActivitiesEndpoint,
+) -> tuple[AgentActivitiesEndpoint, list[httpx.Request]]:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -41,7 +43,7 @@ def endpoint(pages: list[dict[str, Any]]) -> tuple[AgentActivitiesEndpoint, list
     cfg = parse_config({"sources": [{"id": "s", "vendor": "vonage", "base_url": "http://v", "auth": {"type": "bearer", "token": "t"},
                                      "lookback": "30s", "safety_lag": "1s", "initial_lookback": "5m"}]}, env={}).sources[0]
     http = HttpClient("http://v", BearerAuth(Secret("t")), headers=vonage_headers(), transport=httpx.MockTransport(handler))
-    return AgentActivitiesEndpoint(VonageClient(http), cfg), seen
+    return kind(VonageClient(http), cfg), seen
 
 
 def page(items: list[dict[str, Any]], up_to: datetime) -> dict[str, Any]:
@@ -95,6 +97,14 @@ async def test_the_windows_asked_for_reread_the_lookback_once_per_lookback_every
     ep.reset()  # a failed commit: nothing is known about earlier reads
     await poll_all(ep, cursor, T0 + timedelta(seconds=76), Ledger())
     assert requests[4].url.params["start"] == format_ts(T0 + timedelta(seconds=33))
+
+    # interactions: ends and transfers show up on rows found by their start, so every read
+    # re-reads the whole lookback (30 s)
+    ep, requests = endpoint([page([], T0 + timedelta(days=1))], InteractionsEndpoint)
+    cursor = to_ms(T0)
+    for now in (60, 62, 72):
+        _, cursor = await poll_all(ep, cursor, T0 + timedelta(seconds=now), Ledger())
+    assert [r.url.params["start"] for r in requests] == [format_ts(T0 + timedelta(seconds=s)) for s in (-30, 29, 31)]
 
 
 def _status(agent: str, guid: str | None, state: str = "Connected") -> dict[str, Any]:
