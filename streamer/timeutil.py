@@ -36,6 +36,14 @@ def parse_ts(value: str | datetime, *, default_tz: timezone = UTC) -> datetime:
 
 def format_ts(dt: datetime) -> str:
     """RFC 3339, UTC, millisecond precision: ``2019-12-19T15:47:07.077Z``."""
+    if dt.tzinfo is not None:
+        ms = to_ms(dt)
+        if 0 <= ms < _YEAR_10000_MS:
+            return format_ms(ms)  # every draft's transition id formats one: strftime is slow
+    return _format_slow(dt)
+
+
+def _format_slow(dt: datetime) -> str:
     dt = dt.astimezone(UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
@@ -51,6 +59,7 @@ def from_ms(ms: int) -> datetime:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
+_YEAR_10000_MS = 253_402_300_800_000
 
 
 @functools.lru_cache(maxsize=4096)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamer.timeutil import format_ms, format_ts, from_ms, parse_ts, to_ms
+from streamer.timeutil import _format_slow, format_ms, format_ts, from_ms, parse_ts, to_ms
 
 YEAR_1970_TO_9999 = st.integers(0, 253_402_300_799_999)
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(9999, 12, 30)),
+       st.integers(-18 * 60, 18 * 60))
+def test_format_ts_fast_path_is_the_strftime_one(naive: datetime, offset_min: int) -> None:
+    dt = naive.replace(tzinfo=timezone(timedelta(minutes=offset_min)))
+    assert format_ts(dt) == _format_slow(dt)
 
 
 @given(YEAR_1970_TO_9999)
