@@ -171,6 +171,13 @@ def test_zero_poll_interval_rejected() -> None:
     assert error_of(cfg_with(poll_interval="0s")) == "sources[0].poll_interval: must be positive"
 
 
+def test_state_retention_must_cover_twice_the_furthest_history_reread() -> None:
+    data = {**cfg_with(lookback="60s", lookback_every="10s"), "state_retention": "139s"}
+    assert error_of(data).startswith("state_retention: 139s must be at least twice the longest lookback plus lookback_every (70s)")
+    assert parse_config({**data, "state_retention": "140s"}, ENV).sources[0].lookback_every == 10.0
+    assert parse_config({**cfg_with(lookback_every=0), "state_retention": "120s"}, ENV).state_retention == 120.0
+
+
 def test_durations_are_seconds() -> None:
     src = parse_config(cfg_with(poll_interval="500ms", lookback="5m", safety_lag="1h", timeout=3), ENV).sources[0]
     assert (src.poll_interval, src.lookback, src.safety_lag, src.timeout) == (0.5, 300.0, 3600.0, 3.0)
