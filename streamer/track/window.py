@@ -90,7 +90,6 @@ class WindowState(msgspec.Struct, frozen=True):
         return WindowState(cursor, tuple(s for s in self.seen if s.ts_ms >= horizon))
 
 
-
 class LookbackSchedule:
     """Which history reads re-read the whole lookback. Pure.
 
