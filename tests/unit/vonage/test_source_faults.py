@@ -107,6 +107,25 @@ async def test_the_windows_asked_for_reread_the_lookback_once_per_lookback_every
     assert [r.url.params["start"] for r in requests] == [format_ts(T0 + timedelta(seconds=s)) for s in (-30, 29, 31)]
 
 
+async def test_a_short_read_adds_to_the_rows_remembered_so_the_next_full_read_skips_them() -> None:
+    old, new = presence("7", "Away", T0 + timedelta(seconds=20)), presence("8", "Ready", T0 + timedelta(seconds=59))
+    up_to = T0 + timedelta(days=1)
+    # full read, short read (its window holds only the new row), full read again
+    ep, _ = endpoint([page([old], up_to), page([new], up_to), page([old, new], up_to)])
+    decoded: list[str] = []
+    drafts = ep._drafts
+
+    def counting(item: Any) -> Any:
+        decoded.append(item.agent_id)
+        return drafts(item)
+
+    ep._drafts = counting  # type: ignore[method-assign]
+    ledger, cursor = Ledger(), to_ms(T0) + 30_000
+    for now in (41, 43, 53):
+        _, cursor = await poll_all(ep, cursor, T0 + timedelta(seconds=now), ledger)
+    assert decoded == ["7", "8"]  # the third read served both again: neither decoded
+
+
 def _status(agent: str, guid: str | None, state: str = "Connected") -> dict[str, Any]:
     return {"agentId": agent,
             "presence": {"since": format_ts(T0), "name": "Ready", "description": "Ready", "eligibleForRouting": True},
