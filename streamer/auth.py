@@ -15,8 +15,9 @@ import anyio
 import httpx
 import msgspec
 
-from streamer.errors import FatalError, RetriableError
+from streamer.errors import FatalError, RetriableError, SkippableError
 from streamer.secrets import Secret
+from streamer.tolerant import decode_json
 
 __all__ = ["Auth", "BearerAuth", "BasicAuth", "OAuth2ClientCredentials"]
 
@@ -160,8 +161,8 @@ class OAuth2ClientCredentials:
         if status >= 300:
             raise FatalError(f"token endpoint returned HTTP {status}")
         try:
-            tok = msgspec.json.decode(resp.content, type=_TokenResponse)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+            tok = decode_json(resp.content, _TokenResponse)
+        except (SkippableError, msgspec.ValidationError):
             raise RetriableError("token endpoint returned an unreadable token response") from None
         if not tok.access_token:
             raise RetriableError("token endpoint returned an empty access_token")

@@ -25,6 +25,7 @@ import structlog
 
 from streamer.auth import Auth
 from streamer.errors import FatalError, RetriableError, SkippableError
+from streamer.tolerant import decode_json
 
 __all__ = [
     "Action",
@@ -108,8 +109,8 @@ def _snippet(body: bytes, limit: int = 200) -> str:
     """The vendor's error message (``{"message": ...}`` or plain text), shortened."""
     text = body[: limit * 4].decode("utf-8", errors="replace")
     try:
-        decoded: Any = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+        decoded: Any = decode_json(body)
+    except SkippableError:
         decoded = None
     if isinstance(decoded, dict):
         for key in ("message", "Message", "error_description", "error"):

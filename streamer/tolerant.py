@@ -21,7 +21,7 @@ from .timeutil import UTC, parse_ts
 
 __all__ = [
     "BadRecord", "CamelModel", "UtcDateTime", "as_utc",
-    "decode_record", "decode_items", "decode_body", "field_ci", "fold_key", "snippet",
+    "decode_json", "decode_record", "decode_items", "decode_body", "field_ci", "fold_key", "snippet",
 ]
 
 T = TypeVar("T")
@@ -112,13 +112,31 @@ def _normalize_struct(value: dict[str, Any], t: mi.StructType) -> dict[str, Any]
 
 
 _UNREADABLE = (UnicodeDecodeError, RecursionError)
-"""What msgspec raises beyond DecodeError: invalid UTF-8 inside a string, deep nesting."""
+"""What older msgspec raises beyond DecodeError: invalid UTF-8 inside a string, deep nesting.
+Newer msgspec (0.23) reports invalid UTF-8 as a DecodeError instead; :func:`decode_json`
+treats both the same, so no caller depends on the library version."""
 
 
 def _unreadable(exc: BaseException) -> SkippableError:
     if isinstance(exc, RecursionError):
         return SkippableError("JSON is nested too deeply to read")
-    return SkippableError(f"JSON is not valid UTF-8: {exc}")
+    if isinstance(exc, UnicodeDecodeError) or "UTF-8" in str(exc):
+        return SkippableError(f"JSON is not valid UTF-8: {exc}")
+    return SkippableError(f"not valid JSON: {exc}")
+
+
+def decode_json(raw: bytes | msgspec.Raw, typ: Any = Any, *, strict: bool = True) -> Any:
+    """``msgspec.json.decode`` with one error contract, whatever the msgspec version.
+
+    A value of the wrong shape raises ``msgspec.ValidationError``; anything unreadable
+    (a syntax error, invalid UTF-8, nesting too deep) raises :class:`SkippableError`.
+    """
+    try:
+        return msgspec.json.decode(raw, type=typ, strict=strict)
+    except msgspec.ValidationError:
+        raise
+    except (msgspec.DecodeError, *_UNREADABLE) as exc:
+        raise _unreadable(exc) from None
 
 
 def decode_record(raw: bytes | msgspec.Raw, model: type[T]) -> T:
@@ -127,17 +145,15 @@ def decode_record(raw: bytes | msgspec.Raw, model: type[T]) -> T:
     Raises :class:`SkippableError` with the reason when the record cannot be read.
     """
     try:
-        return msgspec.json.decode(raw, type=model)
+        return decode_json(raw, model)
     except msgspec.ValidationError:
-        pass
-    except msgspec.DecodeError as exc:
-        raise SkippableError(f"record is not valid JSON: {exc}") from None
-    except _UNREADABLE as exc:
-        raise _unreadable(exc) from None
+        pass  # drifted: normalize the generic value below
+    except SkippableError as exc:
+        raise SkippableError(f"record is {exc}" if str(exc).startswith("not ") else f"record: {exc}") from None
     try:
-        generic = msgspec.json.decode(raw)
-    except _UNREADABLE as exc:
-        raise _unreadable(exc) from None
+        generic = decode_json(raw)
+    except SkippableError as exc:
+        raise SkippableError(f"record: {exc}") from None
     if not isinstance(generic, dict):
         raise SkippableError(f"record is not a JSON object but {type(generic).__name__}")
     try:
@@ -158,21 +174,20 @@ def snippet(body: bytes) -> str:
 
 
 def decode_body(body: bytes) -> dict[str, msgspec.Raw]:
-    """Strict first; on a syntax error, retry once after the documented repairs."""
+    """Strict first; on a syntax error, retry once after the documented repairs.
+
+    Raises ``msgspec.ValidationError`` when the body is JSON but not an object, and
+    :class:`SkippableError` when it cannot be read even after the repairs.
+    """
     try:
         return msgspec.json.decode(body, type=dict[str, msgspec.Raw])
     except msgspec.ValidationError:
         raise
-    except _UNREADABLE as exc:
-        raise _unreadable(exc) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, *_UNREADABLE) as exc:
         repaired, applied = repair_json(body)
         if not applied:
-            raise
-        try:
-            return msgspec.json.decode(repaired, type=dict[str, msgspec.Raw])
-        except _UNREADABLE as exc:
             raise _unreadable(exc) from None
+    return decode_json(repaired, dict[str, msgspec.Raw])
 
 
 def decode_items(raws: list[msgspec.Raw], model: type[T]) -> list[T | BadRecord]:

@@ -43,7 +43,7 @@ from ..jsonrepair import repair_json
 from ..paging import Paginator
 from ..source import BadInput, Endpoint, PollResult, endpoint_interval, window_settings
 from ..timeutil import format_ts, from_ms, parse_ts, to_ms
-from ..tolerant import BadRecord, decode_items, snippet
+from ..tolerant import BadRecord, decode_items, decode_json, snippet
 
 __all__ = [
     "ROW_LIMIT",
@@ -176,12 +176,23 @@ def repair_sinch(body: bytes) -> tuple[bytes, list[str]]:
 
 
 def _row_raws(body: bytes) -> list[msgspec.Raw]:
-    value = msgspec.json.decode(body, type=list[msgspec.Raw] | dict[str, msgspec.Raw] | None)
+    value = decode_json(body, list[msgspec.Raw] | dict[str, msgspec.Raw] | None)
     if value is None:
         return []
     if isinstance(value, dict):
         return [msgspec.Raw(body)]  # one entity where a list was expected: one row
     return value
+
+
+def _row_raws_repaired(body: bytes) -> list[msgspec.Raw]:
+    """Strict first; an unreadable body is read once more after the documented repairs."""
+    try:
+        return _row_raws(body)
+    except SkippableError:
+        repaired, applied = repair_sinch(body)
+        if not applied:
+            raise
+    return _row_raws(repaired)
 
 
 def decode_rows(body: bytes, model: type[T]) -> list[T | BadRecord]:
@@ -193,21 +204,11 @@ def decode_rows(body: bytes, model: type[T]) -> list[T | BadRecord]:
     if not body.strip():
         return []
     try:
-        raws = _row_raws(body)
+        raws = _row_raws_repaired(body)
     except msgspec.ValidationError:
         raise SkippableError(f"response body is not a JSON array; starts with {snippet(body)!r}", raw=body) from None
-    except msgspec.DecodeError as exc:
-        repaired, applied = repair_sinch(body)
-        try:
-            if not applied:
-                raise msgspec.DecodeError(str(exc))
-            raws = _row_raws(repaired)
-        except msgspec.DecodeError as exc2:
-            raise SkippableError(
-                f"response body is not valid JSON ({exc2}); starts with {snippet(body)!r}", raw=body
-            ) from None
-        except msgspec.ValidationError:
-            raise SkippableError(f"response body is not a JSON array; starts with {snippet(body)!r}", raw=body) from None
+    except SkippableError as exc:
+        raise SkippableError(f"response body is {exc}; starts with {snippet(body)!r}", raw=body) from None
     return decode_items(raws, model)
 
 

@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from streamer.errors import SkippableError
-from streamer.tolerant import CamelModel, UtcDateTime, as_utc, BadRecord, decode_body, decode_items, decode_record, field_ci, fold_key, snippet
+from streamer.tolerant import CamelModel, UtcDateTime, as_utc, BadRecord, decode_body, decode_items, decode_json, decode_record, field_ci, fold_key, snippet
 
 __all__ = [
     "UtcDateTime",
@@ -158,18 +158,12 @@ class Rows(Generic[T]):
 def _top(body: bytes) -> dict[str, msgspec.Raw]:
     try:
         return decode_body(body)
-    except msgspec.ValidationError:  # (a subclass of DecodeError: first)
+    except msgspec.ValidationError:
         raise SkippableError(
             f"response body is not a JSON object; starts with {snippet(body)!r}", raw=body
         ) from None
-    except msgspec.DecodeError as exc:
-        raise SkippableError(
-            f"response body is not valid JSON ({exc}); starts with {snippet(body)!r}", raw=body
-        ) from None
-    except SkippableError as exc:  # unreadable beyond JSON syntax (invalid UTF-8, deep nesting)
-        raise SkippableError(f"response body: {exc}", raw=body) from None
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise SkippableError(f"response body is unreadable: {type(exc).__name__}", raw=body) from None
+    except SkippableError as exc:
+        raise SkippableError(f"response body is {exc}; starts with {snippet(body)!r}", raw=body) from None
 
 
 def _scalar(top: dict[str, msgspec.Raw], name: str, typ: Any) -> Any:
@@ -177,8 +171,8 @@ def _scalar(top: dict[str, msgspec.Raw], name: str, typ: Any) -> Any:
     if raw is None:
         return None
     try:
-        return msgspec.json.decode(raw, type=typ, strict=False)
-    except (msgspec.ValidationError, UnicodeDecodeError, RecursionError):
+        return decode_json(raw, typ, strict=False)
+    except (msgspec.ValidationError, SkippableError):
         return None  # envelope figures are informative only
 
 
@@ -199,7 +193,7 @@ def decode_rows(body: bytes, model: type[T], key: str = "rows") -> Rows[T]:
         raws: list[msgspec.Raw] = []
     else:
         try:
-            raws = msgspec.json.decode(arr, type=list[msgspec.Raw])
+            raws = decode_json(arr, list[msgspec.Raw])
         except msgspec.ValidationError:
             raise SkippableError(f"response {key!r} is not an array", raw=body) from None
     return Rows(
@@ -236,8 +230,8 @@ def extra_fields(raw: bytes, model: type[Any]) -> dict[str, Any]:
     the vendor adds later is passed through, never dropped."""
     known = {fold_key(f.encode_name) for f in msgspec.structs.fields(model)}
     try:
-        obj = msgspec.json.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        obj = decode_json(raw)
+    except SkippableError:
         return {}
     if not isinstance(obj, dict):
         return {}

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from ...errors import SkippableError
-from ...tolerant import CamelModel, UtcDateTime, decode_record, field_ci
+from ...tolerant import CamelModel, UtcDateTime, decode_json, decode_record, field_ci
 
 __all__ = [
     "UtcDateTime",
@@ -46,8 +46,8 @@ def nested_list(value: Any, model: type[Any], wrapper: str) -> list[Any]:
         return []
     if isinstance(value, dict):
         raw = msgspec.json.encode(value)
-        inner = field_ci(msgspec.json.decode(raw, type=dict[str, msgspec.Raw]), wrapper)
-        value = msgspec.json.decode(inner) if inner is not None else []
+        inner = field_ci(decode_json(raw, dict[str, msgspec.Raw]), wrapper)
+        value = decode_json(inner) if inner is not None else []
     if not isinstance(value, list):
         return []
     out = []

@@ -18,7 +18,7 @@ import msgspec
 
 from streamer.errors import SkippableError
 from streamer.timeutil import parse_ts
-from streamer.tolerant import CamelModel, UtcDateTime, as_utc, BadRecord, decode_body, decode_items, decode_record, field_ci, snippet
+from streamer.tolerant import CamelModel, UtcDateTime, as_utc, BadRecord, decode_body, decode_items, decode_json, decode_record, field_ci, snippet
 
 __all__ = [
     "UtcDateTime",
@@ -242,19 +242,17 @@ def _decode_page(body: bytes, model: type[T], keep: Callable[[msgspec.Raw], bool
 def _tolerant_envelope(body: bytes) -> tuple[list[msgspec.Raw], msgspec.Raw | None, msgspec.Raw | None]:
     try:
         top = decode_body(body)
-    except msgspec.ValidationError:  # (a subclass of DecodeError: first)
+    except msgspec.ValidationError:
         raise SkippableError(
             f"response body is not a JSON object; starts with {snippet(body)!r}"
         ) from None
-    except msgspec.DecodeError as exc:
-        raise SkippableError(
-            f"response body is not valid JSON ({exc}); starts with {snippet(body)!r}"
-        ) from None
+    except SkippableError as exc:
+        raise SkippableError(f"response body is {exc}; starts with {snippet(body)!r}") from None
     items_raw = field_ci(top, "items")
     if items_raw is None:
         raise SkippableError("response page has no 'items' array")
     try:
-        raws = msgspec.json.decode(items_raw, type=list[msgspec.Raw] | None) or []
+        raws = decode_json(items_raw, list[msgspec.Raw] | None) or []
     except msgspec.ValidationError:
         raise SkippableError("response page 'items' is not an array") from None
     return raws, field_ci(top, "meta"), field_ci(top, "upTo")
@@ -264,9 +262,9 @@ def _decode_up_to(raw: msgspec.Raw | None) -> datetime | None:
     if raw is None:
         return None
     try:
-        value = msgspec.json.decode(raw)
-    except (UnicodeDecodeError, RecursionError):
-        raise SkippableError("response page 'upTo' is unreadable (invalid UTF-8)") from None
+        value = decode_json(raw)
+    except SkippableError as exc:
+        raise SkippableError(f"response page 'upTo' is unreadable: {exc}") from None
     if value is None:
         return None
     if not isinstance(value, str):
