@@ -1,18 +1,47 @@
 # ccstream: the two commands are `make run` and `make test`; both install first.
+# Installs are pinned: `make install` installs exactly uv.lock (every package, with hashes)
+# through uv, itself pinned with hashes in requirements-uv.txt. See README, Development.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+UV_DIR := .uv
+UV := $(UV_DIR)/bin/uv
+# uv must use the machine's Python (never download one) and put the project in .venv.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test test-unit test-integration schemas bench soak clean
+.PHONY: install lock test-latest test-oldest run test test-unit test-integration schemas bench soak clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(UV): requirements-uv.txt
+	rm -rf $(UV_DIR)
+	$(PY) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --require-hashes \
+		--target $(UV_DIR) -r requirements-uv.txt
+	touch $(UV)
+
+# Every extra (dev, bench, sim, broker, compression): one environment that matches the lock
+# exactly (--locked also fails when pyproject.toml and uv.lock disagree).
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(UV) sync --quiet --locked --all-extras --python $(PY)
 	touch $(STAMP)
+
+# Refresh the lock to the newest versions pyproject.toml allows; run `make test` after it.
+lock: $(UV)
+	$(UV) lock --upgrade --python $(PY)
+
+# The suite in a throwaway environment with the newest (test-latest) or the oldest
+# (test-oldest: each direct dependency at its lower bound) versions pyproject.toml allows.
+# Not part of CI: this is how a lock refresh or a new lower bound is checked first.
+test-latest: RESOLUTION := highest
+test-oldest: RESOLUTION := lowest-direct
+test-latest test-oldest: $(UV)
+	set -e; env=$$(mktemp -d); trap 'rm -rf "$$env"' EXIT; \
+	$(UV) venv --quiet --python $(PY) "$$env"; \
+	VIRTUAL_ENV="$$env" $(UV) pip install --quiet --resolution $(RESOLUTION) -e '.[dev,bench]'; \
+	VIRTUAL_ENV="$$env" $(UV) pip list --quiet | grep -iE '^(msgspec|aiokafka|httpx|anyio|structlog) '; \
+	"$$env/bin/python" -m pytest -q -p no:cacheprovider
 
 run: install
 	$(BIN)/python -m streamer.demo --config config.yaml
@@ -29,14 +58,8 @@ test-integration: install
 schemas: install
 	$(BIN)/streamer schemas --write schemas/ --readme README.md
 
-BENCH_STAMP := $(VENV)/.bench-installed
-
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	touch $(BENCH_STAMP)
-
 # Figures, not CI: writes bench/results.json and prints a table (see bench/__main__.py).
-bench: $(BENCH_STAMP)
+bench: install
 	$(BIN)/python -m bench
 
 # Figures, not CI: 100 SIGKILLs against the simulator, 10,000 fuzzed bodies per fuzz test,
@@ -47,4 +70,4 @@ soak: install
 		tests/unit/alvaria/test_fuzz.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(UV_DIR) build *.egg-info

@@ -464,3 +464,16 @@ def test_configmap_commented_sasl_ssl_example_is_valid(tmp_path: Path) -> None:
     assert "KAFKA_SASL_PASSWORD" in _variables(tree)[0]
     secret_text = (K8S / "secret.yaml").read_text()
     assert "KAFKA_SASL_PASSWORD" in secret_text, "the Secret should show where the SASL password goes"
+
+
+def test_the_image_installs_the_lock_it_is_given() -> None:
+    """The image is pinned as `make install` is: the files it copies pass the
+    .dockerignore, and it installs the lock's versions with their hashes."""
+    text = (DEPLOY / "Dockerfile").read_text()
+    ignore = [line for line in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+              if line and not line.startswith("#")]
+    copied = [src for i, a in _dockerfile() if i == "COPY" and "--from" not in a for src in a.split()[:-1]]
+    for src in copied:
+        assert f"!{src.rstrip('/')}" in ignore or f"!{src.rstrip('/')}/" in ignore, f"{src} is not in the build context"
+    assert {"uv.lock", "requirements-uv.txt"} <= set(copied)
+    assert "uv export --frozen" in text and text.count("--require-hashes") >= 2
