@@ -9,8 +9,10 @@ the crash-recovery path is the only recovery path.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import signal
+import threading
 import time
 from typing import Callable
 
@@ -451,6 +453,10 @@ class SourceRunner:
         await self._set_health_safely(ep, status, reason)
 
 
+SHUTDOWN_GRACE_S = 10.0
+"""How long a stop signal waits for the in-flight commit before the process exits anyway."""
+
+
 class Daemon:
     """All sources of a config, one publisher, graceful shutdown on SIGTERM/SIGINT."""
 
@@ -529,3 +535,20 @@ class Daemon:
                     continue
                 self.log.info("shutting down: finishing the in-flight batch", signal=name)
                 work.cancel()
+                self._exit_if_stuck()
+
+    def _exit_if_stuck(self) -> None:
+        """A last commit can wait on a broker that is gone (a shielded write, then the
+        producer's flush). After ``SHUTDOWN_GRACE_S`` the process exits anyway: that is no
+        worse than a crash, and the next start reads back whatever the commit had written."""
+
+        def expire() -> None:
+            self.log.error(
+                "shutdown overran its deadline; exiting without the last checkpoint "
+                "(the next start reads back the output tail)", deadline_s=SHUTDOWN_GRACE_S,
+            )
+            os._exit(1)
+
+        timer = threading.Timer(SHUTDOWN_GRACE_S, expire)
+        timer.daemon = True
+        timer.start()

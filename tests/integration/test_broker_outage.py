@@ -4,17 +4,19 @@ recovery on its own within seconds, and the outage visible in health events."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
 import pytest
 
 from streamer.broker import EmbeddedBroker, free_port
+from streamer.errors import KafkaUnavailableError
 from streamer.simulator.app import SimulatorThread
 from streamer.timeutil import parse_ts
 
 from .check import check_against_truth
-from .harness import DaemonProcess, assert_clean_log, events, unique_prefix, write_config
+from .harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for, write_config
 from .proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -85,3 +87,40 @@ def test_the_broker_away_loses_nothing(tmp_path: Path) -> None:
     assert {g["endpoint"] for g in gaps} >= {"agent-activities", "interactions"}, gaps
     assert all("kafka" in g["reason"] and parse_ts(g["from"]).timestamp() <= cut_at + 1 for g in gaps), gaps
     assert filled and all(e["source"].endswith(("/agent-activities", "/interactions")) for e in filled)
+
+
+@pytest.mark.timeout(90)
+def test_sigterm_with_the_broker_gone_still_stops_the_daemon(tmp_path: Path) -> None:
+    """A last commit cannot wait for ever on a broker that is gone: the daemon exits
+    within its shutdown deadline, and the next start reads back what it had written."""
+    from streamer.runtime import SHUTDOWN_GRACE_S
+
+    proxy_port = free_port()
+    with EmbeddedBroker(advertised_port=proxy_port, log_file=tmp_path / "broker.log") as broker:
+        proxy = TcpProxy(broker.port)
+        proxy.port = proxy_port
+        with proxy, SimulatorThread(seed=22, agents=8) as sim:
+            prefix = unique_prefix()
+            cfg = write_config(tmp_path / "c.yaml", bootstrap=f"127.0.0.1:{proxy_port}", prefix=prefix,
+                               base_url=f"{sim.base_url}/vonage")
+            daemon = DaemonProcess(cfg, tmp_path / "daemon.log").start()
+
+            def published() -> bool:
+                try:
+                    return len(events(broker.bootstrap, prefix, "agent")) > 0
+                except KafkaUnavailableError:  # topics not created yet
+                    return False
+
+            assert wait_for(published, timeout=30)
+            assert broker.proc is not None
+            broker.proc.kill()  # gone, as when a terminal's Ctrl-C reached it first
+            # the next commit is now in flight against a broker that is gone
+            assert wait_for(lambda: b"kafka" in (tmp_path / "daemon.log").read_bytes().lower(), timeout=30)
+            sent = time.monotonic()
+            assert daemon.proc is not None
+            daemon.proc.send_signal(signal.SIGTERM)
+            code = daemon.proc.wait(SHUTDOWN_GRACE_S + 20)
+            took = time.monotonic() - sent
+    print(f"\nSIGTERM with the broker gone: exited {code} after {took:.1f}s (deadline {SHUTDOWN_GRACE_S}s)")
+    assert code in (0, 1) and took < SHUTDOWN_GRACE_S + 5
+    assert "shutdown overran its deadline" in (tmp_path / "daemon.log").read_text() or code == 0
