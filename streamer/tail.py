@@ -3,31 +3,63 @@
 from __future__ import annotations
 
 import argparse
+import io
+import shutil
 import sys
 from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaConsumer
 
-__all__ = ["tail", "describe"]
+__all__ = ["tail", "describe", "fit"]
+
+
+def _change(prev: Any, cur: Any, prev_raw: Any = None, cur_raw: Any = None) -> str:
+    """``prev -> cur``; when the normalized value did not change, the vendor's values too."""
+    prev_text = "-" if prev is None else str(prev)
+    if prev is not None and prev == cur and prev_raw != cur_raw:
+        return f"{prev_text} ({prev_raw if prev_raw is not None else '-'}) -> {cur} ({cur_raw if cur_raw is not None else '-'})"
+    return f"{prev_text} -> {cur}"
+
+
+def _raw_diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    before, after = before or {}, after or {}
+    return ", ".join(f"{k}: {before.get(k)}->{after.get(k)}" for k in after if before.get(k) != after.get(k))
+
+
+def _presence(d: dict[str, Any]) -> str:
+    prev, cur = d.get("previous") or {}, d.get("current") or {}
+    if prev and prev.get("category") == cur.get("category"):
+        if prev.get("name") != cur.get("name"):
+            return _change(prev.get("category"), cur.get("category"), prev.get("name"), cur.get("name"))
+        changed = _raw_diff(prev.get("raw"), cur.get("raw"))
+        return f"{cur.get('category')} ({cur.get('name')})" + (f": {changed}" if changed else "")
+    return f"{prev.get('category', '-')} -> {cur.get('category')} ({cur.get('name')})"
+
+
+def _work_state(d: dict[str, Any]) -> str:
+    prev, cur = d.get("previous") or {}, d.get("current") or {}
+    return _change(prev.get("state"), cur.get("state"), prev.get("raw"), cur.get("raw"))
 
 
 def describe(ev: dict[str, Any]) -> str:
-    """A one-line summary of an event's change."""
+    """A one-line summary of an event's change, with the vendor's raw values where the
+    normalized ones did not change (Alvaria ``active`` -> ``held`` is ``Busy`` both times)."""
     d = ev.get("data") or {}
     t = ev.get("type", "")
     if t.endswith("presence.changed"):
-        prev = (d.get("previous") or {}).get("category", "-")
-        return f"{prev} -> {d['current'].get('category')} ({d['current'].get('name')})"
+        return _presence(d)
     if t.endswith("queues.changed"):
         return f"serving {', '.join(d.get('current') or []) or 'no queue'}"
     if t.endswith("workload.changed"):
         c = d.get("current") or {}
         return f"calls={c.get('calls')} semi_live={c.get('semi_live')} non_live={c.get('non_live')}"
     if t.endswith("state.changed") and "interaction_id" in d:
-        return f"agent {d.get('agent_id') or '-'}: {d.get('previous_state') or '-'} -> {d.get('state')}"
+        raw = d.get("raw")
+        state = d.get("state") if raw in (None, d.get("state")) else f"{d.get('state')} ({raw})"
+        return f"agent {d.get('agent_id') or '-'}: {d.get('previous_state') or '-'} -> {state}"
     if t.endswith("state.changed"):
-        return f"{(d.get('previous') or {}).get('state', '-')} -> {d['current'].get('state')}"
+        return _work_state(d)
     if t.endswith("transferred"):
         return f"{d.get('from_agent_id')} -> {d.get('to_agent_id')} ({d.get('kind')})"
     if t.endswith("stats.changed"):
@@ -39,6 +71,18 @@ def describe(ev: dict[str, Any]) -> str:
     if t.endswith("session.started") or t.endswith("session.ended"):
         return f"at {d.get('at')}"
     return ""
+
+
+def fit(line: str, width: int | None) -> str:
+    """``line`` cut to ``width`` columns with a marker (None: no limit)."""
+    if width is None or len(line) <= width:
+        return line
+    return line[: max(width - 1, 0)] + "\u2026"
+
+
+def _width() -> int | None:
+    """The terminal's width when printing to one; a pipe or file gets whole lines."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 async def tail(args: argparse.Namespace) -> None:
@@ -60,6 +104,8 @@ async def tail(args: argparse.Namespace) -> None:
         auto_offset_reset="earliest" if args.from_beginning else "latest",
     )
     await consumer.start()
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="replace")  # vendor names (and the cut marker) on any terminal
     seen = 0
     try:
         async for msg in consumer:
@@ -78,10 +124,11 @@ async def tail(args: argparse.Namespace) -> None:
             if args.json:
                 sys.stdout.write(msg.value.decode() + "\n")
             else:
-                sys.stdout.write(
+                line = (
                     f"{ev.get('time', '')[11:23]}  {source_id:<12} {ev.get('type', ''):<30} "
-                    f"{ev.get('subject', ''):<38} {describe(ev)}\n"
+                    f"{ev.get('subject', ''):<38} {describe(ev)}"
                 )
+                sys.stdout.write(fit(line, _width()) + "\n")
             sys.stdout.flush()
             seen += 1
             if args.max and seen >= args.max:
