@@ -17,6 +17,20 @@ COMPAT_DIR = "compat"
 with ``SCHEMA_VERSION`` N (see ``streamer.schema_compat``). Written once, never rewritten."""
 
 
+def canonical(schema: Any) -> Any:
+    """``schema`` with every ``anyOf`` in one order, null last: msgspec versions list the
+    members of ``X | None`` in different orders, and the generated files must not depend
+    on which version is installed."""
+    if isinstance(schema, list):
+        return [canonical(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: canonical(v) for k, v in schema.items()}
+    if isinstance(out.get("anyOf"), list):
+        out["anyOf"] = sorted(out["anyOf"], key=lambda member: member == {"type": "null"})
+    return out
+
+
 def events_schema() -> dict[str, Any]:
     """One schema: a CloudEvent whose ``type`` selects the ``data`` payload."""
     types = [CloudEvent[spec.payload] for spec in EVENT_SPECS.values()]  # type: ignore[name-defined]
@@ -29,7 +43,7 @@ def events_schema() -> dict[str, Any]:
         envelope["description"] = f"{spec.type} on topic <prefix>.{spec.topic}: {spec.summary}"
         envelope["properties"]["observedtime"]["description"] = "extension: when the daemon saw it (UTC)"
         variants.append({"$ref": f"#/$defs/{name}"})
-    return {
+    return canonical({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://ccstream.dev/schemas/events.schema.json",
         "title": "ccstream events",
@@ -37,7 +51,7 @@ def events_schema() -> dict[str, Any]:
         "x-schema-version": SCHEMA_VERSION,
         "oneOf": variants,
         "$defs": components,
-    }
+    })
 
 
 def render_all() -> dict[str, bytes]:
@@ -50,7 +64,7 @@ def render_all() -> dict[str, bytes]:
 
     return {
         "events.schema.json": dump(events_schema()),
-        "config.schema.json": dump(config_schema()),
+        "config.schema.json": dump(canonical(config_schema())),
         "asyncapi.yaml": render_asyncapi(),
     }
 
