@@ -4,7 +4,6 @@ HTTP server, come out as exactly the events they describe, each once."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +15,7 @@ import pytest
 
 from streamer.broker import EmbeddedBroker
 
-from ..integration.harness import DaemonProcess, assert_clean_log, events, unique_prefix, write_config
+from ..integration.harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for, write_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vonage"
 ENVELOPE = b'{"meta": {"page": 1, "count": %d, "pageCount": 1, "totalCount": %d}, "items": [%s], "upTo": "2020-01-10T11:20:00.000Z"}'
@@ -87,9 +86,10 @@ def test_seed_examples_come_out_as_exactly_the_events_they_describe(
     prefix = unique_prefix()
     cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=seed_server)
     daemon = DaemonProcess(cfg, tmp_path / "daemon.log").start()
-    time.sleep(7)
+    # served repeatedly: every example is read at least three times, so re-reads are proven harmless
+    served = wait_for(lambda: len(SeedHandler.requests) >= 3 and min(SeedHandler.requests.values()) >= 3, timeout=60)
     assert daemon.terminate() == 0
-    assert min(SeedHandler.requests.values()) >= 3, SeedHandler.requests  # served repeatedly
+    assert served, SeedHandler.requests
 
     evs = events(broker.bootstrap, prefix, "agent", "interaction")
     got = Counter()
