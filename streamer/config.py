@@ -303,6 +303,26 @@ def _check(cfg: StreamerConfig) -> None:
         raise ConfigError("kafka.partitions: must be at least 1")
 
 
+class _AliasRefused(Exception):
+    def __init__(self, anchor: str, line: int) -> None:
+        super().__init__(anchor, line)
+        self.anchor, self.line = anchor, line
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe loader that refuses aliases (``*name``, merge keys ``<<: *name``).
+
+    Interpolation walks the loaded tree and copies every node an alias points at, so a few
+    hundred bytes of nested aliases (a "billion laughs" document) expand exponentially.
+    The alias is refused where the parser meets it, before anything is expanded."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasRefused(str(event.anchor), event.start_mark.line + 1)
+        return super().compose_node(parent, index)
+
+
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> StreamerConfig:
     """Read, interpolate and validate a YAML config file."""
     p = Path(path)
@@ -310,10 +330,18 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Strea
         text = p.read_text()
     except OSError as e:
         raise ConfigError(f"{p}: cannot read config: {e.strerror}") from None
+    loader = _NoAliasLoader(text)
     try:
-        data = yaml.safe_load(text)
+        data = loader.get_single_data()
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: invalid YAML: {e}") from None
+    except _AliasRefused as e:
+        raise ConfigError(
+            f"{p}: line {e.line}: YAML alias *{e.anchor} is not allowed in config files "
+            "(aliases can expand without bound); write the value out"
+        ) from None
+    finally:
+        loader.dispose()
     return parse_config(data, env)
 
 
