@@ -64,12 +64,19 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_tail(args: argparse.Namespace) -> int:
     import anyio
 
+    from .errors import ConfigError, StreamerError
     from .tail import tail
 
     try:
         anyio.run(tail, args)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         pass
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    except StreamerError as e:
+        print(f"tail: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

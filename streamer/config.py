@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import ssl
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -299,8 +300,57 @@ def _check(cfg: StreamerConfig) -> None:
         path = getattr(k, key)
         if path is not None and not Path(path).is_file():
             raise ConfigError(f"kafka.{key}: {path} is not a readable file")
+    if k.security_protocol in ("SSL", "SASL_SSL"):
+        _check_tls_files(k)
+    else:
+        for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if getattr(k, key) is not None:
+                raise ConfigError(
+                    f"kafka.{key}: only used with security_protocol SSL or SASL_SSL, not {k.security_protocol}"
+                )
     if cfg.kafka.partitions < 1:
         raise ConfigError("kafka.partitions: must be at least 1")
+
+
+class _AliasRefused(Exception):
+    def __init__(self, anchor: str, line: int) -> None:
+        super().__init__(anchor, line)
+        self.anchor, self.line = anchor, line
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe loader that refuses aliases (``*name``, merge keys ``<<: *name``).
+
+    Interpolation walks the loaded tree and copies every node an alias points at, so a few
+    hundred bytes of nested aliases (a "billion laughs" document) expand exponentially.
+    The alias is refused where the parser meets it, before anything is expanded."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasRefused(str(event.anchor), event.start_mark.line + 1)
+        return super().compose_node(parent, index)
+
+
+def _check_tls_files(k: KafkaConfig) -> None:
+    """Load the CA and the client key pair as the Kafka clients will, so that a wrong file is
+    a config error naming its key, not a crash when the daemon connects."""
+    context = ssl.create_default_context()
+    if k.ssl_cafile is not None:
+        try:
+            context.load_verify_locations(k.ssl_cafile)
+        except ssl.SSLError as e:
+            raise ConfigError(
+                f"kafka.ssl_cafile: {k.ssl_cafile} holds no usable CA certificate: {e.reason or e.args[-1]}"
+            ) from None
+    if k.ssl_certfile is not None:
+        try:  # the empty password: an encrypted key fails here instead of prompting on a terminal
+            context.load_cert_chain(k.ssl_certfile, k.ssl_keyfile, password=lambda: "")
+        except ssl.SSLError as e:
+            raise ConfigError(
+                f"kafka.ssl_certfile: cannot use {k.ssl_certfile} with kafka.ssl_keyfile {k.ssl_keyfile}: "
+                f"{e.reason or e.args[-1]} (the key must match the certificate and not be encrypted)"
+            ) from None
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> StreamerConfig:
@@ -310,10 +360,18 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Strea
         text = p.read_text()
     except OSError as e:
         raise ConfigError(f"{p}: cannot read config: {e.strerror}") from None
+    loader = _NoAliasLoader(text)
     try:
-        data = yaml.safe_load(text)
+        data = loader.get_single_data()
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: invalid YAML: {e}") from None
+    except _AliasRefused as e:
+        raise ConfigError(
+            f"{p}: line {e.line}: YAML alias *{e.anchor} is not allowed in config files "
+            "(aliases can expand without bound); write the value out"
+        ) from None
+    finally:
+        loader.dispose()
     return parse_config(data, env)
 
 

@@ -7,6 +7,7 @@ __all__ = [
     "RetriableError",
     "FatalError",
     "KafkaUnavailableError",
+    "KafkaTlsError",
     "SkippableError",
     "ConfigError",
     "CheckpointError",
@@ -31,6 +32,11 @@ class RetriableError(StreamerError):
 
 class KafkaUnavailableError(RetriableError):
     """The broker could not be reached or did not ack: the source waits, polling slowly."""
+
+
+class KafkaTlsError(KafkaUnavailableError):
+    """TLS with the broker fails (its certificate is not trusted, ours is refused). Retried
+    like an outage, since the broker side may be fixed, but it usually needs a human."""
 
 
 class FatalError(StreamerError):

@@ -25,7 +25,9 @@ from .crashpoints import crash_point
 from .httpserver import serve_http
 from .metrics import METRICS, Metrics
 from .emit import Draft, OutRecord, SourceContext, agent_current_record
-from .errors import CheckpointError, FatalError, KafkaUnavailableError, RetriableError, SkippableError, StreamerError
+from .errors import (
+    CheckpointError, FatalError, KafkaTlsError, KafkaUnavailableError, RetriableError, SkippableError, StreamerError,
+)
 from .events import EVENT_SPECS, SourceGap, SourceHealthChanged, SourceWatermark
 from .kafka.checkpoint import Checkpoint, Restored, StateStore, advance_offsets
 from .kafka.publisher import Publisher
@@ -466,6 +468,8 @@ class Daemon:
         self.publisher = Publisher(cfg.kafka)
         self.store = StateStore(cfg.kafka)
         self.runners = [SourceRunner(s, cfg, self.publisher, self.store) for s in cfg.sources]
+        self.connect_error: str | None = None
+        """Why the last connect to Kafka failed, until one works (for /readyz)."""
 
     async def _connect(self) -> None:
         failures = 0
@@ -473,12 +477,17 @@ class Daemon:
             try:
                 await self.publisher.start()
                 await self.publisher.ensure_topics()
+                self.connect_error = None
                 return
             except RetriableError as e:
                 await self.publisher.stop()
+                self.connect_error = str(e)
                 failures += 1
                 delay = backoff_delay(failures, cap=15.0)
-                self.log.warning("kafka unreachable; retrying", error=str(e), retry_in=round(delay, 2))
+                if isinstance(e, KafkaTlsError):  # a certificate problem needs a human: say it loudly
+                    self.log.error("kafka TLS failed; retrying", error=str(e), retry_in=round(delay, 2))
+                else:
+                    self.log.warning("kafka unreachable; retrying", error=str(e), retry_in=round(delay, 2))
                 await anyio.sleep(delay)
 
     async def run(self) -> None:
@@ -516,6 +525,8 @@ class Daemon:
 
     def ready(self) -> tuple[bool, str]:
         """For /readyz: the broker reachable and every source polled within its budget."""
+        if not self.publisher.started and self.connect_error is not None:
+            return False, self.connect_error
         if not (self.publisher.started and self.publisher.reachable):
             return False, "kafka: not reachable"
         for r in self.runners:

@@ -10,6 +10,10 @@ from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+
+from .config import KafkaConfig, load_config
+from .kafka.connection import client_kwargs, connect_failure
 
 __all__ = ["tail", "describe", "fit"]
 
@@ -86,15 +90,11 @@ def _width() -> int | None:
 
 
 async def tail(args: argparse.Namespace) -> None:
+    kafka = KafkaConfig(bootstrap_servers=args.bootstrap)
     if getattr(args, "config", None):
-        from .config import load_config
-        from .kafka.connection import client_kwargs
-
         kafka = load_config(args.config).kafka
         args.prefix = kafka.topic_prefix
-        connection = client_kwargs(kafka, suffix="-tail")
-    else:
-        connection = {"bootstrap_servers": args.bootstrap}
+    connection = client_kwargs(kafka, suffix="-tail")
     topics = [f"{args.prefix}.{t}" for t in ("agent", "interaction", "stats", "source")]
     consumer = AIOKafkaConsumer(
         *topics,
@@ -103,7 +103,11 @@ async def tail(args: argparse.Namespace) -> None:
         enable_auto_commit=False,
         auto_offset_reset="earliest" if args.from_beginning else "latest",
     )
-    await consumer.start()
+    try:
+        await consumer.start()
+    except (KafkaError, OSError) as e:
+        await consumer.stop()
+        raise await connect_failure(kafka, e) from None
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")  # vendor names (and the cut marker) on any terminal
     seen = 0

@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError
 
 from ..config import KafkaConfig
 from ..emit import OutRecord
-from .connection import client_kwargs
+from .connection import client_kwargs, connect_failure
 from ..errors import FatalError, KafkaUnavailableError
 
 __all__ = ["Ack", "Publisher", "topic_names"]
@@ -65,7 +65,7 @@ class Publisher:
             await producer.start()
         except (KafkaError, OSError) as e:
             await producer.stop()
-            raise KafkaUnavailableError(f"kafka: cannot connect to {self._cfg.bootstrap_servers}: {e}") from None
+            raise await connect_failure(self._cfg, e) from None
         self._producer = producer
         self.reachable = True
 

@@ -5,20 +5,24 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from streamer.config import KafkaConfig
 from streamer.simulator.world import World
 
 from .harness import event_key, events, last_checkpoint, truth_key
 
 
-def check_against_truth(bootstrap: str, prefix: str, world: World, source_id: str = "vonage-it") -> dict[str, int]:
+def check_against_truth(
+    bootstrap: str, prefix: str, world: World, source_id: str = "vonage-it", kafka: KafkaConfig | None = None,
+) -> dict[str, int]:
     """Every history activity before the checkpointed cursor is on Kafka exactly once,
-    nothing is invented, ids are unique, and per-key sequences are 1..n in offset order."""
-    evs = events(bootstrap, prefix, "agent", "interaction")
+    nothing is invented, ids are unique, and per-key sequences are 1..n in offset order.
+    ``kafka``: the client settings to read with (TLS), when not plain ``bootstrap``."""
+    evs = events(bootstrap, prefix, "agent", "interaction", kafka=kafka)
     ids = Counter(e["id"] for e in evs)
     dup_ids = {i: n for i, n in ids.items() if n > 1}
     assert not dup_ids, f"duplicate event ids: {list(dup_ids.items())[:5]}"
 
-    cursor = last_checkpoint(bootstrap, prefix, source_id)["cursors"]["agent-activities"]
+    cursor = last_checkpoint(bootstrap, prefix, source_id, kafka)["cursors"]["agent-activities"]
     truth = world.activities()
     all_truth = {truth_key(a) for a in truth}
     expected = {truth_key(a) for a in truth if a.start_ms < cursor}

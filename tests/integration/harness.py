@@ -83,9 +83,9 @@ class DaemonProcess:
         return self.proc is not None and self.proc.poll() is None
 
 
-def read_topic(bootstrap: str, topic: str) -> list[Any]:
-    """Every record of a topic, read to its end."""
-    cfg = KafkaConfig(bootstrap_servers=bootstrap)
+def read_topic(bootstrap: str, topic: str, kafka: KafkaConfig | None = None) -> list[Any]:
+    """Every record of a topic, read to its end (with ``kafka``'s settings, e.g. TLS, when given)."""
+    cfg = kafka or KafkaConfig(bootstrap_servers=bootstrap)
 
     async def go() -> list[Any]:
         tps = await partitions(cfg, [topic])
@@ -95,10 +95,10 @@ def read_topic(bootstrap: str, topic: str) -> list[Any]:
     return asyncio.run(go())
 
 
-def events(bootstrap: str, prefix: str, *names: str) -> list[dict[str, Any]]:
+def events(bootstrap: str, prefix: str, *names: str, kafka: KafkaConfig | None = None) -> list[dict[str, Any]]:
     out = []
     for name in names:
-        for r in read_topic(bootstrap, f"{prefix}.{name}"):
+        for r in read_topic(bootstrap, f"{prefix}.{name}", kafka):
             ev = msgspec.json.decode(r.value)
             ev["_key"] = r.key.decode()
             ev["_partition"] = r.partition
@@ -107,8 +107,8 @@ def events(bootstrap: str, prefix: str, *names: str) -> list[dict[str, Any]]:
     return out
 
 
-def last_checkpoint(bootstrap: str, prefix: str, source_id: str) -> dict[str, Any]:
-    cps = [msgspec.json.decode(r.value) for r in read_topic(bootstrap, f"{prefix}.streamer.checkpoints")
+def last_checkpoint(bootstrap: str, prefix: str, source_id: str, kafka: KafkaConfig | None = None) -> dict[str, Any]:
+    cps = [msgspec.json.decode(r.value) for r in read_topic(bootstrap, f"{prefix}.streamer.checkpoints", kafka)
            if r.key == source_id.encode() and r.value]
     assert cps, "no checkpoint written"
     return cps[-1]

@@ -1,19 +1,23 @@
-"""A loopback TCP proxy the tests can cut and restore, to take the broker away from the daemon."""
+"""A loopback TCP proxy the tests can cut and restore, to take the broker away from the daemon;
+with an SSL context it terminates TLS in front of the broker (which speaks none)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from types import TracebackType
 
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to 127.0.0.1:<target>. ``cut()`` resets every connection
-    and refuses new ones until ``restore()``."""
+    and refuses new ones until ``restore()``. With ``tls``, clients speak TLS to the proxy
+    and the proxy speaks plain TCP to the target."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *, tls: ssl.SSLContext | None = None) -> None:
         self.target_port = target_port
+        self.tls = tls
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = int(sock.getsockname()[1])
@@ -44,7 +48,9 @@ class TcpProxy:
         self._writers -= {client_w, up_w}
 
     async def _open(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", self.port, reuse_address=True, ssl=self.tls,
+        )
 
     async def _close(self) -> None:
         if self._server is not None:

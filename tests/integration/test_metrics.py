@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import resource
+import socket
 import time
 from pathlib import Path
 
@@ -13,7 +16,7 @@ from streamer.broker import EmbeddedBroker, free_port
 from streamer.metrics import METRIC_NAMES
 from streamer.simulator.app import SimulatorThread
 
-from .harness import DaemonProcess, unique_prefix, wait_for, write_config
+from .harness import DaemonProcess, events, unique_prefix, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -62,3 +65,49 @@ def test_metrics_and_probes(broker: EmbeddedBroker, tmp_path: Path) -> None:
     assert sample(text, "ccstream_kafka_up") == 1
     assert sample(text, "ccstream_endpoint_healthy", endpoint="agent-activities") == 1
     assert re.search(r'ccstream_last_checkpoint_timestamp_seconds\{source="vonage-it"\} 1\.\d+e\+09', text)
+
+
+def test_out_of_file_descriptors_the_server_backs_off_and_the_daemon_keeps_publishing(
+    broker: EmbeddedBroker, tmp_path: Path,
+) -> None:
+    """EMFILE from accept() once cancelled the whole daemon. The daemon's descriptor limit is
+    cut to what it uses plus two, then clients pile onto the probe port."""
+    port = free_port()
+    log = tmp_path / "daemon.log"
+    with SimulatorThread(seed=52, agents=10) as sim:
+        prefix = unique_prefix()
+        cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=f"{sim.base_url}/vonage")
+        cfg.write_text(cfg.read_text() + f"metrics: {{host: 127.0.0.1, port: {port}}}\n")
+        daemon = DaemonProcess(cfg, log).start()
+        assert daemon.proc is not None
+        pid = daemon.proc.pid
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        def published() -> int:
+            return len(events(broker.bootstrap, prefix, "source"))
+
+        assert wait_for(healthy, 15)
+        assert wait_for(lambda: published() > 0, 15)
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (len(os.listdir(f"/proc/{pid}/fd")) + 2, hard))
+        clients: list[socket.socket] = []
+        try:
+            clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(20)]
+            assert wait_for(lambda: "cannot accept" in log.read_text(), 15), log.read_text()[-2000:]
+        finally:
+            for c in clients:
+                c.close()
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        before = published()
+        assert daemon.alive(), log.read_text()[-3000:]
+        assert wait_for(healthy, 15)
+        assert wait_for(lambda: published() > before, 20)
+        assert daemon.terminate() == 0
+    text = log.read_text()
+    assert '"error": "EMFILE: Too many open files"' in text
+    assert "metrics and probe server accepting again" in text

@@ -17,6 +17,8 @@ import yaml
 from streamer import cli, metrics
 from streamer.config import StreamerConfig, parse_config
 
+from ..pki import make_pki
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -448,16 +450,17 @@ def test_readme_mentions_every_piece() -> None:
 
 def test_configmap_commented_sasl_ssl_example_is_valid(tmp_path: Path) -> None:
     """The ConfigMap shows SASL_SSL commented out; uncommented, it must still pass
-    (with its CA file path pointed at a file that exists here)."""
+    (with its certificate file paths pointed at real files made here)."""
     text = _manifests()["ConfigMap"]["data"]["config.yaml"]
     pattern = re.compile(r"^(\s*)# ((?:security_protocol|sasl_\w+|ssl_\w+): .*)$", re.M)
     assert len(pattern.findall(text)) >= 3, "expected a commented SASL_SSL example under kafka:"
     tree = yaml.safe_load(pattern.sub(r"\1\2", text))
-    for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+    pki = make_pki(tmp_path / "pki")
+    files = {"ssl_cafile": pki.ca, "ssl_certfile": pki.client_cert, "ssl_keyfile": pki.client_key}
+    for key, real in files.items():
         if key in tree["kafka"]:
             assert tree["kafka"][key].startswith("/"), key
-            (tmp_path / key).write_text("-----BEGIN CERTIFICATE-----\n")
-            tree["kafka"][key] = str(tmp_path / key)
+            tree["kafka"][key] = str(real)
     cfg = _parse(tree, {})
     assert cfg.kafka.security_protocol == "SASL_SSL"
     assert cfg.kafka.sasl_mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")

@@ -1,6 +1,6 @@
-"""Kafka security settings reach every client as aiokafka expects them; bad combinations are
-config errors naming the key. (The embedded broker cannot serve TLS or SASL, so the wire
-handshake itself is not exercised here.)"""
+"""Kafka security settings reach every client as aiokafka expects them; bad combinations and
+unusable certificate files are config errors naming the key. (TLS on the wire:
+tests/integration/test_kafka_tls.py.)"""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streamer.broker import free_port
 from streamer.config import parse_config
 from streamer.errors import ConfigError
-from streamer.kafka.connection import client_kwargs
+from streamer.kafka.connection import client_kwargs, explain_tls_failure
+
+from ..pki import Pki, make_pki
 
 
 def cfg(**kafka: Any) -> Any:
@@ -52,9 +55,39 @@ def test_sasl_plaintext_has_no_tls() -> None:
         ({"ssl_cafile": "/nonexistent/ca.pem"}, "kafka.ssl_cafile: /nonexistent/ca.pem is not a readable file"),
         ({"security_protocol": "SSL_SASL"}, "kafka.security_protocol: Invalid enum value"),
         ({"sasl_mechanism": "GSSAPI"}, "kafka.sasl_mechanism: Invalid enum value"),
+        ({"ssl_cafile": "/etc/hosts"},
+         "kafka.ssl_cafile: only used with security_protocol SSL or SASL_SSL, not PLAINTEXT"),
+        ({"security_protocol": "SSL", "ssl_cafile": "/etc/hosts"},
+         "kafka.ssl_cafile: /etc/hosts holds no usable CA certificate: NO_CERTIFICATE_OR_CRL_FOUND"),
     ],
 )
 def test_bad_security_settings_name_the_key(kafka: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as e:
         cfg(**kafka)
     assert str(e.value).startswith(message)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def test_a_client_key_that_does_not_match_its_certificate_is_a_config_error(pki: Pki) -> None:
+    with pytest.raises(ConfigError) as e:
+        cfg(security_protocol="SSL", ssl_certfile=str(pki.client_cert), ssl_keyfile=str(pki.server_key))
+    assert str(e.value) == (
+        f"kafka.ssl_certfile: cannot use {pki.client_cert} with kafka.ssl_keyfile {pki.server_key}: "
+        "KEY_VALUES_MISMATCH (the key must match the certificate and not be encrypted)"
+    )
+
+
+def test_usable_certificate_files_pass(pki: Pki) -> None:
+    k = cfg(security_protocol="SSL", ssl_cafile=str(pki.ca), ssl_certfile=str(pki.client_cert),
+            ssl_keyfile=str(pki.client_key))
+    assert isinstance(client_kwargs(k)["ssl_context"], ssl.SSLContext)
+
+
+async def test_no_tls_explanation_without_tls_or_without_a_listener() -> None:
+    assert await explain_tls_failure(cfg(bootstrap_servers=f"127.0.0.1:{free_port()}")) is None
+    # nothing listens: an outage, not a TLS problem
+    assert await explain_tls_failure(cfg(bootstrap_servers=f"127.0.0.1:{free_port()}", security_protocol="SSL")) is None

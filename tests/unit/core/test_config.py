@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +291,34 @@ def test_load_config_bad_yaml(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text("kafka: [unclosed\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(f, env={})
+
+
+def test_billion_laughs_is_refused_before_expanding(tmp_path: Path) -> None:
+    # 9 levels of 10 aliases each: 10^9 strings once expanded, from under 500 bytes
+    lines = ["l0: &l0 [" + ", ".join(["lol"] * 10) + "]"]
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    f = tmp_path / "c.yaml"
+    f.write_text("\n".join([*lines, "sources: *l8"]) + "\n")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as exc:
+        load_config(f, env={})
+    print(f"refused a {f.stat().st_size}-byte document in {time.perf_counter() - started:.4f}s")
+    assert str(exc.value) == (
+        f"{f}: line 2: YAML alias *l0 is not allowed in config files "
+        "(aliases can expand without bound); write the value out"
+    )
+
+
+def test_merge_key_alias_is_refused_with_its_line(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(
+        "x-defaults: &defaults {vendor: vonage, poll_interval: 2s}\n"
+        "sources:\n"
+        "  - id: a\n"
+        "    <<: *defaults\n"
+    )
+    with pytest.raises(ConfigError, match=r"c\.yaml: line 4: YAML alias \*defaults is not allowed"):
         load_config(f, env={})
 
 
