@@ -1,5 +1,9 @@
 """The shared async HTTP client: auth, retries with jitter, Retry-After, body size cap.
 
+``timeout`` is a deadline for one whole exchange (token, connect, headers and the
+entire body), not httpx's per-read timeout that a server dripping a byte at a time
+never trips.
+
 httpx exceptions never leave this module: every failure becomes a
 :class:`~streamer.errors.RetriableError`, :class:`~streamer.errors.FatalError` or
 :class:`~streamer.errors.SkippableError`. What each HTTP status means is a table
@@ -154,6 +158,7 @@ class HttpClient:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._max_body = max_body_bytes
+        self._timeout = timeout
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._log = log if log is not None else structlog.get_logger("streamer.http")
@@ -165,7 +170,7 @@ class HttpClient:
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers=dict(headers or {}),
-            timeout=httpx.Timeout(timeout),
+            timeout=httpx.Timeout(timeout),  # each step; the whole exchange: _once's deadline
             transport=transport,
             follow_redirects=False,
             trust_env=False,
@@ -253,7 +258,15 @@ class HttpClient:
         await self._sleep(delay)
 
     async def _once(self, path: str, params: Mapping[str, str | int] | None) -> Response | _Attempt:
-        """One request; returns the response, or the retriable failure that happened."""
+        """One exchange within the ``timeout`` deadline; returns the response, or the
+        retriable failure that happened."""
+        try:
+            with anyio.fail_after(self._timeout):
+                return await self._exchange(path, params)
+        except TimeoutError:
+            return _Attempt(status=None, reason=f"no complete response within the {self._timeout:g}s timeout")
+
+    async def _exchange(self, path: str, params: Mapping[str, str | int] | None) -> Response | _Attempt:
         try:
             auth_headers = await self._auth.headers(self._client)
         except RetriableError as exc:
