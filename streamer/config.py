@@ -143,6 +143,7 @@ class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Deadline for one whole HTTP exchange (token, connect, headers, entire body)."""
     max_attempts: int = 5
     max_body_bytes: int = 16 * 1024 * 1024
+    """Largest response body, counted after inflating gzip/deflate (checked while reading)."""
 
 
 class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
