@@ -24,8 +24,8 @@ Ts = TypeVarTuple("Ts")
 
 OFF_LOOP_BYTES = 64 * 1024
 """Bodies of at least this many bytes are decoded in a worker thread. Below it a decode
-costs the loop a few milliseconds even with a repair (about 0.2 s per MB in the worst
-case, see :data:`~streamer.jsonrepair.MAX_REPAIR_BYTES`)."""
+costs the loop at most a few tens of milliseconds, even with a repair (up to about 0.4 s
+of CPU per MB, see :data:`~streamer.jsonrepair.MAX_REPAIR_BYTES`)."""
 
 
 async def decode_off_loop(size: int, fn: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]) -> T:
