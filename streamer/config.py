@@ -141,8 +141,10 @@ class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     contact_lists: list[str] = []
     """Alvaria contact lists to read (listActivity); empty: skip."""
     timeout: Duration = 10.0
+    """Deadline for one whole HTTP exchange (token, connect, headers, entire body)."""
     max_attempts: int = 5
     max_body_bytes: int = 16 * 1024 * 1024
+    """Largest response body, counted after inflating gzip/deflate (checked while reading)."""
 
 
 class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -1,5 +1,10 @@
 """The shared async HTTP client: auth, retries with jitter, Retry-After, body size cap.
 
+``timeout`` is a deadline for one whole exchange (token, connect, headers and the
+entire body), not httpx's per-read timeout that a server dripping a byte at a time
+never trips. ``max_body_bytes`` caps the body as decoded: gzip and deflate are inflated
+in bounded steps (:mod:`streamer.inflate`) and reading stops once the cap is passed.
+
 httpx exceptions never leave this module: every failure becomes a
 :class:`~streamer.errors.RetriableError`, :class:`~streamer.errors.FatalError` or
 :class:`~streamer.errors.SkippableError`. What each HTTP status means is a table
@@ -8,12 +13,13 @@ httpx exceptions never leave this module: every failure becomes a
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +31,7 @@ import structlog
 
 from streamer.auth import Auth
 from streamer.errors import FatalError, RetriableError, SkippableError
+from streamer.inflate import ACCEPT_ENCODING, BadEncoding, Inflater, UnsupportedEncoding
 from streamer.tolerant import decode_json
 
 __all__ = [
@@ -35,7 +42,11 @@ __all__ = [
     "Response",
     "quote_segment",
     "parse_retry_after",
+    "ERROR_BODY_BYTES",
 ]
+
+ERROR_BODY_BYTES = 64 * 1024
+"""How much of an error response's body is read: its message is at the start."""
 
 
 class Action(enum.Enum):
@@ -154,6 +165,7 @@ class HttpClient:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._max_body = max_body_bytes
+        self._timeout = timeout
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._log = log if log is not None else structlog.get_logger("streamer.http")
@@ -164,8 +176,8 @@ class HttpClient:
             raise ValueError("base_url must not embed credentials; pass them as auth")
         self._client = httpx.AsyncClient(
             base_url=base_url,
-            headers=dict(headers or {}),
-            timeout=httpx.Timeout(timeout),
+            headers={"accept-encoding": ACCEPT_ENCODING, **(headers or {})},
+            timeout=httpx.Timeout(timeout),  # each step; the whole exchange: _once's deadline
             transport=transport,
             follow_redirects=False,
             trust_env=False,
@@ -253,7 +265,15 @@ class HttpClient:
         await self._sleep(delay)
 
     async def _once(self, path: str, params: Mapping[str, str | int] | None) -> Response | _Attempt:
-        """One request; returns the response, or the retriable failure that happened."""
+        """One exchange within the ``timeout`` deadline; returns the response, or the
+        retriable failure that happened."""
+        try:
+            with anyio.fail_after(self._timeout):
+                return await self._exchange(path, params)
+        except TimeoutError:
+            return _Attempt(status=None, reason=f"no complete response within the {self._timeout:g}s timeout")
+
+    async def _exchange(self, path: str, params: Mapping[str, str | int] | None) -> Response | _Attempt:
         try:
             auth_headers = await self._auth.headers(self._client)
         except RetriableError as exc:
@@ -278,20 +298,50 @@ class HttpClient:
         return Response(status=response.status_code, headers=headers, body=body, url=url)
 
     async def _read_capped(self, response: httpx.Response, path: str) -> bytes:
+        """The body as decoded, refused (OK responses) or cut (error responses: only the
+        message at its start is needed) once over its cap. The cap applies to the
+        inflated size, checked every :data:`~streamer.inflate.STEP` bytes of it."""
         ok = classify(response.status_code) is Action.OK
+        cap = self._max_body if ok else min(self._max_body, ERROR_BODY_BYTES)
         declared = response.headers.get("content-length", "")
-        if ok and declared.isdigit() and int(declared) > self._max_body:
-            raise SkippableError(f"GET {path}: response body over {self._max_body} bytes")
+        if ok and declared.isdigit() and int(declared) > cap:
+            raise SkippableError(f"GET {path}: response body over {cap} bytes")
+        # An in-memory transport (httpx.MockTransport) hands over a body it already read
+        # and decoded; a network response is still raw.
+        encoding = None if response.is_stream_consumed else response.headers.get("content-encoding")
+        try:
+            inflater = Inflater(encoding)
+        except UnsupportedEncoding as exc:
+            raise SkippableError(f"GET {path}: {exc}") from None
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self._max_body:
-                if ok:
-                    raise SkippableError(f"GET {path}: response body over {self._max_body} bytes")
-                break  # an error body only needs its start
-            chunks.append(chunk)
+        try:
+            async with contextlib.aclosing(_raw_chunks(response)) as raws:
+                async for raw in raws:
+                    for piece in inflater.feed(raw):
+                        size += len(piece)
+                        if size > cap:
+                            if ok:
+                                raise SkippableError(f"GET {path}: response body over {cap} bytes"
+                                                     + (f" (inflated from {encoding})" if encoding else ""))
+                            chunks.append(piece[: cap - (size - len(piece))])
+                            return b"".join(chunks)  # an error body only needs its start
+                        chunks.append(piece)
+            chunks.append(inflater.finish())
+        except BadEncoding as exc:
+            if not ok:
+                return b"".join(chunks)
+            raise SkippableError(f"GET {path}: {exc}") from None
         return b"".join(chunks)
+
+
+async def _raw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body as it came over the wire (still encoded), chunk by chunk."""
+    if response.is_stream_consumed:
+        yield response.content
+        return
+    async for chunk in response.aiter_raw():
+        yield chunk
 
 
 @functools.cache

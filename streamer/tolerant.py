@@ -16,7 +16,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from .errors import SkippableError
-from .jsonrepair import repair_json
+from .jsonrepair import repair_json, repair_refused
 from .timeutil import UTC, parse_ts
 
 __all__ = [
@@ -174,7 +174,8 @@ def snippet(body: bytes) -> str:
 
 
 def decode_body(body: bytes) -> dict[str, msgspec.Raw]:
-    """Strict first; on a syntax error, retry once after the documented repairs.
+    """Strict first; on a syntax error, retry once after the documented repairs (only
+    for a body within :data:`~streamer.jsonrepair.MAX_REPAIR_BYTES`).
 
     Raises ``msgspec.ValidationError`` when the body is JSON but not an object, and
     :class:`SkippableError` when it cannot be read even after the repairs.
@@ -184,6 +185,9 @@ def decode_body(body: bytes) -> dict[str, msgspec.Raw]:
     except msgspec.ValidationError:
         raise
     except (msgspec.DecodeError, *_UNREADABLE) as exc:
+        refused = repair_refused(body)
+        if refused is not None:
+            raise SkippableError(f"{_unreadable(exc)}; {refused}") from None
         repaired, applied = repair_json(body)
         if not applied:
             raise _unreadable(exc) from None

@@ -39,7 +39,8 @@ from ..events import (
     WorkState,
 )
 from ..http import HttpClient
-from ..jsonrepair import repair_json
+from ..jsonrepair import STRING, repair_json, repair_refused, split_around, split_strings
+from ..offload import decode_off_loop
 from ..paging import Paginator
 from ..source import BadInput, Endpoint, PollResult, endpoint_interval, window_settings
 from ..timeutil import format_ts, from_ms, parse_ts, to_ms
@@ -106,37 +107,23 @@ def sinch_headers(cfg: SourceConfig) -> dict[str, str]:
 # --- decoding ----------------------------------------------------------------------
 
 
+_STRINGS_AND_COMMENTS = re.compile(STRING.pattern + rb"|//[^\n]*", re.DOTALL)
+"""Splits a body into text, strings and ``//`` comments (to the end of their line)."""
+
+
 def _strip_comments(body: bytes) -> tuple[bytes, bool]:
-    """Remove ``// ...`` to the end of the line, outside strings."""
-    out = bytearray()
-    i, n = 0, len(body)
-    in_string = False
-    changed = False
-    while i < n:
-        c = body[i]
-        if in_string:
-            out.append(c)
-            if c == 0x5C and i + 1 < n:  # backslash: keep the escaped byte
-                out.append(body[i + 1])
-                i += 2
-                continue
-            if c == 0x22:
-                in_string = False
-            i += 1
-            continue
-        if c == 0x22:
-            in_string = True
-        elif c == 0x2F and i + 1 < n and body[i + 1] == 0x2F:
-            end = body.find(b"\n", i)
-            i = n if end < 0 else end
-            changed = True
-            continue
-        out.append(c)
-        i += 1
-    return bytes(out), changed
+    """Remove ``// ...`` to the end of the line, outside strings (one regex pass)."""
+    if b"//" not in body:
+        return body, False
+    parts = split_around(_STRINGS_AND_COMMENTS, body)
+    tokens = parts[1::2]
+    kept = [b"" if t.startswith(b"//") else t for t in tokens]
+    if kept == tokens:
+        return body, False
+    parts[1::2] = kept
+    return b"".join(parts), True
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _VALUE_END_BEFORE_NEWLINE = re.compile(rb"([0-9\]}]|true|false|null)([ \t\r]*\n\s*)$")
 _ONLY_NEWLINE_SPACE = re.compile(rb"^[ \t\r]*\n\s*$")
 _COLON_BEFORE = re.compile(rb":\s*$")
@@ -144,26 +131,31 @@ _COLON_BEFORE = re.compile(rb":\s*$")
 
 def _add_missing_commas(body: bytes) -> tuple[bytes, bool]:
     """Insert the comma missing between a value and the next key on a new line."""
-    strings = [m.group(0) for m in _STRING.finditer(body)]
-    gaps = _STRING.split(body)
+    parts = split_strings(body)
     changed = False
-    for i in range(1, len(strings)):
-        gap = gaps[i]  # the text between strings[i-1] and strings[i]
+    for i in range(2, len(parts) - 1, 2):
+        gap = parts[i]  # the text between two strings
+        if b"\n" not in gap:
+            continue  # both slips end a line
         m = _VALUE_END_BEFORE_NEWLINE.search(gap)
         if m and b":" in gap:
-            gaps[i] = gap[: m.end(1)] + b"," + gap[m.end(1):]
+            parts[i] = gap[: m.end(1)] + b"," + gap[m.end(1):]
             changed = True
-        elif _ONLY_NEWLINE_SPACE.match(gap) and _COLON_BEFORE.search(gaps[i - 1]):
-            gaps[i] = b"," + gap  # the previous string was a value
+        elif _ONLY_NEWLINE_SPACE.match(gap) and _COLON_BEFORE.search(parts[i - 2]):
+            parts[i] = b"," + gap  # the previous string was a value
             changed = True
-    out = gaps[0]
-    for s, g in zip(strings, gaps[1:]):
-        out += s + g
-    return out, changed
+    return b"".join(parts), changed
 
 
 def repair_sinch(body: bytes) -> tuple[bytes, list[str]]:
-    """The documented slips of the Sinch docs, then :func:`repair_json`'s."""
+    """The documented slips of the Sinch docs, then :func:`repair_json`'s.
+
+    A body :func:`~streamer.jsonrepair.repair_refused` refuses (over
+    :data:`~streamer.jsonrepair.MAX_REPAIR_BYTES`) raises :class:`SkippableError`.
+    """
+    refused = repair_refused(body)
+    if refused is not None:
+        raise SkippableError(refused)
     applied: list[str] = []
     body, changed = _strip_comments(body)
     if changed:
@@ -188,7 +180,10 @@ def _row_raws_repaired(body: bytes) -> list[msgspec.Raw]:
     """Strict first; an unreadable body is read once more after the documented repairs."""
     try:
         return _row_raws(body)
-    except SkippableError:
+    except SkippableError as exc:
+        refused = repair_refused(body)
+        if refused is not None:
+            raise SkippableError(f"{exc}; {refused}") from None
         repaired, applied = repair_sinch(body)
         if not applied:
             raise
@@ -255,7 +250,7 @@ class SinchClient:
         while not pager.finished:
             query = {**params, "offset": pager.current_value, "limit": self.limit}
             response = await self.http.get(path, query)
-            page = decode_rows(response.body, model)
+            page = await decode_off_loop(len(response.body), decode_rows, response.body, model)
             pager.advance(len(page), raw=response.body)
             items.extend(page)
         return RowsRead(items=items, pages=pager.count)
@@ -263,7 +258,7 @@ class SinchClient:
     async def list_once(self, path: str, model: type[T], params: Mapping[str, str | int] | None = None) -> list[T | BadRecord]:
         """A small collection read in one call (a contact's details)."""
         response = await self.http.get(path, params)
-        return decode_rows(response.body, model)
+        return await decode_off_loop(len(response.body), decode_rows, response.body, model)
 
 
 # --- config and endpoint plumbing ---------------------------------------------------

@@ -10,6 +10,7 @@ The key and the token stay :class:`~streamer.secrets.Secret` until a header is b
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
@@ -24,6 +25,7 @@ from streamer.clients import response_counter
 from streamer.config import OAuth2AuthConfig, SourceConfig
 from streamer.errors import ConfigError, SkippableError
 from streamer.http import HttpClient, quote_segment
+from streamer.offload import decode_off_loop
 from streamer.secrets import Secret
 from streamer.vendors.alvaria.models import (
     ChannelActivityRow,
@@ -154,7 +156,7 @@ class AlvariaClient:
         params = {"contactList": contact_list}
         body = (await self._http.get(path, params)).body
         try:
-            return decode_list_activity(body)
+            return await decode_off_loop(len(body), decode_list_activity, body)
         except SkippableError as exc:
             raise SkippableError(f"listActivity contactList={contact_list}: {exc}", raw=exc.raw) from None
 
@@ -165,14 +167,14 @@ class AlvariaClient:
             params["workTypeId"] = work_type_id
         body = (await self._http.get(f"{self._root}/presence/users/data", params)).body
         try:
-            return decode_rows(body, PresenceUser, key="users")
+            return await decode_off_loop(len(body), functools.partial(decode_rows, body, PresenceUser, key="users"))
         except SkippableError as exc:
             raise SkippableError(f"presence/users: {exc}", raw=exc.raw) from None
 
     async def _rows(self, query: str, params: Mapping[str, str], model: type[T]) -> Rows[T]:
         body = (await self._http.get(f"{self._root}/queries/{query}/data", params)).body
         try:
-            return decode_rows(body, model)
+            return await decode_off_loop(len(body), decode_rows, body, model)
         except SkippableError as exc:
             what = " ".join(f"{k}={v}" for k, v in params.items())
             raise SkippableError(f"{query} {what}: {exc}", raw=exc.raw) from None

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from ...errors import SkippableError
 from ...http import quote_segment
+from ...offload import decode_off_loop
 from ...timeutil import format_ts
 from ...tolerant import BadRecord
 from ..sinch_common import RowsRead, SinchClient, decode_rows
@@ -40,7 +41,7 @@ class RmiClient(SinchClient):
     async def contact(self, contact_id: str) -> Contact:
         """One contact by id; 400 (``Invalid GUID``) and 404 raise SkippableError."""
         response = await self.http.get(f"/contacts/{quote_segment(contact_id)}")
-        rows = decode_rows(response.body, Contact)
+        rows = await decode_off_loop(len(response.body), decode_rows, response.body, Contact)
         if len(rows) != 1 or not isinstance(rows[0], Contact):
             reason = rows[0].reason if rows and not isinstance(rows[0], Contact) else f"{len(rows)} rows"
             raise SkippableError(f"/contacts/{contact_id}: not one readable contact ({reason})", raw=response.body)

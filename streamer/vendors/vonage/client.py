@@ -11,6 +11,7 @@ import msgspec
 
 from streamer.errors import SkippableError
 from streamer.http import HttpClient
+from streamer.offload import decode_off_loop
 from streamer.paging import PageNumberPaginator
 from streamer.timeutil import format_ts
 from streamer.vendors.vonage.models import (
@@ -18,8 +19,10 @@ from streamer.vendors.vonage.models import (
     AgentStatus,
     BadRecord,
     Interaction,
-    decode_page,
+    Page,
+    decode_envelope,
 )
+from streamer.tolerant import decode_items
 
 __all__ = [
     "VONAGE_ACCEPT",
@@ -115,9 +118,19 @@ class VonageClient:
                         f"{path} {params.get('start')}..{params.get('end')}: {WINDOW_LIMIT_MESSAGE}"
                     ) from None
                 raise
-            page = decode_page(response.body, model, keep)
+            page = await self._decode(response.body, model, keep)
             pager.advance(page, raw=response.body)
             items.extend(page.items)
             if page.up_to is not None and (up_to is None or page.up_to < up_to):
                 up_to = page.up_to
         return WindowRead(items=items, up_to=up_to, pages=pager.count)
+
+    @staticmethod
+    async def _decode(body: bytes, model: type[T], keep: Callable[[msgspec.Raw], bool] | None) -> Page[T]:
+        """:func:`~streamer.vendors.vonage.models.decode_page`, a large body off the loop:
+        the envelope and the rows are decoded in a worker thread, ``keep`` (the
+        endpoint's memory of rows) runs here on the loop in between."""
+        env = await decode_off_loop(len(body), decode_envelope, body)
+        raws = env.raws if keep is None else [r for r in env.raws if keep(r)]
+        items = await decode_off_loop(sum(map(len, raws)), decode_items, raws, model)
+        return Page(items=items, meta=env.meta, up_to=env.up_to)

@@ -38,6 +38,8 @@ __all__ = [
     "BadRecord",
     "Page",
     "decode_record",
+    "Envelope",
+    "decode_envelope",
     "decode_page",
 ]
 
@@ -204,6 +206,27 @@ class _Envelope(msgspec.Struct):
 _envelope = msgspec.json.Decoder(_Envelope)
 
 
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A page with its items still raw: what :func:`decode_envelope` reads."""
+
+    raws: list[msgspec.Raw]
+    meta: Meta | None = None
+    up_to: datetime | None = None
+
+
+def decode_envelope(body: bytes) -> Envelope:
+    """Read a ``{meta, items, upTo}`` page, leaving its items raw (pure: safe in a thread).
+
+    A body that is not a JSON object with an ``items`` array raises
+    :class:`SkippableError` carrying the body as ``raw``.
+    """
+    try:
+        return _decode_envelope(body)
+    except SkippableError as exc:
+        raise SkippableError(str(exc), raw=body) from None
+
+
 def decode_page(body: bytes, model: type[T], keep: Callable[[msgspec.Raw], bool] | None = None) -> Page[T]:
     """Decode a ``{meta, items, upTo}`` page; each item keeps its raw bytes.
 
@@ -212,13 +235,12 @@ def decode_page(body: bytes, model: type[T], keep: Callable[[msgspec.Raw], bool]
     :class:`BadRecord`. ``keep``, when given, sees every raw item and only the items it
     returns True for are decoded (a snapshot skips the rows it has seen unchanged).
     """
-    try:
-        return _decode_page(body, model, keep)
-    except SkippableError as exc:
-        raise SkippableError(str(exc), raw=body) from None
+    env = decode_envelope(body)
+    raws = env.raws if keep is None else [r for r in env.raws if keep(r)]
+    return Page(items=decode_items(raws, model), meta=env.meta, up_to=env.up_to)
 
 
-def _decode_page(body: bytes, model: type[T], keep: Callable[[msgspec.Raw], bool] | None) -> Page[T]:
+def _decode_envelope(body: bytes) -> Envelope:
     try:
         env = _envelope.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
@@ -233,10 +255,7 @@ def _decode_page(body: bytes, model: type[T], keep: Callable[[msgspec.Raw], bool
             meta = decode_record(meta_raw, Meta)
         except SkippableError:
             meta = None  # a null or odd meta only costs paging info; the caller checks
-    up_to = _decode_up_to(up_to_raw)
-    if keep is not None:
-        raws = [r for r in raws if keep(r)]
-    return Page(items=decode_items(raws, model), meta=meta, up_to=up_to)
+    return Envelope(raws=raws, meta=meta, up_to=_decode_up_to(up_to_raw))
 
 
 def _tolerant_envelope(body: bytes) -> tuple[list[msgspec.Raw], msgspec.Raw | None, msgspec.Raw | None]:
