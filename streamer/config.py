@@ -71,6 +71,9 @@ class KafkaConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     linger_ms: int = 5
     compression: Literal["none", "gzip"] = "gzip"
     request_timeout: Duration = 30.0
+    idempotence: bool = True
+    """Idempotent producer: a batch aiokafka re-sends after a timeout or a dropped
+    connection is written once. Off only for brokers without InitProducerId (the embedded one)."""
     client_id: str = "ccstream"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"

@@ -136,6 +136,7 @@ class SourceRunner:
         failures = 0
         while True:
             try:
+                await self.publisher.settle()
                 await self._restore()
                 return True
             except CheckpointError as e:
@@ -281,6 +282,9 @@ class SourceRunner:
     async def _commit(self, ep: Endpoint, result: PollResult, extra: list[Draft] | None = None) -> None:
         """Publish one result and checkpoint it; the lock makes it atomic per source."""
         async with self.lock:
+            if self.needs_restore:
+                # Before reading back: a failed send may still land (cancellable: nothing in flight).
+                await self.publisher.settle()
             with anyio.CancelScope(shield=True):
                 try:
                     if self.needs_restore:
