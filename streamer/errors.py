@@ -7,6 +7,7 @@ __all__ = [
     "RetriableError",
     "FatalError",
     "KafkaUnavailableError",
+    "KafkaRejectedError",
     "SkippableError",
     "ConfigError",
     "CheckpointError",
@@ -35,6 +36,11 @@ class KafkaUnavailableError(RetriableError):
 
 class FatalError(StreamerError):
     """Retrying will not help without a human (bad credentials, 403, bad config)."""
+
+
+class KafkaRejectedError(FatalError):
+    """The broker is up but refused the request, and would refuse it again: a record over
+    its size limit, no authorization for a topic or the cluster, an invalid topic."""
 
 
 class SkippableError(StreamerError):

@@ -25,20 +25,30 @@ from .crashpoints import crash_point
 from .httpserver import serve_http
 from .metrics import METRICS, Metrics
 from .emit import Draft, OutRecord, SourceContext, agent_current_record
-from .errors import CheckpointError, FatalError, KafkaUnavailableError, RetriableError, SkippableError, StreamerError
+from .errors import (
+    CheckpointError, FatalError, KafkaRejectedError, KafkaUnavailableError, RetriableError, SkippableError, StreamerError,
+)
 from .events import EVENT_SPECS, SourceGap, SourceHealthChanged, SourceWatermark
 from .kafka.checkpoint import Checkpoint, Restored, StateStore, advance_offsets
-from .kafka.publisher import Publisher
+from .kafka.publisher import Publisher, record_size, size_over
 from .rules import emit_with_rules
 from .source import BadInput, Endpoint, PollResult, Source
 from .timeutil import format_ts, from_ms
+from .track.cut import cut_text
 from .track.ledger import Ledger
 from .vendors import registry
 
 __all__ = ["Daemon", "SourceRunner", "DeadLetter", "backoff_delay"]
 
 _enc = msgspec.json.Encoder()
-MAX_DEAD_LETTER_RAW = 1024 * 1024  # a whole oversized page must not make the dead letter unpublishable
+MAX_DEAD_LETTER_RAW = 1024 * 1024
+"""At most this much of the unreadable input is kept, and never more than fits in
+``kafka.max_record_bytes`` (base64 in JSON): a dead letter must be publishable."""
+FIELD_SHARE = 32
+"""Vendor strings are cut to ``kafka.max_record_bytes // FIELD_SHARE``: an event holds its
+value up to about four times (``current``, ``previous``, the ccs-value header, ``raw``)."""
+REJECTED_RETRY_S = 60.0
+"""How long a source waits before trying again after the broker refused its restore."""
 
 
 class DeadLetter(msgspec.Struct, kw_only=True):
@@ -50,7 +60,7 @@ class DeadLetter(msgspec.Struct, kw_only=True):
     reason: str
     raw: bytes
     raw_size: int
-    """Size of the unreadable input; ``raw`` holds at most its first MAX_DEAD_LETTER_RAW bytes."""
+    """Size of the unreadable input; ``raw`` holds its first bytes, as many as fit (at most MAX_DEAD_LETTER_RAW)."""
     observedtime: str
 
 
@@ -90,7 +100,8 @@ class SourceRunner:
         self.publisher = publisher
         self.store = store
         self.clock = clock
-        self.ctx = SourceContext(cfg.vendor, cfg.id, gcfg.kafka.topic_prefix)
+        self.ctx = SourceContext(cfg.vendor, cfg.id, gcfg.kafka.topic_prefix,
+                                 max_field_bytes=gcfg.kafka.max_record_bytes // FIELD_SHARE)
         self.log = structlog.get_logger("streamer.source").bind(source=cfg.id)
         self.source = source
         self.lock = anyio.Lock()
@@ -147,6 +158,11 @@ class SourceRunner:
                 )
                 await self._report_stopped(str(e))
                 return False
+            except KafkaRejectedError as e:
+                # Up, but refusing (an ACL, a size limit): retrying soon would only repeat it.
+                self.log.error("kafka refused the restore; retrying", error=str(e), retry_in=REJECTED_RETRY_S)
+                await self._report_stopped(str(e))
+                await anyio.sleep(REJECTED_RETRY_S)
             except RetriableError as e:
                 failures += 1
                 delay = backoff_delay(failures, cap=30.0)
@@ -312,6 +328,7 @@ class SourceRunner:
                 agents.add(d.entity_id)
         records += [agent_current_record(self.ledger, self.ctx, a, now) for a in sorted(agents)]
         records += [self._dead_letter(ep, b, now) for b in result.bad]
+        records = self._fit(ep, records, now)
         cursor_moved = result.cursor_ms is not None and result.cursor_ms != self.checkpoint.cursors.get(ep.name)
         if not records and not cursor_moved:
             return
@@ -384,17 +401,38 @@ class SourceRunner:
         )
         return [d]
 
+    def _fit(self, ep: Endpoint, records: list[OutRecord], now: int) -> list[OutRecord]:
+        """Records over ``kafka.max_record_bytes`` (their vendor strings already cut) go
+        to the dead-letter topic instead: the broker would refuse them on every retry."""
+        limit = self.gcfg.kafka.max_record_bytes
+        out = []
+        for r in records:
+            size = size_over(r, limit)
+            if size is None:
+                out.append(r)
+                continue
+            what = f"{r.type} {r.event_id}" if r.event_id else f"record for {r.topic}"
+            reason = (f"{what} (key {r.key.decode(errors='replace')}) is {size} bytes, over kafka.max_record_bytes "
+                      f"({limit}) with strings cut to {self.ctx.max_field_bytes} bytes")
+            self.metrics.dead_letters.labels(self.cfg.id, ep.name).inc()
+            out.append(self._dead_letter(ep, BadInput(reason, r.value or b""), now))
+        return out
+
     def _dead_letter(self, ep: Endpoint, bad: BadInput, now: int) -> OutRecord:
         digest = hashlib.sha256(bad.raw + bad.reason.encode()).hexdigest()[:32]
+        reason = cut_text(bad.reason, self.ctx.max_field_bytes)
         value = DeadLetter(
-            id=digest, source_id=self.cfg.id, endpoint=ep.name, reason=bad.reason,
-            raw=bad.raw[:MAX_DEAD_LETTER_RAW], raw_size=len(bad.raw), observedtime=format_ts(from_ms(now)),
+            id=digest, source_id=self.cfg.id, endpoint=ep.name, reason=reason,
+            raw=b"", raw_size=len(bad.raw), observedtime=format_ts(from_ms(now)),
         )
-        self.log.warning("record dead-lettered", endpoint=ep.name, reason=bad.reason, bytes=len(bad.raw))
-        return OutRecord(
-            f"{self.gcfg.kafka.topic_prefix}.deadletter", self.cfg.id.encode(), _enc.encode(value),
-            [("content-type", b"application/json")],
-        )
+        topic = f"{self.gcfg.kafka.topic_prefix}.deadletter"
+        key, headers = self.cfg.id.encode(), [("content-type", b"application/json")]
+        # What the record holds besides raw; raw goes in as base64 (4 bytes per 3), 16 bytes
+        # spare for the record's length fields growing with it.
+        room = self.gcfg.kafka.max_record_bytes - record_size(OutRecord(topic, key, _enc.encode(value), headers)) - 16
+        value.raw = bad.raw[: min(MAX_DEAD_LETTER_RAW, max(0, room) * 3 // 4)]
+        self.log.warning("record dead-lettered", endpoint=ep.name, reason=reason[:1024], bytes=len(bad.raw))
+        return OutRecord(topic, key, _enc.encode(value), headers)
 
     # --- health ------------------------------------------------------------------------
 
@@ -430,7 +468,7 @@ class SourceRunner:
             self.log.warning("health event not published yet", endpoint=ep.name, error=str(e))
 
     async def _report_stopped(self, reason: str) -> None:
-        """Best effort: tell consumers this source's endpoints are failing (policy fail)."""
+        """Best effort: tell consumers this source's endpoints are failing (it cannot restore)."""
         assert self.source is not None
         drafts = [d for ep in self.source.endpoints if (d := self._health_draft(ep, "failing", reason))]
         try:

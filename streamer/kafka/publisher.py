@@ -11,16 +11,58 @@ import msgspec
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    CorruptRecordException,
+    InvalidRequiredAcksError,
+    InvalidTimestampError,
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    PolicyViolationError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+    UnsupportedForMessageFormatError,
+)
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from ..config import KafkaConfig
 from ..emit import OutRecord
 from .connection import client_kwargs
-from ..errors import FatalError, KafkaUnavailableError
+from ..errors import FatalError, KafkaRejectedError, KafkaUnavailableError
 
-__all__ = ["Ack", "Publisher", "topic_names", "producer_kwargs"]
+__all__ = ["Ack", "Publisher", "topic_names", "producer_kwargs", "record_size", "size_over", "kafka_error"]
 
 _TOPIC_EXISTS = 36
+REJECTED: tuple[type[KafkaError], ...] = (
+    MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, TopicAuthorizationFailedError,
+    ClusterAuthorizationFailedError, InvalidTopicError, InvalidRequiredAcksError, CorruptRecordException,
+    InvalidTimestampError, UnsupportedForMessageFormatError, PolicyViolationError,
+)
+"""Errors the broker (or the client, for sizes) gives again on every retry: not "Kafka unavailable"."""
+
+
+def record_size(r: OutRecord) -> int:
+    """Bytes of ``r`` as a one-record batch before compression: what the client checks
+    against ``max_request_size`` and, compressed, the broker against ``message.max.bytes``."""
+    return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(r.key, r.value, r.headers))
+
+
+def size_over(r: OutRecord, limit: int) -> int | None:
+    """``r``'s :func:`record_size` if it is over ``limit``, else None (computed only near the limit)."""
+    rough = len(r.key) + len(r.value or b"") + sum(len(k.encode()) + len(v) for k, v in r.headers)
+    if rough + 100 + 10 * len(r.headers) <= limit:  # a one-record batch adds at most this much
+        return None
+    size = record_size(r)
+    return size if size > limit else None
+
+
+def kafka_error(e: BaseException, what: str) -> KafkaRejectedError | KafkaUnavailableError:
+    """An aiokafka (or socket) error as the error class the runtime acts on."""
+    if isinstance(e, REJECTED):
+        return KafkaRejectedError(f"kafka rejected {what}: {type(e).__name__}: {e}")
+    return KafkaUnavailableError(f"kafka: {what} failed: {type(e).__name__}: {e}")
 
 
 class Ack(msgspec.Struct, frozen=True):
@@ -46,7 +88,7 @@ def producer_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
         "linger_ms": cfg.linger_ms,
         "compression_type": None if cfg.compression == "none" else cfg.compression,
         "request_timeout_ms": int(cfg.request_timeout * 1000),
-        "max_request_size": 8 * 1024 * 1024,
+        "max_request_size": cfg.max_record_bytes,
     }
 
 
@@ -84,7 +126,8 @@ class Publisher:
             await producer.start()
         except (KafkaError, OSError) as e:
             await producer.stop()
-            raise KafkaUnavailableError(f"kafka: cannot connect to {self._cfg.bootstrap_servers}: {e}") from None
+            hint = " (kafka.idempotence is on: a broker without InitProducerId fails here)" if self._cfg.idempotence else ""
+            raise KafkaUnavailableError(f"kafka: cannot connect to {self._cfg.bootstrap_servers}: {e}{hint}") from None
         self._producer = producer
         self.reachable = True
 
@@ -124,6 +167,13 @@ class Publisher:
             raise RuntimeError("Publisher.send() before start() or after stop()")
         if not records:
             return []
+        for r in records:  # before anything goes out: a batch is sent whole or not at all
+            size = size_over(r, self._cfg.max_record_bytes)
+            if size is not None:
+                raise KafkaRejectedError(
+                    f"kafka: record for {r.topic} (key {r.key!r}) is {size} bytes, over "
+                    f"kafka.max_record_bytes ({self._cfg.max_record_bytes})"
+                )
         futures: list[asyncio.Future] = []
         self.reachable = False
         try:
@@ -132,12 +182,12 @@ class Publisher:
         except (KafkaError, OSError) as e:
             await asyncio.gather(*futures, return_exceptions=True)
             self._failed()
-            raise KafkaUnavailableError(f"kafka: publish failed: {type(e).__name__}: {e}") from None
+            raise kafka_error(e, f"publish to {records[len(futures)].topic}") from None
         results = await asyncio.gather(*futures, return_exceptions=True)
-        for res in results:
+        for r, res in zip(records, results):
             if isinstance(res, BaseException):
                 self._failed()
-                raise KafkaUnavailableError(f"kafka: publish failed: {type(res).__name__}: {res}") from None
+                raise kafka_error(res, f"publish to {r.topic} (key {r.key!r})") from None
         self.reachable = True
         return [Ack(m.topic, m.partition, m.offset) for m in results]  # type: ignore[union-attr]
 
