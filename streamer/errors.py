@@ -8,6 +8,7 @@ __all__ = [
     "FatalError",
     "KafkaUnavailableError",
     "KafkaRejectedError",
+    "TopicMismatchError",
     "SkippableError",
     "ConfigError",
     "CheckpointError",
@@ -41,6 +42,11 @@ class FatalError(StreamerError):
 class KafkaRejectedError(FatalError):
     """The broker is up but refused the request, and would refuse it again: a record over
     its size limit, no authorization for a topic or the cluster, an invalid topic."""
+
+
+class TopicMismatchError(FatalError):
+    """A topic exists but not as the daemon needs it (compaction, retention, record
+    limit, partition count); the message names the topic and what to change."""
 
 
 class SkippableError(StreamerError):

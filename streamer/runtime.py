@@ -27,10 +27,12 @@ from .metrics import METRICS, Metrics
 from .emit import Draft, OutRecord, SourceContext, agent_current_record
 from .errors import (
     CheckpointError, FatalError, KafkaRejectedError, KafkaUnavailableError, RetriableError, SkippableError, StreamerError,
+    TopicMismatchError,
 )
 from .events import EVENT_SPECS, SourceGap, SourceHealthChanged, SourceWatermark
 from .kafka.checkpoint import Checkpoint, Restored, StateStore, advance_offsets
 from .kafka.publisher import Publisher, record_size, size_over
+from .kafka.topics import partition_changes
 from .rules import emit_with_rules
 from .source import BadInput, Endpoint, PollResult, Source
 from .timeutil import format_ts, from_ms
@@ -158,6 +160,10 @@ class SourceRunner:
                 )
                 await self._report_stopped(str(e))
                 return False
+            except TopicMismatchError as e:
+                self.log.error("output topics changed under the checkpoint; source stopped", error=str(e))
+                await self._report_stopped(str(e))
+                return False
             except KafkaRejectedError as e:
                 # Up, but refusing (an ACL, a size limit): retrying soon would only repeat it.
                 self.log.error("kafka refused the restore; retrying", error=str(e), retry_in=REJECTED_RETRY_S)
@@ -182,6 +188,12 @@ class SourceRunner:
                 "(checkpoint_policy: resume-from-now)", kind=e.kind, error=str(e),
             )
             r = await self.store.restore(self.state_key, rebuild=True, events_key=self.cfg.id)
+        if r.checkpoint is not None and (changed := partition_changes(r.checkpoint.offsets, r.highwaters)):
+            raise TopicMismatchError(
+                f"source {self.state_key}: {'; '.join(changed)}. A new count moves keys to other partitions; "
+                "restore the count, or start over on it: tombstone the source's checkpoint and run with "
+                "checkpoint_policy: resume-from-now"
+            )
         crash_point("during-restore")
         retention_ms = int(self.gcfg.state_retention * 1000)
         ledger = Ledger(r.entities, seen_refresh_ms=retention_ms // 2)
@@ -508,13 +520,15 @@ class Daemon:
         self.publisher = Publisher(cfg.kafka)
         self.store = StateStore(cfg.kafka)
         self.runners = [SourceRunner(s, cfg, self.publisher, self.store) for s in cfg.sources]
+        self.refused: str | None = None
+        """Why the daemon refused to start (wrong topics, no right to create them), if it did."""
 
     async def _connect(self) -> None:
         failures = 0
         while True:
             try:
                 await self.publisher.start()
-                await self.publisher.ensure_topics()
+                await self.publisher.ensure_topics(min_retention_s=max(3600.0, self.cfg.state_retention))
                 return
             except RetriableError as e:
                 await self.publisher.stop()
@@ -534,7 +548,13 @@ class Daemon:
                 if self.cfg.metrics.port is not None:
                     outer.start_soon(serve_http, self.cfg.metrics.host, self.cfg.metrics.port, METRICS, self.ready)
                 with work:
-                    await self._connect()
+                    try:
+                        await self._connect()
+                    except FatalError as e:
+                        self.refused = str(e)
+                        self.log.error("refusing to start", error=str(e))
+                        outer.cancel_scope.cancel()
+                        return
                     await self._prefetch_state()
                     async with anyio.create_task_group() as tg:
                         for r in self.runners:

@@ -10,7 +10,6 @@ import anyio
 import msgspec
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     CorruptRecordException,
@@ -30,11 +29,11 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from ..config import KafkaConfig
 from ..emit import OutRecord
 from .connection import client_kwargs
-from ..errors import FatalError, KafkaRejectedError, KafkaUnavailableError
+from .topics import MIN_RETENTION_MS, ensure_topics
+from ..errors import KafkaRejectedError, KafkaUnavailableError
 
 __all__ = ["Ack", "Publisher", "topic_names", "producer_kwargs", "record_size", "size_over", "kafka_error"]
 
-_TOPIC_EXISTS = 36
 REJECTED: tuple[type[KafkaError], ...] = (
     MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, TopicAuthorizationFailedError,
     ClusterAuthorizationFailedError, InvalidTopicError, InvalidRequiredAcksError, CorruptRecordException,
@@ -139,26 +138,9 @@ class Publisher:
             except (KafkaError, OSError) as e:  # pragma: no cover - best effort on shutdown
                 self._log.warning("kafka producer stop failed", error=str(e))
 
-    async def ensure_topics(self) -> None:
-        """Create the contract's topics if missing (compacted ones with cleanup.policy=compact)."""
-        plain, compacted = topic_names(self._cfg.topic_prefix)
-        admin = AIOKafkaAdminClient(**client_kwargs(self._cfg, suffix="-admin"))
-        try:
-            await admin.start()
-            new = [NewTopic(t, self._cfg.partitions, self._cfg.replication_factor) for t in plain]
-            new += [
-                NewTopic(t, 1 if "streamer." in t else self._cfg.partitions, self._cfg.replication_factor,
-                         topic_configs={"cleanup.policy": "compact"})
-                for t in compacted
-            ]
-            resp = await admin.create_topics(new)
-            for topic, code, message in resp.topic_errors:
-                if code not in (0, _TOPIC_EXISTS):
-                    raise FatalError(f"kafka: cannot create topic {topic}: error {code} {message}")
-        except KafkaError as e:
-            raise KafkaUnavailableError(f"kafka: cannot create topics: {e}") from None
-        finally:
-            await admin.close()
+    async def ensure_topics(self, *, min_retention_s: float = MIN_RETENTION_MS / 1000) -> None:
+        """Describe the contract's topics, refuse wrong ones, create missing ones (see topics.py)."""
+        await ensure_topics(self._cfg, min_retention_ms=int(min_retention_s * 1000), log=self._log)
 
     async def send(self, records: Sequence[OutRecord]) -> list[Ack]:
         """Send ``records`` in order and wait until every one is acked by all in-sync replicas."""
