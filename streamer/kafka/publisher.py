@@ -1,4 +1,5 @@
-"""aiokafka producer behind one small seam: send a batch, get its acks or a KafkaUnavailableError."""
+"""aiokafka producer behind one small seam: send a batch, get its acks, or an error that says
+whether the broker is unavailable (retry) or refused the records (KafkaRejectedError)."""
 
 from __future__ import annotations
 

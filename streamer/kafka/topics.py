@@ -248,6 +248,6 @@ async def _create(
         how = {s.name: f"{s.name} ({s.partitions} partitions{', cleanup.policy=compact' if s.compacted else ''})"
                for s in specs}
         raise KafkaRejectedError(
-            "kafka: topics missing and this principal may not create them: create "
+            "kafka: topics missing (or not visible to this principal), and it may not create them: create "
             + ", ".join(how[t] for t in refused) + ", or grant it CREATE"
         )
