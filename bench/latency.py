@@ -142,7 +142,8 @@ def _write_config(path: Path, bootstrap: str, prefix: str, sim_url: str) -> Path
         **HISTORY,
         "endpoints": {"agent-status": {"poll_interval": f"{STATUS_INTERVAL_S:g}s"}},
     } for i in range(1, SOURCES + 1)]
-    cfg = {"kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix}, "sources": sources,
+    # idempotence off: the embedded broker rejects InitProducerId
+    cfg = {"kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "idempotence": False}, "sources": sources,
            "log_level": "info", "log_format": "json"}
     path.write_text(yaml.safe_dump(cfg))
     return path

@@ -102,8 +102,9 @@ def build_records(n: int, agents: int) -> list[OutRecord]:
 
 
 def kafka_config(bootstrap: str, **overrides: Any) -> KafkaConfig:
-    """Our defaults, with ``overrides`` (the sweep sets codecs the config type does not list yet)."""
-    return KafkaConfig(bootstrap_servers=bootstrap, topic_prefix=PREFIX, **overrides)
+    """Our defaults, with ``overrides`` (the sweep sets codecs the config type does not list yet).
+    Idempotence off: the embedded broker rejects InitProducerId (the bare sender below does the same)."""
+    return KafkaConfig(bootstrap_servers=bootstrap, topic_prefix=PREFIX, idempotence=False, **overrides)
 
 
 @asynccontextmanager

@@ -77,7 +77,8 @@ def write_config(path: Path, *, bootstrap: str, prefix: str, base_url: str, metr
         "endpoints": {"agent-status": {"poll_interval": "1s"}}, "timeout": "5s",
     } for sid in source_ids()]
     cfg = {
-        "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix},
+        "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix,
+                  "idempotence": False},  # the embedded broker rejects InitProducerId
         "metrics": {"host": "127.0.0.1", "port": metrics_port},
         "sources": sources, "log_level": "info", "log_format": "json",
     }

@@ -58,7 +58,7 @@ async def backfill(
     lookback, lag = int(src.lookback * 1000), int(src.safety_lag * 1000)
     await publisher.start()
     try:
-        await publisher.ensure_topics()
+        await publisher.ensure_topics(min_retention_s=max(3600.0, cfg.state_retention))
         async with runner.lock:
             await runner._restore()  # noqa: SLF001 - the same restore as the daemon's
         for ep in history:

@@ -25,8 +25,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"config error: {e}", file=sys.stderr)
         return 2
     configure_logging(cfg.log_level, cfg.log_format)
-    anyio.run(Daemon(cfg).run)
-    return 0
+    daemon = Daemon(cfg)
+    anyio.run(daemon.run)
+    return 1 if daemon.refused else 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

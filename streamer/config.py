@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 VENDORS = ("vonage", "sinch_rmi", "sinch_rai", "alvaria")
+MIN_RECORD_BYTES = 16384
+"""Smallest ``kafka.max_record_bytes``: a dead letter, a health event and a state record must fit."""
 
 
 class Duration(float):
@@ -72,6 +74,13 @@ class KafkaConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     linger_ms: int = 5
     compression: Literal["none", "gzip"] = "gzip"
     request_timeout: Duration = 30.0
+    max_record_bytes: int = 1048576
+    """Largest record the daemon sends (key, value and headers as a one-record batch, before
+    compression); at most the broker's ``message.max.bytes`` (a topic's ``max.message.bytes``).
+    Vendor strings over 1/32 of it are cut; an event still over it is dead-lettered."""
+    idempotence: bool = True
+    """Idempotent producer: a batch aiokafka re-sends after a timeout or a dropped
+    connection is written once. Off only for brokers without InitProducerId (the embedded one)."""
     client_id: str = "ccstream"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
@@ -312,6 +321,8 @@ def _check(cfg: StreamerConfig) -> None:
                 )
     if cfg.kafka.partitions < 1:
         raise ConfigError("kafka.partitions: must be at least 1")
+    if cfg.kafka.max_record_bytes < MIN_RECORD_BYTES:
+        raise ConfigError(f"kafka.max_record_bytes: must be at least {MIN_RECORD_BYTES}")
 
 
 class _AliasRefused(Exception):

@@ -17,6 +17,7 @@ from .events import (
     event_id,
 )
 from .timeutil import format_ms
+from .track.cut import cut_strings
 from .track.ledger import Admission, Ledger
 
 __all__ = ["Draft", "SourceContext", "OutRecord", "emit", "entity_key", "value_changes", "agent_current_record", "H_STREAM", "H_ENTITY", "H_SINCE", "H_VALUE"]
@@ -29,10 +30,16 @@ H_VALUE = "ccs-value"
 _enc = msgspec.json.Encoder()
 
 
+MAX_FIELD_BYTES = 32768
+"""Default longest vendor string in an event: 1/32 of the default ``kafka.max_record_bytes``."""
+
+
 class SourceContext(msgspec.Struct, frozen=True):
     vendor: str
     source_id: str
     topic_prefix: str
+    max_field_bytes: int = MAX_FIELD_BYTES
+    """Strings longer than this (UTF-8) are cut, with a marker, before an event is made."""
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"
@@ -87,6 +94,13 @@ def _fields(typ: type) -> frozenset[str]:
 def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> tuple[OutRecord, Admission] | None:
     """Admit ``draft`` into ``ledger``; return its Kafka record, or ``None`` if already published."""
     spec = EVENT_SPECS[draft.type]
+    limit = ctx.max_field_bytes
+    value_json = _enc.encode(draft.value)
+    if len(value_json) > limit:  # it may hold an oversized string: cut it before the ledger keeps it
+        draft = msgspec.structs.replace(
+            draft, value=cut_strings(draft.value, limit), payload=cut_strings(draft.payload, limit)
+        )
+        value_json = _enc.encode(draft.value)
     vendor_time = format_ms(draft.at_ms)
     entity = entity_key(draft.type, draft.entity_id)
     fields = _fields(type(draft.payload))
@@ -121,14 +135,17 @@ def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> 
         observedtime=format_ms(observed_ms),
         data=data,
     )
+    body = _enc.encode(ev)
+    if len(body) > limit:  # a payload field the value does not hold may be oversized
+        body = _enc.encode(msgspec.structs.replace(ev, data=cut_strings(data, limit)))
     headers = [
         ("content-type", b"application/cloudevents+json"),
         (H_ENTITY, entity.encode()),
         (H_STREAM, draft.stream.encode()),
         (H_SINCE, str(draft.at_ms).encode()),
-        (H_VALUE, _enc.encode(draft.value)),
+        (H_VALUE, value_json),
     ]
-    rec = OutRecord(ctx.topic(spec.topic), ctx.key(draft.entity_id), _enc.encode(ev), headers, eid, draft.type)
+    rec = OutRecord(ctx.topic(spec.topic), ctx.key(draft.entity_id), body, headers, eid, draft.type)
     return rec, adm
 
 

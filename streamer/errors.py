@@ -8,6 +8,8 @@ __all__ = [
     "FatalError",
     "KafkaUnavailableError",
     "KafkaTlsError",
+    "KafkaRejectedError",
+    "TopicMismatchError",
     "SkippableError",
     "ConfigError",
     "CheckpointError",
@@ -41,6 +43,16 @@ class KafkaTlsError(KafkaUnavailableError):
 
 class FatalError(StreamerError):
     """Retrying will not help without a human (bad credentials, 403, bad config)."""
+
+
+class KafkaRejectedError(FatalError):
+    """The broker is up but refused the request, and would refuse it again: a record over
+    its size limit, no authorization for a topic or the cluster, an invalid topic."""
+
+
+class TopicMismatchError(FatalError):
+    """A topic exists but not as the daemon needs it (compaction, retention, record
+    limit, partition count); the message names the topic and what to change."""
 
 
 class SkippableError(StreamerError):

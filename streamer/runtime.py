@@ -26,21 +26,31 @@ from .httpserver import serve_http
 from .metrics import METRICS, Metrics
 from .emit import Draft, OutRecord, SourceContext, agent_current_record
 from .errors import (
-    CheckpointError, FatalError, KafkaTlsError, KafkaUnavailableError, RetriableError, SkippableError, StreamerError,
+    CheckpointError, FatalError, KafkaRejectedError, KafkaTlsError, KafkaUnavailableError, RetriableError,
+    SkippableError, StreamerError, TopicMismatchError,
 )
 from .events import EVENT_SPECS, SourceGap, SourceHealthChanged, SourceWatermark
 from .kafka.checkpoint import Checkpoint, Restored, StateStore, advance_offsets
-from .kafka.publisher import Publisher
+from .kafka.publisher import Publisher, record_size, size_over
+from .kafka.topics import partition_changes
 from .rules import emit_with_rules
 from .source import BadInput, Endpoint, PollResult, Source
 from .timeutil import format_ts, from_ms
+from .track.cut import cut_text
 from .track.ledger import Ledger
 from .vendors import registry
 
 __all__ = ["Daemon", "SourceRunner", "DeadLetter", "backoff_delay"]
 
 _enc = msgspec.json.Encoder()
-MAX_DEAD_LETTER_RAW = 1024 * 1024  # a whole oversized page must not make the dead letter unpublishable
+MAX_DEAD_LETTER_RAW = 1024 * 1024
+"""At most this much of the unreadable input is kept, and never more than fits in
+``kafka.max_record_bytes`` (base64 in JSON): a dead letter must be publishable."""
+FIELD_SHARE = 32
+"""Vendor strings are cut to ``kafka.max_record_bytes // FIELD_SHARE``: an event holds its
+value up to about four times (``current``, ``previous``, the ccs-value header, ``raw``)."""
+REJECTED_RETRY_S = 60.0
+"""How long a source waits before trying again after the broker refused its restore."""
 
 
 class DeadLetter(msgspec.Struct, kw_only=True):
@@ -52,7 +62,7 @@ class DeadLetter(msgspec.Struct, kw_only=True):
     reason: str
     raw: bytes
     raw_size: int
-    """Size of the unreadable input; ``raw`` holds at most its first MAX_DEAD_LETTER_RAW bytes."""
+    """Size of the unreadable input; ``raw`` holds its first bytes, as many as fit (at most MAX_DEAD_LETTER_RAW)."""
     observedtime: str
 
 
@@ -92,7 +102,8 @@ class SourceRunner:
         self.publisher = publisher
         self.store = store
         self.clock = clock
-        self.ctx = SourceContext(cfg.vendor, cfg.id, gcfg.kafka.topic_prefix)
+        self.ctx = SourceContext(cfg.vendor, cfg.id, gcfg.kafka.topic_prefix,
+                                 max_field_bytes=gcfg.kafka.max_record_bytes // FIELD_SHARE)
         self.log = structlog.get_logger("streamer.source").bind(source=cfg.id)
         self.source = source
         self.lock = anyio.Lock()
@@ -138,6 +149,7 @@ class SourceRunner:
         failures = 0
         while True:
             try:
+                await self.publisher.settle()
                 await self._restore()
                 return True
             except CheckpointError as e:
@@ -148,6 +160,15 @@ class SourceRunner:
                 )
                 await self._report_stopped(str(e))
                 return False
+            except TopicMismatchError as e:
+                self.log.error("output topics changed under the checkpoint; source stopped", error=str(e))
+                await self._report_stopped(str(e))
+                return False
+            except KafkaRejectedError as e:
+                # Up, but refusing (an ACL, a size limit): retrying soon would only repeat it.
+                self.log.error("kafka refused the restore; retrying", error=str(e), retry_in=REJECTED_RETRY_S)
+                await self._report_stopped(str(e))
+                await anyio.sleep(REJECTED_RETRY_S)
             except RetriableError as e:
                 failures += 1
                 delay = backoff_delay(failures, cap=30.0)
@@ -167,6 +188,12 @@ class SourceRunner:
                 "(checkpoint_policy: resume-from-now)", kind=e.kind, error=str(e),
             )
             r = await self.store.restore(self.state_key, rebuild=True, events_key=self.cfg.id)
+        if r.checkpoint is not None and (changed := partition_changes(r.checkpoint.offsets, r.highwaters)):
+            raise TopicMismatchError(
+                f"source {self.state_key}: {'; '.join(changed)}. A new count moves keys to other partitions; "
+                "restore the count, or start over on it: tombstone the source's checkpoint and run with "
+                "checkpoint_policy: resume-from-now"
+            )
         crash_point("during-restore")
         retention_ms = int(self.gcfg.state_retention * 1000)
         ledger = Ledger(r.entities, seen_refresh_ms=retention_ms // 2)
@@ -283,6 +310,9 @@ class SourceRunner:
     async def _commit(self, ep: Endpoint, result: PollResult, extra: list[Draft] | None = None) -> None:
         """Publish one result and checkpoint it; the lock makes it atomic per source."""
         async with self.lock:
+            if self.needs_restore:
+                # Before reading back: a failed send may still land (cancellable: nothing in flight).
+                await self.publisher.settle()
             with anyio.CancelScope(shield=True):
                 try:
                     if self.needs_restore:
@@ -310,6 +340,7 @@ class SourceRunner:
                 agents.add(d.entity_id)
         records += [agent_current_record(self.ledger, self.ctx, a, now) for a in sorted(agents)]
         records += [self._dead_letter(ep, b, now) for b in result.bad]
+        records = self._fit(ep, records, now)
         cursor_moved = result.cursor_ms is not None and result.cursor_ms != self.checkpoint.cursors.get(ep.name)
         if not records and not cursor_moved:
             return
@@ -382,17 +413,38 @@ class SourceRunner:
         )
         return [d]
 
+    def _fit(self, ep: Endpoint, records: list[OutRecord], now: int) -> list[OutRecord]:
+        """Records over ``kafka.max_record_bytes`` (their vendor strings already cut) go
+        to the dead-letter topic instead: the broker would refuse them on every retry."""
+        limit = self.gcfg.kafka.max_record_bytes
+        out = []
+        for r in records:
+            size = size_over(r, limit)
+            if size is None:
+                out.append(r)
+                continue
+            what = f"{r.type} {r.event_id}" if r.event_id else f"record for {r.topic}"
+            reason = (f"{what} (key {r.key.decode(errors='replace')}) is {size} bytes, over kafka.max_record_bytes "
+                      f"({limit}) with strings cut to {self.ctx.max_field_bytes} bytes")
+            self.metrics.dead_letters.labels(self.cfg.id, ep.name).inc()
+            out.append(self._dead_letter(ep, BadInput(reason, r.value or b""), now))
+        return out
+
     def _dead_letter(self, ep: Endpoint, bad: BadInput, now: int) -> OutRecord:
         digest = hashlib.sha256(bad.raw + bad.reason.encode()).hexdigest()[:32]
+        reason = cut_text(bad.reason, self.ctx.max_field_bytes)
         value = DeadLetter(
-            id=digest, source_id=self.cfg.id, endpoint=ep.name, reason=bad.reason,
-            raw=bad.raw[:MAX_DEAD_LETTER_RAW], raw_size=len(bad.raw), observedtime=format_ts(from_ms(now)),
+            id=digest, source_id=self.cfg.id, endpoint=ep.name, reason=reason,
+            raw=b"", raw_size=len(bad.raw), observedtime=format_ts(from_ms(now)),
         )
-        self.log.warning("record dead-lettered", endpoint=ep.name, reason=bad.reason, bytes=len(bad.raw))
-        return OutRecord(
-            f"{self.gcfg.kafka.topic_prefix}.deadletter", self.cfg.id.encode(), _enc.encode(value),
-            [("content-type", b"application/json")],
-        )
+        topic = f"{self.gcfg.kafka.topic_prefix}.deadletter"
+        key, headers = self.cfg.id.encode(), [("content-type", b"application/json")]
+        # What the record holds besides raw; raw goes in as base64 (4 bytes per 3), 16 bytes
+        # spare for the record's length fields growing with it.
+        room = self.gcfg.kafka.max_record_bytes - record_size(OutRecord(topic, key, _enc.encode(value), headers)) - 16
+        value.raw = bad.raw[: min(MAX_DEAD_LETTER_RAW, max(0, room) * 3 // 4)]
+        self.log.warning("record dead-lettered", endpoint=ep.name, reason=reason[:1024], bytes=len(bad.raw))
+        return OutRecord(topic, key, _enc.encode(value), headers)
 
     # --- health ------------------------------------------------------------------------
 
@@ -428,7 +480,7 @@ class SourceRunner:
             self.log.warning("health event not published yet", endpoint=ep.name, error=str(e))
 
     async def _report_stopped(self, reason: str) -> None:
-        """Best effort: tell consumers this source's endpoints are failing (policy fail)."""
+        """Best effort: tell consumers this source's endpoints are failing (it cannot restore)."""
         assert self.source is not None
         drafts = [d for ep in self.source.endpoints if (d := self._health_draft(ep, "failing", reason))]
         try:
@@ -470,13 +522,15 @@ class Daemon:
         self.runners = [SourceRunner(s, cfg, self.publisher, self.store) for s in cfg.sources]
         self.connect_error: str | None = None
         """Why the last connect to Kafka failed, until one works (for /readyz)."""
+        self.refused: str | None = None
+        """Why the daemon refused to start (wrong topics, no right to create them), if it did."""
 
     async def _connect(self) -> None:
         failures = 0
         while True:
             try:
                 await self.publisher.start()
-                await self.publisher.ensure_topics()
+                await self.publisher.ensure_topics(min_retention_s=max(3600.0, self.cfg.state_retention))
                 self.connect_error = None
                 return
             except RetriableError as e:
@@ -501,7 +555,13 @@ class Daemon:
                 if self.cfg.metrics.port is not None:
                     outer.start_soon(serve_http, self.cfg.metrics.host, self.cfg.metrics.port, METRICS, self.ready)
                 with work:
-                    await self._connect()
+                    try:
+                        await self._connect()
+                    except FatalError as e:
+                        self.refused = str(e)
+                        self.log.error("refusing to start", error=str(e))
+                        outer.cancel_scope.cancel()
+                        return
                     await self._prefetch_state()
                     async with anyio.create_task_group() as tg:
                         for r in self.runners:

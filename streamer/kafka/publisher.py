@@ -1,24 +1,68 @@
-"""aiokafka producer behind one small seam: send a batch, get its acks or a KafkaUnavailableError."""
+"""aiokafka producer behind one small seam: send a batch, get its acks, or an error that says
+whether the broker is unavailable (retry) or refused the records (KafkaRejectedError)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Sequence
+import time
+from typing import Any, Awaitable, Callable, Sequence
 
+import anyio
 import msgspec
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    CorruptRecordException,
+    InvalidRequiredAcksError,
+    InvalidTimestampError,
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    PolicyViolationError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+    UnsupportedForMessageFormatError,
+)
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from ..config import KafkaConfig
 from ..emit import OutRecord
 from .connection import client_kwargs, connect_failure
-from ..errors import FatalError, KafkaUnavailableError
+from .topics import MIN_RETENTION_MS, ensure_topics
+from ..errors import KafkaRejectedError, KafkaTlsError, KafkaUnavailableError
 
-__all__ = ["Ack", "Publisher", "topic_names"]
+__all__ = ["Ack", "Publisher", "topic_names", "producer_kwargs", "record_size", "size_over", "kafka_error"]
 
-_TOPIC_EXISTS = 36
+REJECTED: tuple[type[KafkaError], ...] = (
+    MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, TopicAuthorizationFailedError,
+    ClusterAuthorizationFailedError, InvalidTopicError, InvalidRequiredAcksError, CorruptRecordException,
+    InvalidTimestampError, UnsupportedForMessageFormatError, PolicyViolationError,
+)
+"""Errors the broker (or the client, for sizes) gives again on every retry: not "Kafka unavailable"."""
+
+
+def record_size(r: OutRecord) -> int:
+    """Bytes of ``r`` as a one-record batch before compression: what the client checks
+    against ``max_request_size`` and, compressed, the broker against ``message.max.bytes``."""
+    return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(r.key, r.value, r.headers))
+
+
+def size_over(r: OutRecord, limit: int) -> int | None:
+    """``r``'s :func:`record_size` if it is over ``limit``, else None (computed only near the limit)."""
+    rough = len(r.key) + len(r.value or b"") + sum(len(k.encode()) + len(v) for k, v in r.headers)
+    if rough + 100 + 10 * len(r.headers) <= limit:  # a one-record batch adds at most this much
+        return None
+    size = record_size(r)
+    return size if size > limit else None
+
+
+def kafka_error(e: BaseException, what: str) -> KafkaRejectedError | KafkaUnavailableError:
+    """An aiokafka (or socket) error as the error class the runtime acts on."""
+    if isinstance(e, REJECTED):
+        return KafkaRejectedError(f"kafka rejected {what}: {type(e).__name__}: {e}")
+    return KafkaUnavailableError(f"kafka: {what} failed: {type(e).__name__}: {e}")
 
 
 class Ack(msgspec.Struct, frozen=True):
@@ -34,16 +78,41 @@ def topic_names(prefix: str) -> tuple[list[str], list[str]]:
     return plain, compacted
 
 
+def producer_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
+    """Keyword arguments of the daemon's AIOKafkaProducer."""
+    return {
+        **client_kwargs(cfg),
+        "acks": "all",
+        # On by default; the embedded broker (Tansu) rejects InitProducerId, so its configs turn it off.
+        "enable_idempotence": cfg.idempotence,
+        "linger_ms": cfg.linger_ms,
+        "compression_type": None if cfg.compression == "none" else cfg.compression,
+        "request_timeout_ms": int(cfg.request_timeout * 1000),
+        "max_request_size": cfg.max_record_bytes,
+    }
+
+
 class Publisher:
     """Sends records with ``acks=all`` and returns their offsets; translates aiokafka errors.
 
     Unstarted or stopped publishers fail loudly instead of silently dropping records.
+    ``clock``/``sleep`` (monotonic seconds) and ``producer_factory`` are seams for tests.
     """
 
-    def __init__(self, cfg: KafkaConfig, *, log: structlog.stdlib.BoundLogger | None = None) -> None:
+    def __init__(
+        self,
+        cfg: KafkaConfig,
+        *,
+        log: structlog.stdlib.BoundLogger | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        producer_factory: Callable[..., Any] = AIOKafkaProducer,
+    ) -> None:
         self._cfg = cfg
         self._log = log or structlog.get_logger("streamer.kafka")
+        self._clock, self._sleep, self._factory = clock, sleep, producer_factory
         self._producer: AIOKafkaProducer | None = None
+        self._unsettled_until = 0.0
         self.reachable = False
         """Whether the last start or send reached the broker (for /readyz)."""
 
@@ -52,20 +121,15 @@ class Publisher:
         return self._producer is not None
 
     async def start(self) -> None:
-        producer = AIOKafkaProducer(
-            **client_kwargs(self._cfg),
-            acks="all",
-            enable_idempotence=False,  # the embedded broker rejects InitProducerId; see DESIGN.md rule 4
-            linger_ms=self._cfg.linger_ms,
-            compression_type=None if self._cfg.compression == "none" else self._cfg.compression,
-            request_timeout_ms=int(self._cfg.request_timeout * 1000),
-            max_request_size=8 * 1024 * 1024,
-        )
+        producer = self._factory(**producer_kwargs(self._cfg))
         try:
             await producer.start()
         except (KafkaError, OSError) as e:
             await producer.stop()
-            raise await connect_failure(self._cfg, e) from None
+            err = await connect_failure(self._cfg, e)
+            if self._cfg.idempotence and not isinstance(err, KafkaTlsError):
+                err = KafkaUnavailableError(f"{err} (kafka.idempotence is on: a broker without InitProducerId fails here)")
+            raise err from None
         self._producer = producer
         self.reachable = True
 
@@ -77,26 +141,9 @@ class Publisher:
             except (KafkaError, OSError) as e:  # pragma: no cover - best effort on shutdown
                 self._log.warning("kafka producer stop failed", error=str(e))
 
-    async def ensure_topics(self) -> None:
-        """Create the contract's topics if missing (compacted ones with cleanup.policy=compact)."""
-        plain, compacted = topic_names(self._cfg.topic_prefix)
-        admin = AIOKafkaAdminClient(**client_kwargs(self._cfg, suffix="-admin"))
-        try:
-            await admin.start()
-            new = [NewTopic(t, self._cfg.partitions, self._cfg.replication_factor) for t in plain]
-            new += [
-                NewTopic(t, 1 if "streamer." in t else self._cfg.partitions, self._cfg.replication_factor,
-                         topic_configs={"cleanup.policy": "compact"})
-                for t in compacted
-            ]
-            resp = await admin.create_topics(new)
-            for topic, code, message in resp.topic_errors:
-                if code not in (0, _TOPIC_EXISTS):
-                    raise FatalError(f"kafka: cannot create topic {topic}: error {code} {message}")
-        except KafkaError as e:
-            raise KafkaUnavailableError(f"kafka: cannot create topics: {e}") from None
-        finally:
-            await admin.close()
+    async def ensure_topics(self, *, min_retention_s: float = MIN_RETENTION_MS / 1000) -> None:
+        """Describe the contract's topics, refuse wrong ones, create missing ones (see topics.py)."""
+        await ensure_topics(self._cfg, min_retention_ms=int(min_retention_s * 1000), log=self._log)
 
     async def send(self, records: Sequence[OutRecord]) -> list[Ack]:
         """Send ``records`` in order and wait until every one is acked by all in-sync replicas."""
@@ -105,6 +152,13 @@ class Publisher:
             raise RuntimeError("Publisher.send() before start() or after stop()")
         if not records:
             return []
+        for r in records:  # before anything goes out: a batch is sent whole or not at all
+            size = size_over(r, self._cfg.max_record_bytes)
+            if size is not None:
+                raise KafkaRejectedError(
+                    f"kafka: record for {r.topic} (key {r.key!r}) is {size} bytes, over "
+                    f"kafka.max_record_bytes ({self._cfg.max_record_bytes})"
+                )
         futures: list[asyncio.Future] = []
         self.reachable = False
         try:
@@ -112,10 +166,29 @@ class Publisher:
                 futures.append(await producer.send(r.topic, r.value, key=r.key, headers=r.headers))
         except (KafkaError, OSError) as e:
             await asyncio.gather(*futures, return_exceptions=True)
-            raise KafkaUnavailableError(f"kafka: publish failed: {type(e).__name__}: {e}") from None
+            self._failed()
+            raise kafka_error(e, f"publish to {records[len(futures)].topic}") from None
         results = await asyncio.gather(*futures, return_exceptions=True)
-        for res in results:
+        for r, res in zip(records, results):
             if isinstance(res, BaseException):
-                raise KafkaUnavailableError(f"kafka: publish failed: {type(res).__name__}: {res}") from None
+                self._failed()
+                raise kafka_error(res, f"publish to {r.topic} (key {r.key!r})") from None
         self.reachable = True
         return [Ack(m.topic, m.partition, m.offset) for m in results]  # type: ignore[union-attr]
+
+    def _failed(self) -> None:
+        """A send failed: a request of it may still be on the wire, and the broker may
+        still append it. It can do so until the request times out on the broker (the
+        producer's ``request_timeout``; ``linger_ms`` added for a batch still forming)."""
+        horizon = self._cfg.request_timeout + self._cfg.linger_ms / 1000
+        self._unsettled_until = max(self._unsettled_until, self._clock() + horizon)
+
+    async def settle(self) -> float:
+        """Wait until no failed send can still be written, so that a read-back of the
+        output sees every record the broker will ever commit from it. Returns the wait."""
+        wait = self._unsettled_until - self._clock()
+        if wait <= 0:
+            return 0.0
+        self._log.info("waiting out a failed send before reading back", seconds=round(wait, 2))
+        await self._sleep(wait)
+        return wait

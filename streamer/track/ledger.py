@@ -13,15 +13,25 @@ from typing import Any, Container, Iterable, Mapping
 
 import msgspec
 
-__all__ = ["Recent", "StreamState", "EntityState", "Admission", "Ledger", "RECENT_PER_STREAM", "PRUNABLE"]
+from .cut import cut_strings
+
+__all__ = [
+    "Recent", "StreamState", "EntityState", "Admission", "Ledger", "RECENT_PER_STREAM", "RECENT_STRING_BYTES",
+    "PRUNABLE",
+]
 
 RECENT_PER_STREAM = 8
+RECENT_STRING_BYTES = 64
+"""Recents keep strings up to this long; a longer one is cut (with the marker): the
+current value is the only whole copy an entity keeps."""
 
 
 class Recent(msgspec.Struct, frozen=True, array_like=True):
     id: str
     since_ms: int
     value: Any = None
+    """The value the transition entered, strings cut to RECENT_STRING_BYTES: it becomes
+    ``previous`` of a late transition that follows it."""
 
 
 class StreamState(msgspec.Struct):
@@ -260,7 +270,8 @@ class Ledger:
             return
         s = e.streams.get(stream)
         if s is None:
-            e.streams[stream] = StreamState(value, since_ms, [Recent(event_id, since_ms, value)], sequence)
+            e.streams[stream] = StreamState(value, since_ms, [], sequence)
+            _remember(e.streams[stream], Recent(event_id, since_ms, value))
             return
         if any(r.id == event_id for r in s.recent):
             return
@@ -304,7 +315,8 @@ class Ledger:
 
 
 def _remember(s: StreamState, r: Recent) -> None:
-    s.recent.append(r)
+    slim = cut_strings(r.value, RECENT_STRING_BYTES)
+    s.recent.append(r if slim is r.value else Recent(r.id, r.since_ms, slim))
     s.recent.sort(key=lambda x: x.since_ms)
     if len(s.recent) > RECENT_PER_STREAM:
         del s.recent[: len(s.recent) - RECENT_PER_STREAM]

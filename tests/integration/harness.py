@@ -26,6 +26,16 @@ def unique_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
 
 
+EMBEDDED_KAFKA = {"idempotence": False}
+"""Settings every config against the embedded broker needs: Tansu rejects InitProducerId,
+so the idempotent producer (the default for real clusters) cannot start against it."""
+
+
+def embedded_kafka(bootstrap: str, **settings: Any) -> KafkaConfig:
+    """A KafkaConfig for the embedded broker."""
+    return KafkaConfig(bootstrap_servers=bootstrap, **{**EMBEDDED_KAFKA, **settings})
+
+
 def write_config(
     path: Path, *, bootstrap: str, prefix: str, base_url: str, extra_sources: list[dict[str, Any]] | None = None,
     kafka: dict[str, Any] | None = None, **source: Any,
@@ -43,7 +53,8 @@ def write_config(
     }
     src.update(source)
     cfg = {
-        "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "partitions": 3, "linger_ms": 5, **(kafka or {})},
+        "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "partitions": 3, "linger_ms": 5, **EMBEDDED_KAFKA,
+                  **(kafka or {})},
         "sources": [src, *(extra_sources or [])],
         "log_level": "info",
         "log_format": "json",
@@ -160,7 +171,7 @@ def produce(bootstrap: str, prefix: str, topic: str, key: bytes, value: bytes | 
     from streamer.emit import OutRecord
 
     async def go() -> None:
-        pub = Publisher(KafkaConfig(bootstrap_servers=bootstrap, topic_prefix=prefix))
+        pub = Publisher(embedded_kafka(bootstrap, topic_prefix=prefix))
         await pub.start()
         try:
             await pub.ensure_topics()

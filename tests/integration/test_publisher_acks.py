@@ -7,19 +7,18 @@ import anyio
 import pytest
 
 from streamer.broker import EmbeddedBroker
-from streamer.config import KafkaConfig
 from streamer.emit import OutRecord
 from streamer.kafka.checkpoint import partitions, read_to_end
 from streamer.kafka.publisher import Ack, Publisher
 
-from .harness import unique_prefix
+from .harness import embedded_kafka, unique_prefix
 
 pytestmark = pytest.mark.integration
 
 
 def test_each_ack_names_its_own_record(broker: EmbeddedBroker) -> None:
     prefix = unique_prefix()
-    cfg = KafkaConfig(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=3)
+    cfg = embedded_kafka(broker.bootstrap, topic_prefix=prefix, partitions=3)
     topic = f"{prefix}.agent"
     records = [OutRecord(topic, f"k{i % 7}".encode(), f"v{i}".encode() * (1 + i % 50), [("n", str(i).encode())])
                for i in range(400)]
@@ -53,7 +52,7 @@ def test_each_ack_names_its_own_record(broker: EmbeddedBroker) -> None:
 def test_concurrent_sends_to_one_partition_are_all_acked(broker: EmbeddedBroker) -> None:
     prefix = unique_prefix()
     # a short timeout, as a busy daemon's waits add up to a long one
-    cfg = KafkaConfig(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=1, request_timeout=1.0)
+    cfg = embedded_kafka(broker.bootstrap, topic_prefix=prefix, partitions=1, request_timeout=1.0)
 
     async def go() -> list[list[Ack]]:
         pub = Publisher(cfg)

@@ -8,14 +8,13 @@ import msgspec
 import pytest
 
 from streamer.broker import EmbeddedBroker
-from streamer.config import KafkaConfig
 from streamer.emit import OutRecord
 from streamer.errors import CheckpointError
 from streamer.kafka.checkpoint import Checkpoint, StateStore, Restored
 from streamer.kafka.publisher import Publisher
 from streamer.track.ledger import EntityState
 
-from .harness import unique_prefix
+from .harness import embedded_kafka, unique_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +28,7 @@ def _event(prefix: str, source: str, agent: str, event_id: str, seq: int) -> Out
 
 def test_restore_many_splits_one_read_per_source(broker: EmbeddedBroker) -> None:
     prefix = unique_prefix()
-    cfg = KafkaConfig(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=1)
+    cfg = embedded_kafka(broker.bootstrap, topic_prefix=prefix, partitions=1)
 
     async def go() -> dict[str, Restored | CheckpointError]:
         pub, store = Publisher(cfg), StateStore(cfg)

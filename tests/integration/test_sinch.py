@@ -25,7 +25,7 @@ from streamer.vendors.sinch_rai.models import AgentStatusHistoryRow
 from streamer.vendors.sinch_rai.source import row_drafts
 
 from ..unit.sinch._fixtures import SEED_EVENTS
-from .harness import DaemonProcess, assert_clean_log, events, last_checkpoint, unique_prefix
+from .harness import EMBEDDED_KAFKA, DaemonProcess, assert_clean_log, events, last_checkpoint, unique_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,8 @@ def sinch_config(path: Path, bootstrap: str, prefix: str, sources: list[dict[str
     common = {"auth": {"type": "basic", "username": "sim", "password": "${IT_SECRET}"}, "poll_interval": "1s",
               "lookback": "20s", "safety_lag": "500ms", "initial_lookback": "1h", "timeout": "5s"}
     cfg = {
-        "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "partitions": 3, "linger_ms": 5},
+        "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "partitions": 3, "linger_ms": 5,
+                  **EMBEDDED_KAFKA},
         "sources": [{**common, **s} for s in sources],
         "log_level": "info",
         "log_format": "json",
