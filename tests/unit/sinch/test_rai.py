@@ -41,11 +41,13 @@ class LogServer:
     """
 
     def __init__(self, rows: list[bytes], *, honor_window: bool = True, status: list[bytes] | None = None,
-                 cap: int | None = None) -> None:
+                 cap: int | None = None, page_cap: int | None = None) -> None:
         self.rows = rows
         self.honor_window = honor_window
         self.status = status or []
         self.cap = cap
+        self.page_cap = page_cap
+        """An API gateway that returns at most this many rows per call, whatever ``limit``."""
         self.now_ms = 0
         self.calls = 0
 
@@ -69,7 +71,7 @@ class LogServer:
                 rows = [r for r in rows if msgspec.json.decode(r)["userId"] in users]
             if self.cap is not None:
                 rows = rows[: self.cap]  # a server that stops at its row limit
-        offset, limit = int(p.get("offset", 0)), int(p.get("limit", 100))
+        offset, limit = int(p.get("offset", 0)), min(int(p.get("limit", 100)), self.page_cap or 1 << 30)
         return httpx.Response(200, content=b"[" + b",".join(rows[offset: offset + limit]) + b"]",
                               headers={"content-type": "application/json"})
 
@@ -128,6 +130,19 @@ async def test_seed_history_replayed_with_small_pages_is_each_change_once_in_ord
     assert server.calls >= 12
 
 
+async def test_a_gateway_returning_fewer_rows_than_asked_loses_no_row_behind_the_cursor() -> None:
+    """Pages of 4 rows when 100 are asked: the first is not the last page. The window's
+    cursor moves only with every row of the window published."""
+    cfg = source_cfg("sinch_rai", lookback="60s", safety_lag="2s", initial_lookback="1h", page_limit=100)
+    now = ms("2019-12-03T07:45:00.000Z")
+    whole, capped = Harness("sinch_rai"), Harness("sinch_rai")
+    for h, server in ((whole, LogServer(seed_rows())), (capped, LogServer(seed_rows(), page_cap=4))):
+        server.now_ms = now
+        results = await h.poll(AgentStatusHistoryEndpoint(client_for(server, 100), cfg), now)
+        assert [r.cursor_ms for r in results] == [now - 2000]
+    assert len(seed_rows()) > 4 and summary(capped) == summary(whole) == SEED_EVENTS
+
+
 async def test_the_snapshot_adds_no_second_event_for_a_transition_the_history_published() -> None:
     server = LogServer(seed_rows(), status=[bytes(r) for r in msgspec.json.decode(
         body("rai/agent_status"), type=list[msgspec.Raw])])
@@ -164,8 +179,8 @@ async def test_a_snapshot_change_not_in_the_history_yet_is_looked_at_again_not_g
     assert summary(h) == [e for e in SEED_EVENTS if e[1] <= "2019-12-03T07:20:12.960Z"]
     first = summary(h)
     calls = server.calls
-    await h.poll(snap, server.now_ms + 2000)  # nothing changed: one cheap call, no history read
-    assert server.calls == calls + 1 and len(h.records) == len(first)
+    await h.poll(snap, server.now_ms + 2000)  # nothing changed: one cheap read (a page and the empty one), no history
+    assert server.calls == calls + 2 and len(h.records) == len(first)
 
 
 async def test_a_read_that_returns_exactly_the_row_limit_is_split_until_nothing_is_cut() -> None:
