@@ -222,7 +222,10 @@ def sort_out(window: WindowState, drafts: Sequence[tuple[int, Draft]]) -> tuple[
 
 
 class AgentStatusHistoryEndpoint(Endpoint):
-    """History windows over ``changeTimestamp``: ``[cursor - lookback, now - safety_lag)``."""
+    """History windows over ``changeTimestamp``: ``[cursor - lookback, now - safety_lag)``,
+    the cursor being the newest ``changeTimestamp`` read (vendor time, never the local
+    clock). After a start or a reset the first window re-reads the lookback before the
+    checkpointed cursor too, so a row written late is not lost to the restart."""
 
     history = True
 
@@ -242,11 +245,10 @@ class AgentStatusHistoryEndpoint(Endpoint):
         self.polled_to: int | None = None
         """End of the last window read in this process (the snapshot waits for one)."""
         self.floor_ms: int | None = None
-        """The checkpointed cursor this process started from: rows before it are on
-        Kafka already. The lookback overlap is re-read for rows written late, but after a
-        restart nothing remembers which overlap rows were published (the ledger keeps a
-        few transitions per agent, fewer than a busy agent makes in a lookback), so rows
-        before it are not admitted again."""
+        """The checkpointed cursor this process started from: rows before it were read
+        before the start (or reset). This endpoint reads the lookback before it again,
+        for rows written late, as re-reads (:class:`WindowState`); the snapshot emits in
+        full only the rows from it on."""
 
     async def read_window(self, start_ms: int, end_ms: int) -> tuple[list[AgentStatusHistoryRow], list[Any]]:
         """The rows of ``[start_ms, end_ms)``. A read that returns exactly the row limit
@@ -271,13 +273,16 @@ class AgentStatusHistoryEndpoint(Endpoint):
                                max_window_ms=MAX_WINDOW_MS)
         for w in windows:
             rows, bad = await self.read_window(w.start_ms, w.end_ms)
-            if self.floor_ms is not None:
-                rows = [r for r in rows if to_ms(r.change_timestamp) >= self.floor_ms]
             keyed = [(to_ms(r.change_timestamp), d) for r in _ordered(rows) for _, d in row_drafts(r, self.name)]
             fresh, state = sort_out(self.window, keyed)
-            self.window = state.close(Cursor(w.end_ms), lookback_ms=self.lookback_ms)
+            # The cursor is vendor time: the newest changeTimestamp read (the window's end,
+            # on the local clock, only bounds it from above). A reporting database that
+            # lags, a skewed or jumping host clock, cannot move it past rows not yet read.
+            newest = max((to_ms(r.change_timestamp) for r in rows), default=None)
+            self.window = state.close(Cursor(newest) if newest is not None else state.cursor,
+                                      lookback_ms=self.lookback_ms)
             self.polled_to = w.end_ms
-            yield PollResult(fresh, bad, cursor_ms=w.end_ms, complete_up_to_ms=w.end_ms)
+            yield PollResult(fresh, bad, cursor_ms=self.window.cursor.ts_ms, complete_up_to_ms=w.end_ms)
         if not windows and self.polled_to is None:
             self.polled_to = cursor.ts_ms
 
