@@ -69,6 +69,10 @@ class Draft(msgspec.Struct, kw_only=True):
     field outside ``ride_along`` differs from the last published values, and the payload's
     ``changes`` is filled with {field: [before, after]} of the fields that differ. Fields
     that grow with the clock (durations) ride along without triggering."""
+    reread: bool = False
+    """Read again from a part of a history that may be on Kafka already (see
+    :class:`~streamer.track.window.WindowState`): published only if the ledger can tell
+    that it is new, never a second time."""
 
 
 class OutRecord(msgspec.Struct, frozen=True):
@@ -112,6 +116,9 @@ def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> 
             return None
         changes["changes"] = diff
     eid = event_id(ctx.vendor, ctx.source_id, draft.type, draft.entity_id, draft.transition, vendor_time)
+    if draft.reread and ledger.may_have_forgotten(entity, draft.stream, eid, draft.at_ms):
+        ledger.touch(entity, observed_ms)
+        return None
     adm = ledger.admit(entity, draft.stream, eid, draft.at_ms, draft.value, observed_ms)
     if adm is None:
         return None

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from streamer.errors import PageLoopError
+from streamer.errors import PageLoopError, SkippableError
 
 __all__ = ["Paginator", "PageNumberPaginator"]
 
@@ -73,7 +73,9 @@ class PageNumberPaginator(Paginator[int]):
 
     ``response_body.meta`` (attribute or key) carries ``page`` and ``page_count``
     (or ``pageCount``). The next page is the server's page + 1, so a server that
-    ignores ``page`` and keeps answering page 1 is caught as a loop.
+    ignores ``page`` and keeps answering page 1 is caught as a loop. A page without
+    ``page_count`` raises :class:`~streamer.errors.SkippableError`: taking it for the
+    last page would lose the pages after it.
     """
 
     def __init__(self, start_value: int = 1, *, max_pages: int = 10_000) -> None:
@@ -81,11 +83,9 @@ class PageNumberPaginator(Paginator[int]):
 
     def get_next(self, response_body: Any, current: int) -> int | None:
         meta = _field(response_body, "meta")
-        if meta is None:
-            return None
-        page = _field(meta, "page")
-        page_count = _field(meta, "page_count", "pageCount")
+        page_count = _field(meta, "page_count", "pageCount") if meta is not None else None
         if page_count is None:
-            return None
+            raise SkippableError(f"page {current} has no paging information (meta.pageCount)")
+        page = _field(meta, "page")
         page = int(page) if page is not None else current
         return page + 1 if page < int(page_count) else None

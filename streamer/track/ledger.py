@@ -245,6 +245,17 @@ class Ledger:
         self.dirty.add(entity)
         return Admission(e.seq, prev, dur, late, first)
 
+    def may_have_forgotten(self, entity: str, stream: str, event_id: str, since_ms: int) -> bool:
+        """Whether a transition at ``since_ms`` not remembered now could still have been
+        admitted before: the stream remembers its full :data:`RECENT_PER_STREAM` and
+        every one of them is at least as new, so the transition may have been dropped
+        from the memory. A history read again after a restart asks this (its drafts are
+        ``reread``) and does not publish what may be a second time."""
+        s = self.current(entity, stream)
+        if s is None or len(s.recent) < RECENT_PER_STREAM or any(r.id == event_id for r in s.recent):
+            return False
+        return since_ms <= min(r.since_ms for r in s.recent)
+
     def seen(self, entity: str, stream: str, event_id: str) -> bool:
         e = self._get_or_none(entity)
         s = e.streams.get(stream) if e else None

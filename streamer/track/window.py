@@ -62,32 +62,80 @@ def plan_windows(
 
 
 class WindowState(msgspec.Struct, frozen=True):
-    """A history endpoint's cursor plus the ids admitted inside the lookback."""
+    """A history endpoint's cursor plus the ids admitted inside the lookback.
+
+    Re-reads and a short memory. The ids are kept for twice the re-read horizon (what
+    :meth:`close` is given), by the vendor time a read finds their row at, so any read
+    of the horizon finds what it admitted before. What this memory cannot vouch for is
+    *re-read*: an id whose row a read could first have returned before
+    ``known_from_ms``. That is everything before the checkpointed cursor after a start
+    or a reset (the memory is empty then: :meth:`resumed`), and everything before what
+    :meth:`close` has pruned, which a vendor may still serve (Vonage's ``Processed``
+    returns an activity again when it ends, hours after its start). A re-read id may be
+    on Kafka already, and the ledger remembers only the last few transitions of a
+    stream, so re-read drafts are marked (``Draft.reread``) and admitted only when the
+    ledger can tell that they are new (see :meth:`Ledger.may_have_forgotten`): never
+    published twice.
+
+    Why not persist the ids, or drop every row before the checkpointed cursor? The ids
+    of a busy source's horizon (a lookback plus ``lookback_every``) are thousands: saved
+    with every commit they would multiply the checkpoint traffic. Dropping the rows
+    would lose every row the vendor writes late across each restart or reset, which is
+    what the lookback is for. Marking costs only what the ledger cannot tell: a row
+    written late *and* older than the last few transitions of its stream, re-read after
+    a restart, is not published.
+    """
 
     cursor: Cursor
     seen: tuple[Seen, ...] = ()
+    known_from_ms: int = 0
+    """Every id admitted from a row that a read could first have returned at or after this
+    vendor time is in ``seen``; before it, nothing is known."""
+
+    @classmethod
+    def resumed(cls, cursor: Cursor, checkpointed_ms: int | None) -> "WindowState":
+        """The state of a start or a reset: nothing remembered, so everything a read could
+        have returned before the checkpointed cursor is a re-read (nothing, on a first run)."""
+        return cls(cursor, (), checkpointed_ms if checkpointed_ms is not None else 0)
 
     def admit(self, items: Iterable[tuple[str, int, T]]) -> tuple[list[T], "WindowState"]:
         """Keep the items (id, vendor ms, payload) not seen before, in input order.
 
         Does not move the cursor: call :meth:`close` once the whole window is read.
+        Whether an item is a re-read is not told: use :meth:`sort_out` for that.
+        """
+        kept, state = self.sort_out((i, t, t, p) for i, t, p in items)
+        return [p for p, _ in kept], state
+
+    def sort_out(self, items: Iterable[tuple[str, int, int, T]]) -> tuple[list[tuple[T, bool]], "WindowState"]:
+        """The items ``(id, first_ms, row_ms, payload)`` not seen before, in input order,
+        each with whether it is a re-read (``first_ms`` before :attr:`known_from_ms`).
+
+        ``first_ms``: the earliest vendor time at which a read could have returned the
+        id (the start of its row); ``row_ms``: the vendor time the read found its row at
+        (the row's end, when it has one), which keeps the id remembered.
         """
         known = {s.id for s in self.seen}
-        fresh: list[T] = []
+        kept: list[tuple[T, bool]] = []
         added: list[Seen] = []
-        for item_id, ts_ms, payload in items:
+        for item_id, first_ms, row_ms, payload in items:
             if item_id in known:
                 continue
             known.add(item_id)
-            added.append(Seen(item_id, ts_ms))
-            fresh.append(payload)
-        return fresh, WindowState(self.cursor, self.seen + tuple(added))
+            added.append(Seen(item_id, max(first_ms, row_ms)))
+            kept.append((payload, first_ms < self.known_from_ms))
+        return kept, WindowState(self.cursor, self.seen + tuple(added), self.known_from_ms)
 
     def close(self, window_end: Cursor, *, lookback_ms: int) -> "WindowState":
-        """The window up to ``window_end`` is fully read: advance (never back) and prune."""
+        """The window up to ``window_end`` is fully read: advance (never back) and prune
+        the ids older than twice ``lookback_ms`` (the re-read horizon)."""
         cursor = max(self.cursor, window_end)
         horizon = cursor.ts_ms - 2 * lookback_ms
-        return WindowState(cursor, tuple(s for s in self.seen if s.ts_ms >= horizon))
+        return WindowState(cursor, tuple(s for s in self.seen if s.ts_ms >= horizon), max(self.known_from_ms, horizon))
+
+    def at(self, cursor: Cursor) -> "WindowState":
+        """The same memory with the cursor moved forward to ``cursor`` (never back)."""
+        return WindowState(max(self.cursor, cursor), self.seen, self.known_from_ms)
 
 
 class LookbackSchedule:

@@ -4,7 +4,8 @@
   API gateways, ``Accept: application/json``.
 - Responses: a bare JSON array of rows. Paging is ``offset``/``limit``; RAI documents a
   row limit of 10,000 and neither interface says what happens past it, so every read
-  pages until a short page and a read is never assumed complete after one call.
+  pages until an empty page (a gateway may return fewer rows than ``limit`` on any
+  page) and a read is never assumed complete after one call.
 - Errors: 400 and 404 bodies are ``text/plain`` (``Invalid GUID: '...'``,
   ``HTTP 404 Not Found``); :class:`~streamer.http.HttpClient` turns them into
   :class:`~streamer.errors.SkippableError` carrying that text.
@@ -211,9 +212,11 @@ def decode_rows(body: bytes, model: type[T]) -> list[T | BadRecord]:
 
 
 class OffsetPaginator(Paginator[int]):
-    """``offset``/``limit`` paging: the next offset is the rows seen so far; a page with
-    fewer rows than asked is the last. The base class catches a server that ignores
-    ``offset`` (the same page body twice) as a loop instead of hanging."""
+    """``offset``/``limit`` paging: the next offset is the rows seen so far; only an empty
+    page is the last. A short page is not: an API gateway may cap pages below ``limit``,
+    and taking its first page for the last would lose the rest of the read (one more call
+    per read is the price). The base class catches a server that ignores ``offset`` (the
+    same page body twice) as a loop instead of hanging."""
 
     def __init__(self, limit: int, *, max_pages: int = 10_000) -> None:
         if limit < 1:
@@ -223,7 +226,7 @@ class OffsetPaginator(Paginator[int]):
 
     def get_next(self, response_body: Any, current: int) -> int | None:
         count = int(response_body)
-        return current + count if count >= self.limit and count > 0 else None
+        return current + count if count > 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +247,7 @@ class SinchClient:
         self.limit = min(page_limit, ROW_LIMIT)
 
     async def rows(self, path: str, params: Mapping[str, str | int], model: type[T]) -> RowsRead[T]:
-        """Every row of ``path``, page by page until a short page."""
+        """Every row of ``path``, page by page until an empty page."""
         pager = OffsetPaginator(self.limit)
         items: list[T | BadRecord] = []
         while not pager.finished:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamer.errors import PageLoopError
+from streamer.errors import PageLoopError, SkippableError
 from streamer.paging import PageNumberPaginator, Paginator
 
 
@@ -26,13 +26,18 @@ def test_walks_pages_until_last() -> None:
     assert seen == [1, 2, 3] and pager.count == 3
 
 
-def test_single_page_and_missing_meta_finish() -> None:
+def test_single_page_finishes() -> None:
     one = PageNumberPaginator()
     one.advance(page(1, 1))
     assert one.finished and one.count == 1
-    bare = PageNumberPaginator()
-    bare.advance({"items": []})
-    assert bare.finished
+
+
+@pytest.mark.parametrize("body", [{"items": [1]}, {"meta": None, "items": [1]}, {"meta": {"page": 1}, "items": [1]}])
+def test_a_page_without_paging_information_is_an_error_not_the_last_page(body: dict[str, Any]) -> None:
+    pager = PageNumberPaginator()
+    with pytest.raises(SkippableError, match="pageCount"):
+        pager.advance(body)
+    assert not pager.finished
 
 
 def test_empty_result_pagecount_zero_finishes() -> None:

@@ -1,4 +1,4 @@
-"""Sinch RAI reads: every call pages with ``offset``/``limit`` until a short page."""
+"""Sinch RAI reads: every call pages with ``offset``/``limit`` until an empty page."""
 
 from __future__ import annotations
 

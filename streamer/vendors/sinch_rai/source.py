@@ -212,8 +212,20 @@ def _draft_key(d: Draft) -> str:
     return f"{d.type}|{d.entity_id}|{d.transition}|{d.at_ms}"
 
 
+def sort_out(window: WindowState, drafts: Sequence[tuple[int, Draft]]) -> tuple[list[Draft], WindowState]:
+    """The drafts (``changeTimestamp`` ms, draft) the window has not admitted, in order,
+    the re-read ones marked. A row carrying a transition can be no older than it (the
+    status was set, then the row written), so the earliest read that could have
+    returned it is at the older of the two times."""
+    kept, state = window.sort_out((_draft_key(d), min(d.at_ms, change), change, d) for change, d in drafts)
+    return [msgspec.structs.replace(d, reread=True) if again else d for d, again in kept], state
+
+
 class AgentStatusHistoryEndpoint(Endpoint):
-    """History windows over ``changeTimestamp``: ``[cursor - lookback, now - safety_lag)``."""
+    """History windows over ``changeTimestamp``: ``[cursor - lookback, now - safety_lag)``,
+    the cursor being the newest ``changeTimestamp`` read (vendor time, never the local
+    clock). After a start or a reset the first window re-reads the lookback before the
+    checkpointed cursor too, so a row written late is not lost to the restart."""
 
     history = True
 
@@ -228,14 +240,15 @@ class AgentStatusHistoryEndpoint(Endpoint):
     def reset(self) -> None:
         self.window = WindowState(Cursor(0))
         """Rows admitted within the lookback (by this endpoint and by the snapshot)."""
+        self.resuming = True
+        """Nothing is remembered: the next poll anchors the memory at the checkpointed cursor."""
         self.polled_to: int | None = None
         """End of the last window read in this process (the snapshot waits for one)."""
         self.floor_ms: int | None = None
-        """The checkpointed cursor this process started from: rows before it are on
-        Kafka already. The lookback overlap is re-read for rows written late, but after a
-        restart nothing remembers which overlap rows were published (the ledger keeps a
-        few transitions per agent, fewer than a busy agent makes in a lookback), so rows
-        before it are not admitted again."""
+        """The checkpointed cursor this process started from: rows before it were read
+        before the start (or reset). This endpoint reads the lookback before it again,
+        for rows written late, as re-reads (:class:`WindowState`); the snapshot emits in
+        full only the rows from it on."""
 
     async def read_window(self, start_ms: int, end_ms: int) -> tuple[list[AgentStatusHistoryRow], list[Any]]:
         """The rows of ``[start_ms, end_ms)``. A read that returns exactly the row limit
@@ -250,22 +263,26 @@ class AgentStatusHistoryEndpoint(Endpoint):
         return [r for r in good if start_ms <= to_ms(r.change_timestamp) < end_ms], bad
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
-        if self.polled_to is None and self.floor_ms is None:
-            self.floor_ms = cursor_ms
         cursor = Cursor(cursor_ms if cursor_ms is not None else now_ms - self.initial_ms)
-        if cursor > self.window.cursor:
-            self.window = WindowState(cursor, self.window.seen)
+        if self.resuming:
+            self.floor_ms = cursor_ms
+            self.window, self.resuming = WindowState.resumed(cursor, cursor_ms), False
+        else:
+            self.window = self.window.at(cursor)
         windows = plan_windows(cursor, now_ms, lookback_ms=self.lookback_ms, safety_lag_ms=self.lag_ms,
                                max_window_ms=MAX_WINDOW_MS)
         for w in windows:
             rows, bad = await self.read_window(w.start_ms, w.end_ms)
-            if self.floor_ms is not None:
-                rows = [r for r in rows if to_ms(r.change_timestamp) >= self.floor_ms]
-            keyed = [(r, d) for r in _ordered(rows) for _, d in row_drafts(r, self.name)]
-            fresh, state = self.window.admit((_draft_key(d), to_ms(r.change_timestamp), d) for r, d in keyed)
-            self.window = state.close(Cursor(w.end_ms), lookback_ms=self.lookback_ms)
+            keyed = [(to_ms(r.change_timestamp), d) for r in _ordered(rows) for _, d in row_drafts(r, self.name)]
+            fresh, state = sort_out(self.window, keyed)
+            # The cursor is vendor time: the newest changeTimestamp read (the window's end,
+            # on the local clock, only bounds it from above). A reporting database that
+            # lags, a skewed or jumping host clock, cannot move it past rows not yet read.
+            newest = max((to_ms(r.change_timestamp) for r in rows), default=None)
+            self.window = state.close(Cursor(newest) if newest is not None else state.cursor,
+                                      lookback_ms=self.lookback_ms)
             self.polled_to = w.end_ms
-            yield PollResult(fresh, bad, cursor_ms=w.end_ms, complete_up_to_ms=w.end_ms)
+            yield PollResult(fresh, bad, cursor_ms=self.window.cursor.ts_ms, complete_up_to_ms=w.end_ms)
         if not windows and self.polled_to is None:
             self.polled_to = cursor.ts_ms
 
@@ -289,6 +306,8 @@ class AgentStatusEndpoint(Endpoint):
         """When each agent's change was last pinpointed: log rows since then are new."""
         self.window = WindowState(Cursor(0))
         """Rows admitted, when there is no history endpoint to share its memory with."""
+        self.resuming = True
+        """Nothing is remembered: rows before the next poll may be on Kafka (re-reads)."""
 
     def _recent_from(self, now_ms: int) -> int | None:
         """Rows from here on are emitted in full; None: wait for the history endpoint."""
@@ -302,7 +321,7 @@ class AgentStatusEndpoint(Endpoint):
     def _admit(self, drafts: list[tuple[int, Draft]], now_ms: int) -> list[Draft]:
         """Drop what either endpoint admitted already; remember the rest for both."""
         owner: Any = self.history_ep if self.history_ep is not None else self
-        fresh, state = owner.window.admit((_draft_key(d), change, d) for change, d in drafts)
+        fresh, state = sort_out(owner.window, drafts)
         if self.history_ep is None:
             state = state.close(Cursor(now_ms), lookback_ms=self.lookback_ms)
         owner.window = state
@@ -312,6 +331,8 @@ class AgentStatusEndpoint(Endpoint):
         return self.seen[agent] - PINPOINT_MARGIN_MS
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
+        if self.resuming:
+            self.window, self.resuming = WindowState.resumed(Cursor(0), now_ms), False
         recent_from = self._recent_from(now_ms)
         if recent_from is None:
             yield PollResult([], complete_up_to_ms=None)

@@ -346,8 +346,16 @@ class AgentsEndpoint(Endpoint):
         yield PollResult(drafts, bad, complete_up_to_ms=now_ms)
 
 
+def _latest_ms(c: Contact) -> int:
+    """The newest vendor time a contact row shows."""
+    times = (c.arrival_time, c.arrival_queue_time, c.preview_time, c.connect_time, c.pending_time, c.pick_time,
+             c.disconnect_time, c.wrap_up_begin_time, c.wrap_up_end_time)
+    return max(to_ms(t) for t in times if t is not None)
+
+
 class ContactsEndpoint(Endpoint):
-    """``/contacts`` with a moving ``startTime``: interaction lifecycles and transfers."""
+    """``/contacts`` with a moving ``startTime`` (the cursor, the newest vendor time read,
+    minus the lookback): interaction lifecycles and transfers."""
 
     history = True
 
@@ -432,8 +440,11 @@ class ContactsEndpoint(Endpoint):
         for group in [g for g, t in self.group_seen.items() if t < now_ms - GROUP_MEMORY_MS]:
             self.groups.pop(group, None)
             self.group_seen.pop(group, None)
+        # The cursor is vendor time: the newest time a served contact shows. The local
+        # clock (a skewed or jumping host) could move it past contacts not yet read.
+        newest = max((_latest_ms(c) for c in served.values()), default=cursor)
         up_to = now_ms - self.lag_ms
-        yield PollResult(drafts, bad, cursor_ms=max(cursor, up_to), complete_up_to_ms=up_to)
+        yield PollResult(drafts, bad, cursor_ms=max(cursor, min(newest, up_to)), complete_up_to_ms=up_to)
 
 
 class RmiSource:

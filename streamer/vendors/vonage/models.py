@@ -190,6 +190,7 @@ class Page(Generic[T]):
 
     items: list[T | BadRecord] = field(default_factory=list)
     meta: Meta | None = None
+    """Always set by :func:`decode_page` (a page without it is refused)."""
     up_to: datetime | None = None
 
 
@@ -230,8 +231,8 @@ def decode_envelope(body: bytes) -> Envelope:
 def decode_page(body: bytes, model: type[T], keep: Callable[[msgspec.Raw], bool] | None = None) -> Page[T]:
     """Decode a ``{meta, items, upTo}`` page; each item keeps its raw bytes.
 
-    A body that is not a JSON object with an ``items`` array raises
-    :class:`SkippableError` carrying the body as ``raw``; a bad item becomes a
+    A body that is not a JSON object with an ``items`` array and a ``meta`` with
+    ``pageCount`` raises :class:`SkippableError` carrying the body as ``raw``; a bad item becomes a
     :class:`BadRecord`. ``keep``, when given, sees every raw item and only the items it
     returns True for are decoded (a snapshot skips the rows it has seen unchanged).
     """
@@ -249,13 +250,23 @@ def _decode_envelope(body: bytes) -> Envelope:
         raws, meta_raw, up_to_raw = env.items, env.meta, env.upTo
     else:
         raws, meta_raw, up_to_raw = _tolerant_envelope(body)
-    meta: Meta | None = None
-    if meta_raw is not None:
-        try:
-            meta = decode_record(meta_raw, Meta)
-        except SkippableError:
-            meta = None  # a null or odd meta only costs paging info; the caller checks
-    return Envelope(raws=raws, meta=meta, up_to=_decode_up_to(up_to_raw))
+    up_to = _decode_up_to(up_to_raw)
+    return Envelope(raws=raws, meta=_decode_meta(meta_raw), up_to=up_to)
+
+
+def _decode_meta(raw: msgspec.Raw | None) -> Meta:
+    """The paging information. Without it nobody can tell whether more pages follow, and
+    ending the read after this page would lose the rest of the window while the cursor
+    moves past it: a page without a readable ``meta.pageCount`` is unusable."""
+    if raw is None:
+        raise SkippableError("response page has no 'meta' (paging information)")
+    try:
+        meta = decode_record(raw, Meta)
+    except SkippableError as exc:
+        raise SkippableError(f"response page 'meta' is unreadable: {exc}") from None
+    if meta.page_count is None:
+        raise SkippableError("response page 'meta' has no 'pageCount'")
+    return meta
 
 
 def _tolerant_envelope(body: bytes) -> tuple[list[msgspec.Raw], msgspec.Raw | None, msgspec.Raw | None]:

@@ -210,19 +210,25 @@ class _HistoryEndpoint(Endpoint):
         _, self.lag_ms, self.initial_ms = window_settings(cfg)
         self.schedule = lookback_schedule(cfg, every=None if self.short_reads else 0)
         self.window = WindowState(Cursor(0))
+        self.resuming = True
+        """Nothing is remembered (a start or a reset): the next poll anchors the window's
+        memory at the checkpointed cursor, before which every row is a re-read."""
         self.rows = RawRows()
         """The overlap is served again on every read: rows that come back byte for byte
         are not decoded again (they were admitted when first read)."""
 
     def reset(self) -> None:
         self.window = WindowState(Cursor(0))
+        self.resuming = True
         self.rows.forget()
         self.schedule.forget()
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
         cursor = Cursor(cursor_ms if cursor_ms is not None else now_ms - self.initial_ms)
-        if cursor > self.window.cursor:
-            self.window = WindowState(cursor, self.window.seen)
+        if self.resuming:
+            self.window, self.resuming = WindowState.resumed(cursor, cursor_ms), False
+        else:
+            self.window = self.window.at(cursor)
         start_ms, full = self.schedule.plan(cursor.ts_ms, now_ms - self.lag_ms)
         windows = plan_windows(cursor, now_ms, lookback_ms=cursor.ts_ms - start_ms, safety_lag_ms=self.lag_ms)
         # Rows are remembered only in the steady state (one window about a lookback long):
@@ -237,9 +243,10 @@ class _HistoryEndpoint(Endpoint):
             if steady:
                 self.rows.end(add=not full)  # a short read: the rows of the last full one are served again
             good, bad = split_bad(read.items)
-            drafts = [d for item in good for d in self._drafts(item)]
-            drafts.sort(key=lambda d: (d.at_ms, d.entity_id, d.type))
-            fresh, state = self.window.admit((_draft_key(d), d.at_ms, d) for d in drafts)
+            timed = [(*_row_times(item), d) for item in good for d in self._drafts(item)]
+            timed.sort(key=lambda t: (t[2].at_ms, t[2].entity_id, t[2].type))
+            kept, state = self.window.sort_out((_draft_key(d), first, row, d) for first, row, d in timed)
+            fresh = [_reread(d) if again else d for d, again in kept]
             end_ms = w.end_ms
             if read.up_to is not None:
                 # The vendor vouches for data up to ``upTo`` only; an old or bogus upTo
@@ -261,6 +268,17 @@ class _HistoryEndpoint(Endpoint):
 
 def _draft_key(d: Draft) -> str:
     return f"{d.type}|{d.entity_id}|{d.transition}|{d.at_ms}"
+
+
+def _row_times(item: Activity | Interaction) -> tuple[int, int]:
+    """(start, end or start) of a row: ``include=Processed`` returns a row in the windows
+    that hold its start and in the one that holds its end."""
+    start = to_ms(item.start)
+    return start, start + max(0, item.duration or 0)
+
+
+def _reread(d: Draft) -> Draft:
+    return msgspec.structs.replace(d, reread=True)
 
 
 class AgentActivitiesEndpoint(_HistoryEndpoint):

@@ -85,6 +85,22 @@ def test_recent_is_bounded_and_keeps_the_newest() -> None:
     assert s.value == RECENT_PER_STREAM + 4
 
 
+def test_a_transition_older_than_a_full_memory_may_have_been_forgotten() -> None:
+    led = Ledger()
+    led.admit("agent/01", "presence", "id0", 0, 0)
+    assert not led.may_have_forgotten("agent/01", "presence", "x", -5)  # memory not full: it would be there
+    assert not led.may_have_forgotten("agent/01", "workload", "x", -5)  # nothing known of the stream
+    assert not led.may_have_forgotten("agent/99", "presence", "x", -5)
+    for i in range(1, RECENT_PER_STREAM + 3):
+        led.admit("agent/01", "presence", f"id{i}", i * 10, i)
+    oldest = led.current("agent/01", "presence").recent[0]  # type: ignore[union-attr]
+    assert oldest.since_ms == 30
+    assert led.may_have_forgotten("agent/01", "presence", "id0", 0)  # dropped from the memory: yes
+    assert led.may_have_forgotten("agent/01", "presence", "new", 30)  # as old as the oldest: cannot tell
+    assert not led.may_have_forgotten("agent/01", "presence", "new", 31)  # newer than one remembered: new
+    assert not led.may_have_forgotten("agent/01", "presence", "id3", 30)  # remembered: admit refuses it
+
+
 def test_take_dirty_reports_changed_then_clears() -> None:
     led = Ledger()
     led.admit("agent/01", "presence", "a", 1, "x")

@@ -120,6 +120,39 @@ def test_pruned_ids_outside_lookback_are_forgotten() -> None:
     assert fresh == ["y"]
 
 
+def test_what_the_memory_cannot_vouch_for_is_a_reread() -> None:
+    state = WindowState.resumed(Cursor(10_000), 10_000)  # a start: the cursor as checkpointed
+    kept, state = state.sort_out([("old", 9_000, 9_000, "A"), ("new", 10_000, 10_000, "B"),
+                                  ("long", 2_000, 10_500, "C")])  # a row found by its end, started long ago
+    assert kept == [("A", True), ("B", False), ("C", True)]
+    assert WindowState.resumed(Cursor(10_000), None).known_from_ms == 0  # a first run: nothing is on Kafka
+    state = state.close(Cursor(20_000), lookback_ms=4_000)  # forgets ids found before 12_000
+    assert state.known_from_ms == 12_000 and [s.id for s in state.seen] == []
+    kept, state = state.sort_out([("long", 2_000, 10_500, "C"), ("x", 12_000, 13_000, "D")])
+    assert kept == [("C", True), ("D", False)]
+    kept, _ = state.sort_out([("x", 12_000, 25_000, "D")])  # remembered: not kept at all
+    assert kept == []
+
+
+@given(st.lists(st.tuples(st.text("abc", max_size=2), st.integers(0, 10_000), st.integers(0, 3_000)), max_size=30),
+       st.lists(st.integers(0, 5_000), min_size=1, max_size=6), st.integers(0, 2_000))
+def test_an_id_not_remembered_and_not_marked_was_never_admitted(
+    items: list[tuple[str, int, int]], ends: list[int], lookback: int
+) -> None:
+    """The invariant behind the marking: whatever was admitted and is no longer in
+    ``seen`` comes back as a re-read, however the windows closed in between."""
+    state = WindowState.resumed(Cursor(0), 0)
+    admitted: set[str] = set()
+    end = 0
+    for step in ends:
+        kept, state = state.sort_out((i, first, first + length, i) for i, first, length in items)
+        for i, again in kept:
+            assert i not in admitted or again
+            admitted.add(i)
+        end += step
+        state = state.close(Cursor(end), lookback_ms=lookback)
+
+
 # --- LookbackSchedule ------------------------------------------------------------------
 
 @settings(max_examples=200)

@@ -61,11 +61,21 @@ async def test_reads_page_by_page_past_the_row_limit() -> None:
     server = OffsetServer([history_row(i) for i in range(2 * ROW_LIMIT + 345)])
     client = RaiClient(http_for(server), page_limit=50_000)  # asked for more: never over the limit
     read = await client.agent_status_history(START)
-    assert len(read.items) == 2 * ROW_LIMIT + 345 and read.pages == 3
+    assert len(read.items) == 2 * ROW_LIMIT + 345 and read.pages == 4  # the last one empty
     assert all(isinstance(r, AgentStatusHistoryRow) for r in read.items)
-    assert [int(r.url.params["offset"]) for r in server.requests] == [0, ROW_LIMIT, 2 * ROW_LIMIT]
+    assert [int(r.url.params["offset"]) for r in server.requests] == [0, ROW_LIMIT, 2 * ROW_LIMIT, 2 * ROW_LIMIT + 345]
     assert {r.url.params["limit"] for r in server.requests} == {str(ROW_LIMIT)}
     assert len({r.user_id + r.user_name for r in read.items}) == 2 * ROW_LIMIT + 345  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("cap", [1, 3, 9])
+async def test_a_gateway_that_caps_pages_below_the_limit_is_read_to_the_empty_page(cap: int) -> None:
+    """A page shorter than ``limit`` is not the last: only an empty one is."""
+    server = OffsetServer([history_row(i) for i in range(25)], cap=cap)
+    read = await RaiClient(http_for(server), page_limit=10).agent_status_history(START)
+    assert len({r.user_name for r in read.items}) == 25  # type: ignore[union-attr]
+    assert len(read.items) == 25 and read.pages == -(-25 // cap) + 1
+    assert [int(r.url.params["offset"]) for r in server.requests] == list(range(0, 25, cap)) + [25]
 
 
 async def test_a_full_last_page_costs_one_more_call_never_a_lost_row() -> None:

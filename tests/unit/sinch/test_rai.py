@@ -41,11 +41,15 @@ class LogServer:
     """
 
     def __init__(self, rows: list[bytes], *, honor_window: bool = True, status: list[bytes] | None = None,
-                 cap: int | None = None) -> None:
+                 cap: int | None = None, page_cap: int | None = None, delay_ms: int = 0) -> None:
         self.rows = rows
+        self.delay_ms = delay_ms
+        """A reporting database that lags: a row exists this long after its changeTimestamp."""
         self.honor_window = honor_window
         self.status = status or []
         self.cap = cap
+        self.page_cap = page_cap
+        """An API gateway that returns at most this many rows per call, whatever ``limit``."""
         self.now_ms = 0
         self.calls = 0
 
@@ -59,7 +63,7 @@ class LogServer:
         if request.url.path.endswith("/agentStatus"):
             rows = self.status
         else:
-            rows = [r for r in self.rows if self._change(r) <= self.now_ms]
+            rows = [r for r in self.rows if self._change(r) + self.delay_ms <= self.now_ms]
             if self.honor_window:
                 lo = ms(p["startTime"])
                 hi = ms(p["endTime"]) if "endTime" in p else None
@@ -69,7 +73,7 @@ class LogServer:
                 rows = [r for r in rows if msgspec.json.decode(r)["userId"] in users]
             if self.cap is not None:
                 rows = rows[: self.cap]  # a server that stops at its row limit
-        offset, limit = int(p.get("offset", 0)), int(p.get("limit", 100))
+        offset, limit = int(p.get("offset", 0)), min(int(p.get("limit", 100)), self.page_cap or 1 << 30)
         return httpx.Response(200, content=b"[" + b",".join(rows[offset: offset + limit]) + b"]",
                               headers={"content-type": "application/json"})
 
@@ -128,6 +132,42 @@ async def test_seed_history_replayed_with_small_pages_is_each_change_once_in_ord
     assert server.calls >= 12
 
 
+async def test_a_gateway_returning_fewer_rows_than_asked_loses_no_row_behind_the_cursor() -> None:
+    """Pages of 4 rows when 100 are asked: the first is not the last page. The window's
+    cursor moves only with every row of the window published."""
+    cfg = source_cfg("sinch_rai", lookback="60s", safety_lag="2s", initial_lookback="1h", page_limit=100)
+    now = ms("2019-12-03T07:45:00.000Z")
+    whole, capped = Harness("sinch_rai"), Harness("sinch_rai")
+    for h, server in ((whole, LogServer(seed_rows())), (capped, LogServer(seed_rows(), page_cap=4))):
+        server.now_ms = now
+        results = await h.poll(AgentStatusHistoryEndpoint(client_for(server, 100), cfg), now)
+        assert [r.cursor_ms for r in results] == [max(server._change(r) for r in seed_rows())]  # the newest row
+    assert len(seed_rows()) > 4 and summary(capped) == summary(whole) == SEED_EVENTS
+
+
+@pytest.mark.parametrize("restart_at", [3, 4, 5, None])
+async def test_a_lagging_reporting_database_and_a_restart_lose_no_row_and_repeat_none(restart_at: int | None) -> None:
+    """Rows appear 5 s after their changeTimestamp, more than the 2 s safety lag. The
+    cursor used to be the host clock minus the lag, and a restart dropped every row
+    before it: the rows that had not appeared yet were lost."""
+    base = ms("2019-12-03T07:00:00.000Z")
+    rows = [msgspec.json.encode({"userId": FOX, "status": ("Waiting", "Talking_Inbound", "Wrap")[i % 3],
+                                 "statusTimestamp": format_ts(from_ms(base + 700 * i)),
+                                 "changeTimeStamp": format_ts(from_ms(base + 700 * i))}) for i in range(40)]
+    server = LogServer(rows, delay_ms=5_000)
+    cfg = source_cfg("sinch_rai", lookback="60s", safety_lag="2s", initial_lookback="10s", page_limit=7)
+    h = Harness("sinch_rai")
+    ep = AgentStatusHistoryEndpoint(client_for(server, 7), cfg)
+    for i, now in enumerate(range(base + 2_000, base + 60_000, 2_000)):
+        server.now_ms = now
+        if i == restart_at:
+            ep = AgentStatusHistoryEndpoint(client_for(server, 7), cfg)
+        await h.poll(ep, now)
+    states = h.events(["cc.agent.state.changed"])
+    assert sorted(ms(e["data"]["since"]) for e in states) == [base + 700 * i for i in range(40)]
+    assert not any(e["data"].get("late") for e in states)
+
+
 async def test_the_snapshot_adds_no_second_event_for_a_transition_the_history_published() -> None:
     server = LogServer(seed_rows(), status=[bytes(r) for r in msgspec.json.decode(
         body("rai/agent_status"), type=list[msgspec.Raw])])
@@ -164,8 +204,8 @@ async def test_a_snapshot_change_not_in_the_history_yet_is_looked_at_again_not_g
     assert summary(h) == [e for e in SEED_EVENTS if e[1] <= "2019-12-03T07:20:12.960Z"]
     first = summary(h)
     calls = server.calls
-    await h.poll(snap, server.now_ms + 2000)  # nothing changed: one cheap call, no history read
-    assert server.calls == calls + 1 and len(h.records) == len(first)
+    await h.poll(snap, server.now_ms + 2000)  # nothing changed: one cheap read (a page and the empty one), no history
+    assert server.calls == calls + 2 and len(h.records) == len(first)
 
 
 async def test_a_read_that_returns_exactly_the_row_limit_is_split_until_nothing_is_cut() -> None:

@@ -227,7 +227,7 @@ async def test_a_quiet_queue_makes_no_noise_and_a_change_is_one_event() -> None:
              "agentsFree": 0, "agentsBusy": 2, "agentsWrapUp": 0, "agentsNotReady": 0, "agentsPause": 0}]
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=rows)
+        return httpx.Response(200, json=rows[int(request.url.params["offset"]):])
 
     http = HttpClient("https://cc.example/RI/rmi", BasicAuth("u", Secret("p")), transport=httpx.MockTransport(handler),
                       sleep=no_sleep, rng=random.Random(1))

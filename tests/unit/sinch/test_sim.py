@@ -52,6 +52,23 @@ async def test_offset_limit_paging_and_the_row_limit() -> None:
     assert ROW_LIMIT == 10_000
 
 
+@pytest.mark.parametrize("path", [f"{RAI}/agentStatusHistory", f"{RAI}/agentStatus", f"{RAI}/contactStatistic",
+                                  f"{RAI}/agentStatistic", f"{RAI}/contactHistory", f"{RAI}/agentHistory",
+                                  f"{RMI}/agents", f"{RMI}/contacts", f"{RMI}/queueStatuses",
+                                  f"{RMI}/contactSummaries"])
+async def test_an_offset_past_the_end_is_an_empty_page(path: str) -> None:
+    """Clients page until an empty page: the call after the last row must answer one."""
+    clock = FakeClock()
+    world = World(seed=2, agents=5, clock=clock)
+    clock.t += 300
+    params = {"startTime": "2023-11-14T21:00:00.000Z", "endTime": "2023-11-15T00:00:00.000Z", "limit": 10_000}
+    every = (await get(world, path, params)).json()
+    assert every or path.endswith(("/queueStatuses", "History"))  # something to page past, mostly
+    past = await get(world, path, {**params, "offset": len(every)})
+    assert past.status_code == 200 and past.json() == []
+    assert (await get(world, path, {**params, "offset": len(every) + 10_000})).json() == []
+
+
 async def test_errors_are_text_plain() -> None:
     world = World(seed=1, agents=3, clock=FakeClock())
     r = await get(world, f"{RMI}/contacts/2B8ED95B0EC911E79675005056A75D9/details")

@@ -42,13 +42,20 @@ def activity(i: int) -> dict[str, Any]:
     }
 
 
+NO_KEY = object()
+
+
 class PagedServer:
     """Serves ``items`` in pages of ``limit`` with the Vonage envelope."""
 
-    def __init__(self, items: list[Any], *, ignore_page: bool = False) -> None:
+    def __init__(self, items: list[Any], *, ignore_page: bool = False, first_meta: Any = ...) -> None:
         self.items = items
         self.ignore_page = ignore_page
+        self.first_meta = first_meta
+        """What page 1 carries as ``meta`` instead of the paging information (``...``:
+        the real one; :data:`NO_KEY`: no ``meta`` at all)."""
         self.requests: list[httpx.Request] = []
+        self.bodies: list[bytes] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -61,7 +68,12 @@ class PagedServer:
             "items": chunk,
             "upTo": f"2019-12-19T16:00:0{len(self.requests)}.000Z",
         }
-        return httpx.Response(200, json=body)
+        if page == 1 and self.first_meta is not ...:
+            body["meta"] = self.first_meta
+            if self.first_meta is NO_KEY:
+                del body["meta"]
+        self.bodies.append(msgspec.json.encode(body))
+        return httpx.Response(200, content=self.bodies[-1])
 
 
 def client(handler: Any, page_limit: int = 1000) -> tuple[VonageClient, HttpClient]:
@@ -114,6 +126,22 @@ async def test_page_loop_raises() -> None:
         with pytest.raises(PageLoopError):
             await vonage.agent_activities(START, END)
     assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("meta", "reason"),
+    [(NO_KEY, "no 'meta'"), (None, "unreadable"), ([1, 3], "unreadable"), ({"page": 1}, "pageCount"),
+     ({"page": 1, "pageCount": "three"}, "unreadable")],
+)
+async def test_a_page_without_readable_paging_information_fails_the_read(meta: Any, reason: str) -> None:
+    """Taken for the last page, it would end the read with pages 2 and 3 unread."""
+    server = PagedServer([activity(i) for i in range(7)], first_meta=meta)
+    vonage, http = client(server, page_limit=3)
+    async with http:
+        with pytest.raises(SkippableError, match=reason) as err:
+            await vonage.agent_activities(START, END)
+    assert len(server.requests) == 1
+    assert err.value.raw == server.bodies[0]  # the body, for the dead-letter topic
 
 
 async def test_bad_item_kept_as_bad_record() -> None:

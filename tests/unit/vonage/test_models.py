@@ -197,6 +197,9 @@ def test_one_bad_item_among_good_ones_becomes_bad_record() -> None:
         (b'{"meta":{"page":1}}', "no 'items'"),
         (b'{"items":{}}', "not an array"),
         (b'{"items":[],"upTo":"later"}', "upTo"),
+        (b'{"items":[],"upTo":null}', "no 'meta'"),
+        (b'{"meta":null,"items":[],"upTo":null}', "'meta' is unreadable"),
+        (b'{"meta":{"page":1,"count":0},"items":[],"upTo":null}', "no 'pageCount'"),
     ],
 )
 def test_unusable_pages_raise_skippable(body: bytes, reason: str) -> None:

@@ -8,10 +8,12 @@ from typing import Any
 
 import httpx
 import msgspec
+import pytest
 
 from streamer.auth import BearerAuth
 from streamer.config import parse_config
 from streamer.emit import SourceContext
+from streamer.errors import SkippableError
 from streamer.http import HttpClient
 from streamer.rules import emit_with_rules
 from streamer.secrets import Secret
@@ -199,3 +201,33 @@ async def test_a_reset_while_reading_is_not_a_crash() -> None:
         for _ in range(2):
             results = [r async for r in ep.poll(to_ms(T0) - 10_000, to_ms(T0) + 60_000)]
             assert [d for r in results for d in r.drafts], "every row is read afresh after the reset"
+
+
+async def test_a_page_without_meta_fails_the_poll_and_the_cursor_stays_for_the_retry() -> None:
+    """Two pages; the first once comes without ``meta``. Taken for the last page, it used to
+    end the read and move the cursor to ``upTo``: page 2's row was never read again."""
+    a, b = presence("7", "Away", T0 + timedelta(seconds=5)), presence("8", "Ready", T0 + timedelta(seconds=6))
+    up_to = T0 + timedelta(seconds=30)
+    broken = [True]
+
+    def served(request: httpx.Request) -> httpx.Response:
+        n = int(request.url.params["page"])
+        body: dict[str, Any] = {"meta": {"page": n, "count": 1, "pageCount": 2, "totalCount": 2},
+                                "items": [a if n == 1 else b], "upTo": format_ts(up_to)}
+        if n == 1 and broken[0]:
+            del body["meta"]
+        return httpx.Response(200, content=msgspec.json.encode(body))
+
+    ep, _ = endpoint([])
+    ep.client = VonageClient(HttpClient("http://v", BearerAuth(Secret("t")), headers=vonage_headers(),
+                                        transport=httpx.MockTransport(served)))
+    ledger, cursor = Ledger(), to_ms(T0)
+    results = []
+    with pytest.raises(SkippableError, match="meta") as err:
+        async for result in ep.poll(cursor, to_ms(up_to) + 1000):
+            results.append(result)
+    assert results == []  # nothing to commit: the runtime keeps the cursor where it was
+    assert b'"items"' in err.value.raw  # the unreadable page goes to the dead-letter topic
+    broken[0] = False  # the retry
+    evs, after = await poll_all(ep, cursor, up_to + timedelta(seconds=1), ledger)
+    assert sorted(e["subject"] for e in evs) == ["7", "8"] and after == to_ms(up_to)
