@@ -10,7 +10,8 @@ from types import TracebackType
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to 127.0.0.1:<target>. ``cut()`` resets every connection
-    and refuses new ones until ``restore()``."""
+    and refuses new ones until ``restore()``. ``rate``: bytes per second each direction of
+    a connection is held to (None: as fast as it goes), for a slow broker."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
@@ -22,12 +23,15 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self.rate: float | None = None
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
                 writer.write(data)
                 await writer.drain()
+                if self.rate:
+                    await asyncio.sleep(len(data) / self.rate)
         except (ConnectionError, OSError):
             pass
         finally:
