@@ -27,7 +27,7 @@ import msgspec
 from ...clients import build_http
 from ...config import SourceConfig
 from ...emit import Draft
-from ...source import Endpoint, PollResult, VendorSpec, window_settings
+from ...source import Endpoint, PollResult, VendorSpec, catchup_span_ms, window_settings
 from ...timeutil import from_ms, to_ms
 from ...track.window import Cursor, WindowState, plan_windows
 from ..sinch_common import (
@@ -222,6 +222,7 @@ class AgentStatusHistoryEndpoint(Endpoint):
         self.client = client
         self.interval = endpoint_interval(cfg, self.name)
         self.lookback_ms, self.lag_ms, self.initial_ms = window_settings(cfg)
+        self.span_ms = catchup_span_ms(cfg)
         self.row_limit = ROW_LIMIT
         self.reset()
 
@@ -256,7 +257,7 @@ class AgentStatusHistoryEndpoint(Endpoint):
         if cursor > self.window.cursor:
             self.window = WindowState(cursor, self.window.seen)
         windows = plan_windows(cursor, now_ms, lookback_ms=self.lookback_ms, safety_lag_ms=self.lag_ms,
-                               max_window_ms=MAX_WINDOW_MS)
+                               max_window_ms=MAX_WINDOW_MS, max_span_ms=self.span_ms)
         for w in windows:
             rows, bad = await self.read_window(w.start_ms, w.end_ms)
             if self.floor_ms is not None:
