@@ -59,6 +59,13 @@ class TcpProxy:
             w.transport.abort()  # a reset, as when the broker's host goes away
         self._writers.clear()
 
+    async def _finish(self) -> None:
+        """End the connections' tasks (a throttled pipe may be sleeping) before the loop stops."""
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _call(self, coro: object) -> None:
         asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)  # type: ignore[arg-type]
 
@@ -75,6 +82,7 @@ class TcpProxy:
 
     def stop(self) -> None:
         self._call(self._close())
+        self._call(self._finish())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
