@@ -205,13 +205,6 @@ class SourceRunner:
             raise prefetched
         return prefetched or await self.store.restore(self.state_key, events_key=self.cfg.id)
 
-    async def _restore_pending(self) -> None:
-        """Restore now if a failure left one pending. Not shielded, unlike a commit: a stop
-        signal may cancel it, as it may the first restore (nothing is claimed until it ends)."""
-        async with self.lock:
-            if self.needs_restore:
-                await self._restore()
-
     def _reset_endpoints(self) -> None:
         assert self.source is not None
         for ep in self.source.endpoints:
@@ -228,9 +221,10 @@ class SourceRunner:
             outcome = "ok"
             try:
                 if self.needs_restore:
-                    # Restore before reading the vendor: while Kafka is away a poll would
-                    # read a growing window only to fail at its commit.
-                    await self._restore_pending()
+                    # Restore before reading the vendor (through an empty commit: the same
+                    # path a commit restores by): while Kafka is away a poll would read a
+                    # growing window only to fail at its commit.
+                    await self._commit(ep, PollResult([]))
                 gap = self._gap_since_last_ok(ep)
                 filling = bool(gap) and ep.history
                 async for result in ep.poll(self.checkpoint.cursors.get(ep.name), self.now_ms()):

@@ -34,6 +34,16 @@ class _Source:
         pass
 
 
+class _Publisher:
+    """Never reached here: every restore fails first."""
+
+    async def settle(self) -> None:
+        pass
+
+    async def send(self, records: Any) -> list[Any]:
+        raise AssertionError("nothing is sent before a restore succeeds")
+
+
 class _KafkaAway:
     """A state store whose broker is unreachable."""
 
@@ -55,7 +65,8 @@ def test_a_pending_restore_comes_before_the_next_vendor_read() -> None:
         env={},
     )
     ep, store = _Endpoint(), _KafkaAway(until=5)
-    runner = SourceRunner(cfg.sources[0], cfg, publisher=None, store=store, source=_Source(ep))  # type: ignore[arg-type]
+    runner = SourceRunner(cfg.sources[0], cfg, publisher=_Publisher(), store=store,  # type: ignore[arg-type]
+                          source=_Source(ep))
     assert runner.needs_restore  # as after any failed commit
 
     async def go() -> None:
