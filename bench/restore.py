@@ -60,7 +60,9 @@ async def seed(bootstrap: str, prefix: str) -> dict[str, int]:
     from streamer.kafka.checkpoint import Checkpoint, StateStore
     from streamer.kafka.publisher import Publisher
 
-    cfg = KafkaConfig(bootstrap_servers=bootstrap, topic_prefix=prefix)
+    # Tansu rejects InitProducerId: no idempotent producer where the build has one.
+    off = {"idempotence": False} if "idempotence" in KafkaConfig.__struct_fields__ else {}
+    cfg = KafkaConfig(bootstrap_servers=bootstrap, topic_prefix=prefix, **off)
     pub, store = Publisher(cfg), StateStore(cfg)
     await pub.start()
     records = size = 0

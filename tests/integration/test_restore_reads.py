@@ -24,6 +24,13 @@ from .proxy import TcpProxy
 pytestmark = pytest.mark.integration
 
 
+def _embedded(bootstrap: str, prefix: str, **settings: Any) -> KafkaConfig:
+    """Settings for the embedded broker: no idempotent producer where the build has one
+    (Tansu rejects InitProducerId); one partition per topic."""
+    off = {"idempotence": False} if "idempotence" in KafkaConfig.__struct_fields__ else {}
+    return KafkaConfig(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=1, **off, **settings)
+
+
 def _value(key: str, version: int, size: int) -> bytes:
     """An incompressible JSON value naming its key and version."""
     seed = hashlib.sha256(f"{key}:{version}".encode()).hexdigest()
@@ -55,7 +62,7 @@ async def _seed(pub: Publisher, store: StateStore, sources: list[str], agents: i
 
 def test_concurrent_restores_share_one_read(broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch) -> None:
     prefix = unique_prefix()
-    cfg = KafkaConfig(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=1)
+    cfg = _embedded(broker.bootstrap, prefix)
     sources = [f"src{i}" for i in range(8)]
     monkeypatch.setattr(_CountingConsumer, "state_topic", f"{prefix}.streamer.state")
     monkeypatch.setattr(checkpoint, "AIOKafkaConsumer", _CountingConsumer)
@@ -88,7 +95,7 @@ def test_concurrent_restores_share_one_read(broker: EmbeddedBroker, monkeypatch:
 
 def test_a_restore_holds_only_the_latest_value_of_each_key(broker: EmbeddedBroker) -> None:
     prefix = unique_prefix()
-    cfg = KafkaConfig(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=1)
+    cfg = _embedded(broker.bootstrap, prefix)
     agents, versions, size = 500, 40, 1000
 
     async def go() -> tuple[Restored, int]:
@@ -134,8 +141,8 @@ def test_the_read_limit_grows_with_what_was_read(tmp_path: Any, monkeypatch: pyt
         proxy = TcpProxy(broker.port)
         proxy.port = proxy_port
         with proxy:
-            cfg = KafkaConfig(bootstrap_servers=f"127.0.0.1:{proxy_port}", topic_prefix=unique_prefix(), partitions=1,
-                              compression="none")  # the link carries every byte
+            cfg = _embedded(f"127.0.0.1:{proxy_port}", unique_prefix(),
+                            compression="none")  # the link carries every byte
 
             async def go() -> Restored:
                 pub, store = Publisher(cfg), StateStore(cfg)
