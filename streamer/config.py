@@ -138,6 +138,9 @@ class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """History reads stop this far before now, so late-arriving rows are not skipped."""
     initial_lookback: Duration = 300.0
     """Where a history cursor starts on the very first run: now minus this."""
+    max_catchup_span: Duration = 300.0
+    """A history read moves its cursor at most this far per commit: after a long gap it
+    is read, published and checkpointed in windows this long, one at a time."""
     page_limit: int = 1000
     api_key: Secret | None = None
     """Sent as ``x-api-key`` (Alvaria: required; Sinch: for cloud API gateways)."""
@@ -284,6 +287,8 @@ def _check(cfg: StreamerConfig) -> None:
             raise ConfigError(f"sources[{i}].base_url: must start with http:// or https://")
         if src.poll_interval <= 0:
             raise ConfigError(f"sources[{i}].poll_interval: must be positive")
+        if src.max_catchup_span < 60:
+            raise ConfigError(f"sources[{i}].max_catchup_span: must be at least 1m, got {src.max_catchup_span:g}s")
         from .vendors import registry  # late import: vendors import config types
 
         vendor = registry.get(src.vendor)

@@ -249,6 +249,11 @@ class SourceRunner:
             delay = ep.interval
             outcome = "ok"
             try:
+                if self.needs_restore:
+                    # Restore before reading the vendor (through an empty commit: the same
+                    # path a commit restores by): while Kafka is away a poll would read a
+                    # growing window only to fail at its commit.
+                    await self._commit(ep, PollResult([]))
                 gap = self._gap_since_last_ok(ep)
                 filling = bool(gap) and ep.history
                 async for result in ep.poll(self.checkpoint.cursors.get(ep.name), self.now_ms()):

@@ -13,7 +13,7 @@ from .track.window import LookbackSchedule
 
 __all__ = [
     "BadInput", "PollResult", "Endpoint", "Source", "VendorSpec", "split_bad", "endpoint_interval", "window_settings",
-    "lookback_schedule",
+    "lookback_schedule", "catchup_span_ms",
 ]
 
 
@@ -28,6 +28,11 @@ def endpoint_interval(cfg: SourceConfig, name: str) -> float:
     """The endpoint's poll interval: its own override, else the source's."""
     ep = cfg.endpoints.get(name)
     return float(ep.poll_interval if ep and ep.poll_interval else cfg.poll_interval)
+
+
+def catchup_span_ms(cfg: SourceConfig) -> int:
+    """How far one commit of a history endpoint may move its cursor, in milliseconds."""
+    return int(cfg.max_catchup_span * 1000)
 
 
 def window_settings(cfg: SourceConfig) -> tuple[int, int, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import anyio
 import msgspec
@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from ..config import KafkaConfig
 from ..emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, OutRecord
 from ..errors import CheckpointError, KafkaUnavailableError
+from .coalesce import Coalescer
 from .connection import client_kwargs
 from ..track.ledger import EntityState
 
@@ -31,6 +32,8 @@ __all__ = [
     "TailEvent",
     "StateStore",
     "read_to_end",
+    "read_limit_s",
+    "scan",
     "tp_key",
     "partitions",
     "advance_offsets",
@@ -87,46 +90,89 @@ _dec_env = msgspec.json.Decoder(_Envelope)
 _enc = msgspec.json.Encoder()
 
 
-async def read_to_end(
-    cfg: KafkaConfig, starts: dict[TopicPartition, int], *, timeout: float = 60.0
-) -> tuple[list[Any], dict[TopicPartition, int]]:
-    """Read every record from ``starts`` up to each partition's high watermark.
+READ_BASE_S = 60.0
+"""A read of the checkpoint, state or output topics may take this long, plus ``READ_S_PER_MB``."""
+READ_S_PER_MB = 2.0
+"""Extra seconds a read may take per MB it has read: it fails only when slower than 0.5 MB/s."""
 
-    The end is taken from the fetch responses' high watermark (``end_offsets`` of the
-    embedded broker under-reports), so a partition is done when position >= watermark.
+
+SCAN_FETCH_BYTES = 4 * 1024 * 1024
+"""Fetched at once by a read: what it holds of the topic besides what its caller keeps."""
+SCAN_BATCH_RECORDS = 2000
+
+
+def read_limit_s(bytes_read: int) -> float:
+    """How long a read may have taken once it has read ``bytes_read`` bytes (keys + values).
+
+    The limit grows with what the read brings in, so a large state topic is read to its
+    end while a broker that stops answering is still given up on (after the base, or the
+    base plus the allowance of what came before it stopped).
+    """
+    return READ_BASE_S + READ_S_PER_MB * bytes_read / 1_000_000
+
+
+async def scan(
+    cfg: KafkaConfig, starts: dict[TopicPartition, int], on_record: Callable[[Any], None]
+) -> dict[TopicPartition, int]:
+    """Hand every record from ``starts`` up to each partition's high watermark to
+    ``on_record``, in offset order per partition; return the ends reached.
+
+    Nothing is kept here, so the caller decides what a read holds in memory. The end is
+    taken from the fetch responses' high watermark (``end_offsets`` of the embedded broker
+    under-reports), so a partition is done when position >= watermark. The time limit is
+    :func:`read_limit_s` of the bytes read so far.
     """
     if not starts:
-        return [], {}
+        return {}
     consumer = AIOKafkaConsumer(
         **client_kwargs(cfg, suffix="-restore"),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         group_id=None,
+        fetch_max_bytes=SCAN_FETCH_BYTES,
+        max_partition_fetch_bytes=SCAN_FETCH_BYTES,
     )
-    out: list[Any] = []
     ends: dict[TopicPartition, int] = {}
+    pending = set(starts)
     try:
         await consumer.start()
         consumer.assign(list(starts))
         for tp, off in starts.items():
             consumer.seek(tp, off)
-        pending = set(starts)
-        with anyio.fail_after(timeout):
+        size = 0
+        started = anyio.current_time()
+        with anyio.CancelScope(deadline=started + read_limit_s(0)) as limit:
             while pending:
-                batch = await consumer.getmany(*pending, timeout_ms=200)
+                batch = await consumer.getmany(*pending, timeout_ms=200, max_records=SCAN_BATCH_RECORDS)
                 for msgs in batch.values():
-                    out.extend(msgs)
+                    for m in msgs:
+                        size += max(0, m.serialized_key_size) + max(0, m.serialized_value_size)
+                        on_record(m)
+                limit.deadline = started + read_limit_s(size)
                 for tp in list(pending):
                     hw = consumer.highwater(tp)
                     if hw is not None and await consumer.position(tp) >= hw:
                         ends[tp] = hw
                         pending.discard(tp)
-    except TimeoutError:
-        raise KafkaUnavailableError(f"kafka: reading back {sorted(str(t) for t in pending)} timed out") from None
+        if limit.cancelled_caught:
+            raise KafkaUnavailableError(
+                f"kafka: reading back {sorted(str(t) for t in pending)} timed out after "
+                f"{read_limit_s(size):.1f}s ({size / 1e6:.1f} MB read)"
+            )
     except KafkaError as e:
         raise KafkaUnavailableError(f"kafka: read-back failed: {e}") from None
     finally:
         await consumer.stop()
+    return ends
+
+
+async def read_to_end(
+    cfg: KafkaConfig, starts: dict[TopicPartition, int]
+) -> tuple[list[Any], dict[TopicPartition, int]]:
+    """Every record from ``starts`` up to each partition's high watermark, as a list
+    (for small reads and tests; restores use :func:`scan`)."""
+    out: list[Any] = []
+    ends = await scan(cfg, starts, out.append)
     return out, ends
 
 
@@ -148,6 +194,38 @@ async def partitions(cfg: KafkaConfig, topics: Iterable[str]) -> list[TopicParti
         await consumer.stop()
 
 
+RESTORE_GATHER_S = 0.05
+"""How long a restore waits for others asked at about the same time, to share their read."""
+
+
+class _TailCollector:
+    """Keeps, while reading the output, only the records of the wanted sources that a
+    checkpoint does not cover yet."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, list[Any]] = {}
+        """events key -> its records, in read order."""
+        self._covered: dict[str, list[dict[str, int]]] = {}
+        """events key -> the covered offsets of each checkpoint that wants its records."""
+
+    def want(self, events_key: str, covered: dict[str, int]) -> None:
+        self.records.setdefault(events_key, [])
+        self._covered.setdefault(events_key, []).append(covered)
+
+    def add(self, r: Any) -> None:
+        if r.key is None or r.value is None:
+            return
+        owner, sep, _ = r.key.partition(b"/")
+        key = owner.decode(errors="replace")
+        mine = self.records.get(key) if sep else None
+        if mine is None:
+            return
+        k = tp_key(r.topic, r.partition)
+        if all(r.offset < covered.get(k, 0) for covered in self._covered[key]):
+            return
+        mine.append(r)
+
+
 class StateStore:
     """Reads and writes a source's checkpoint and ledger state in compacted topics."""
 
@@ -158,25 +236,32 @@ class StateStore:
         self.checkpoint_topic = f"{p}.streamer.checkpoints"
         self.state_topic = f"{p}.streamer.state"
         self.tailed_topics = [f"{p}.{t}" for t in TAILED]
+        self._restores: Coalescer[str, str, Restored | CheckpointError] = Coalescer(
+            self.restore_many, gather_s=RESTORE_GATHER_S
+        )
 
     async def restore(self, source_id: str, *, rebuild: bool = False, events_key: str | None = None) -> Restored:
         """Latest checkpoint + ledger state of one source, plus its output after the checkpoint.
 
-        ``rebuild``: ignore the checkpoint and read the whole output back (for the
-        ``resume-from-now`` policy when the checkpoint cannot be used). ``events_key``: the
-        source id in the output's keys, when the state is kept under another key (backfill).
-        Raises :class:`CheckpointError` when the checkpoint cannot be used.
+        Restores asked for at the same time (every source, after a broker outage) share
+        one :meth:`restore_many`. ``rebuild``: ignore the checkpoint and read the whole
+        output back (for the ``resume-from-now`` policy when the checkpoint cannot be used).
+        ``events_key``: the source id in the output's keys, when the state is kept under
+        another key (backfill). Raises :class:`CheckpointError` when the checkpoint cannot
+        be used.
         """
         events_key = events_key or source_id
         if not rebuild:
-            result = (await self.restore_many({source_id: events_key}))[source_id]
+            result = await self._restores(source_id, events_key)
             if isinstance(result, CheckpointError):
                 raise result
             return result
         _, states = await self._read_saved({source_id})
         out_tps = await partitions(self.cfg, self.tailed_topics)
-        tail_records, ends = await read_to_end(self.cfg, {tp: 0 for tp in out_tps})
-        return Restored(None, states[source_id], self._tail_events(events_key, tail_records),
+        tail = _TailCollector()
+        tail.want(events_key, {})
+        ends = await scan(self.cfg, {tp: 0 for tp in out_tps}, tail.add)
+        return Restored(None, states[source_id], self._tail_events(events_key, tail.records[events_key]),
                         {tp_key(tp.topic, tp.partition): off for tp, off in ends.items()})
 
     async def restore_many(self, keys: dict[str, str]) -> dict[str, Restored | CheckpointError]:
@@ -204,43 +289,59 @@ class StateStore:
             else:
                 out[key] = Restored(None, {})
         out_tps = await partitions(self.cfg, self.tailed_topics)
+        tail = _TailCollector()
         if usable:
             starts = {tp: min(cp.offsets.get(tp_key(tp.topic, tp.partition), 0) for cp in usable.values())
                       for tp in out_tps}
-            tail_records, ends = await read_to_end(self.cfg, starts)
+            for key, cp in usable.items():
+                tail.want(keys[key], cp.offsets)
+            ends = await scan(self.cfg, starts, tail.add)
         else:
             # First run: nothing of ours is on the output yet (the first checkpoint is
             # written before the first event), so coverage starts at the current ends.
-            tail_records, ends = [], await self._ends(out_tps)
+            ends = await self._ends(out_tps)
         highwaters = {tp_key(tp.topic, tp.partition): off for tp, off in ends.items()}
         for key, result in out.items():
             if isinstance(result, Restored):
                 result.highwaters = highwaters
         for key, cp in usable.items():
-            mine = [r for r in tail_records if r.offset >= cp.offsets.get(tp_key(r.topic, r.partition), 0)]
+            mine = [r for r in tail.records[keys[key]] if r.offset >= cp.offsets.get(tp_key(r.topic, r.partition), 0)]
             out[key] = Restored(cp, states[key], self._tail_events(keys[key], mine), highwaters)
         return out
 
-    async def _read_saved(self, keys: set[str]) -> tuple[dict[str, bytes | None], dict[str, dict[str, bytes]]]:
-        """The latest checkpoint and the live state records (JSON, left encoded) of ``keys``."""
+    async def _read_saved(self, keys: set[str]) -> tuple[dict[str, bytes], dict[str, dict[str, bytes]]]:
+        """The latest checkpoint and the live state records (JSON, left encoded) of ``keys``.
+
+        Folded while reading: only the latest value of each key of ``keys`` is held, a
+        tombstone deletes, so memory is the live state of these sources however many
+        versions the topics hold (compaction lags, and the embedded broker never compacts).
+        """
         tps = await partitions(self.cfg, [self.checkpoint_topic, self.state_topic])
-        records, _ = await read_to_end(self.cfg, {tp: 0 for tp in tps})
-        checkpoints: dict[str, bytes | None] = {}
-        states: dict[str, dict[str, bytes | None]] = {k: {} for k in keys}
-        for r in records:
+        checkpoints: dict[str, bytes] = {}
+        states: dict[str, dict[str, bytes]] = {k: {} for k in keys}
+        checkpoint_topic, state_topic = self.checkpoint_topic, self.state_topic
+
+        def fold(r: Any) -> None:
             if r.key is None:
-                continue
-            if r.topic == self.checkpoint_topic:
+                return
+            if r.topic == checkpoint_topic:
                 key = r.key.decode(errors="replace")
                 if key in keys:
-                    checkpoints[key] = r.value
-            elif r.topic == self.state_topic:
+                    if r.value is None:
+                        checkpoints.pop(key, None)
+                    else:
+                        checkpoints[key] = r.value
+            elif r.topic == state_topic:
                 owner, sep, entity = r.key.partition(b"|")
-                key = owner.decode(errors="replace")
-                if sep and key in states:
-                    states[key][entity.decode()] = r.value
-        live = {k: {e: v for e, v in st.items() if v is not None} for k, st in states.items()}
-        return checkpoints, live
+                st = states.get(owner.decode(errors="replace")) if sep else None
+                if st is not None:
+                    if r.value is None:
+                        st.pop(entity.decode(errors="replace"), None)
+                    else:
+                        st[entity.decode(errors="replace")] = r.value
+
+        await scan(self.cfg, {tp: 0 for tp in tps}, fold)
+        return checkpoints, states
 
     async def _ends(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         consumer = AIOKafkaConsumer(**client_kwargs(self.cfg, suffix="-ends"), enable_auto_commit=False, group_id=None)

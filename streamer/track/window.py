@@ -1,4 +1,4 @@
-"""History-window cursors: composite cursor, overlap, de-duplication, 31-day splits. Pure.
+"""History-window cursors: composite cursor, overlap, de-duplication, 31-day and catch-up splits. Pure.
 
 A history endpoint is read in windows ``[cursor - lookback, now - safety_lag)``. The
 cursor is composite, (vendor time, tie-break key), and never moves backwards. Rows
@@ -46,9 +46,18 @@ def plan_windows(
     lookback_ms: int,
     safety_lag_ms: int,
     max_window_ms: int = MAX_WINDOW_MS,
+    max_span_ms: int | None = None,
 ) -> list[Window]:
     """Windows to read next: from cursor minus lookback up to now minus the safety lag,
-    split so that none is longer than ``max_window_ms``. Empty when there is nothing new."""
+    split so that none is longer than ``max_window_ms`` and none moves the cursor more
+    than ``max_span_ms`` (the first: past the cursor; the others: past the window before).
+
+    Each window is one commit (read, published, checkpointed) before the next is read,
+    so ``max_span_ms`` bounds what a catch-up after a long gap holds at once, whatever
+    the gap. Empty when there is nothing new.
+    """
+    if max_span_ms is not None and max_span_ms <= 0:
+        raise ValueError(f"max_span_ms must be positive, got {max_span_ms}")
     end = now_ms - safety_lag_ms
     if end <= cursor.ts_ms:
         return []
@@ -56,6 +65,8 @@ def plan_windows(
     out = []
     while start < end:
         stop = min(end, start + max_window_ms)
+        if max_span_ms is not None:
+            stop = min(stop, max(start, cursor.ts_ms) + max_span_ms)
         out.append(Window(start, stop))
         start = stop
     return out

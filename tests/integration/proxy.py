@@ -13,7 +13,8 @@ from types import TracebackType
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to 127.0.0.1:<target>. ``cut()`` resets every connection
     and refuses new ones until ``restore()``. With ``tls``, clients speak TLS to the proxy
-    and the proxy speaks plain TCP to the target."""
+    and the proxy speaks plain TCP to the target. ``rate``: bytes per second each direction
+    of a connection is held to (None: as fast as it goes), for a slow broker."""
 
     def __init__(self, target_port: int, *, tls: ssl.SSLContext | None = None) -> None:
         self.target_port = target_port
@@ -26,12 +27,15 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self.rate: float | None = None
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
                 writer.write(data)
                 await writer.drain()
+                if self.rate:
+                    await asyncio.sleep(len(data) / self.rate)
         except (ConnectionError, OSError):
             pass
         finally:
@@ -61,6 +65,13 @@ class TcpProxy:
             w.transport.abort()  # a reset, as when the broker's host goes away
         self._writers.clear()
 
+    async def _finish(self) -> None:
+        """End the connections' tasks (a throttled pipe may be sleeping) before the loop stops."""
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _call(self, coro: object) -> None:
         asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)  # type: ignore[arg-type]
 
@@ -77,6 +88,7 @@ class TcpProxy:
 
     def stop(self) -> None:
         self._call(self._close())
+        self._call(self._finish())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()

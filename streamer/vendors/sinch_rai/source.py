@@ -27,7 +27,7 @@ import msgspec
 from ...clients import build_http
 from ...config import SourceConfig
 from ...emit import Draft
-from ...source import Endpoint, PollResult, VendorSpec, window_settings
+from ...source import Endpoint, PollResult, VendorSpec, catchup_span_ms, window_settings
 from ...timeutil import from_ms, to_ms
 from ...track.window import Cursor, WindowState, plan_windows
 from ..sinch_common import (
@@ -234,6 +234,7 @@ class AgentStatusHistoryEndpoint(Endpoint):
         self.client = client
         self.interval = endpoint_interval(cfg, self.name)
         self.lookback_ms, self.lag_ms, self.initial_ms = window_settings(cfg)
+        self.span_ms = catchup_span_ms(cfg)
         self.row_limit = ROW_LIMIT
         self.reset()
 
@@ -270,7 +271,7 @@ class AgentStatusHistoryEndpoint(Endpoint):
         else:
             self.window = self.window.at(cursor)
         windows = plan_windows(cursor, now_ms, lookback_ms=self.lookback_ms, safety_lag_ms=self.lag_ms,
-                               max_window_ms=MAX_WINDOW_MS)
+                               max_window_ms=MAX_WINDOW_MS, max_span_ms=self.span_ms)
         for w in windows:
             rows, bad = await self.read_window(w.start_ms, w.end_ms)
             keyed = [(to_ms(r.change_timestamp), d) for r in _ordered(rows) for _, d in row_drafts(r, self.name)]

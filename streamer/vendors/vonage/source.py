@@ -21,7 +21,9 @@ from ...config import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
 from ...emit import Draft, entity_key
 from ...errors import ConfigError
 from ...events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload
-from ...source import Endpoint, PollResult, VendorSpec, endpoint_interval, lookback_schedule, split_bad, window_settings
+from ...source import (
+    Endpoint, PollResult, VendorSpec, catchup_span_ms, endpoint_interval, lookback_schedule, split_bad, window_settings,
+)
 from ...timeutil import format_ts, from_ms, to_ms
 from ...track.snapshot import RawRows
 from ...track.transfer import Leg, detect_transfers
@@ -208,6 +210,7 @@ class _HistoryEndpoint(Endpoint):
         self.client = client
         self.interval = endpoint_interval(cfg, name)
         _, self.lag_ms, self.initial_ms = window_settings(cfg)
+        self.span_ms = catchup_span_ms(cfg)
         self.schedule = lookback_schedule(cfg, every=None if self.short_reads else 0)
         self.window = WindowState(Cursor(0))
         self.resuming = True
@@ -230,7 +233,8 @@ class _HistoryEndpoint(Endpoint):
         else:
             self.window = self.window.at(cursor)
         start_ms, full = self.schedule.plan(cursor.ts_ms, now_ms - self.lag_ms)
-        windows = plan_windows(cursor, now_ms, lookback_ms=cursor.ts_ms - start_ms, safety_lag_ms=self.lag_ms)
+        windows = plan_windows(cursor, now_ms, lookback_ms=cursor.ts_ms - start_ms, safety_lag_ms=self.lag_ms,
+                               max_span_ms=self.span_ms)
         # Rows are remembered only in the steady state (one window about a lookback long):
         # a catch-up window of hours would cost memory for rows no later read serves again.
         steady = len(windows) == 1 and windows[0].end_ms - windows[0].start_ms <= 2 * self.schedule.reach_ms
@@ -255,6 +259,8 @@ class _HistoryEndpoint(Endpoint):
             self.window = state.close(Cursor(end_ms), lookback_ms=self.schedule.reach_ms)
             self.schedule.done(full, self.window.cursor.ts_ms)
             yield PollResult(fresh, bad, cursor_ms=end_ms, complete_up_to_ms=end_ms)
+            if end_ms < w.end_ms:
+                return  # the vendor vouched for less: the next window would start past a hole
 
     def _keep(self, raw: msgspec.Raw) -> bool:
         return self.rows.fresh(raw)

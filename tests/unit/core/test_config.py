@@ -172,6 +172,11 @@ def test_zero_poll_interval_rejected() -> None:
     assert error_of(cfg_with(poll_interval="0s")) == "sources[0].poll_interval: must be positive"
 
 
+def test_catchup_span_of_less_than_a_minute_rejected() -> None:
+    assert error_of(cfg_with(max_catchup_span="30s")) == "sources[0].max_catchup_span: must be at least 1m, got 30s"
+    assert parse_config(cfg_with(max_catchup_span="1m"), ENV).sources[0].max_catchup_span == 60.0
+
+
 def test_state_retention_must_cover_twice_the_furthest_history_reread() -> None:
     data = {**cfg_with(lookback="60s", lookback_every="10s"), "state_retention": "139s"}
     assert error_of(data).startswith("state_retention: 139s must be at least twice the longest lookback plus lookback_every (70s)")

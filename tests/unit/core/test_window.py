@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +41,42 @@ def test_plan_honours_custom_max(cursor_ms: int, now_ms: int, max_ms: int) -> No
 def test_plan_splits_at_31_days() -> None:
     windows = plan_windows(Cursor(0), 70 * DAY, lookback_ms=0, safety_lag_ms=0)
     assert windows == [Window(0, 31 * DAY), Window(31 * DAY, 62 * DAY), Window(62 * DAY, 70 * DAY)]
+
+
+@given(ms, st.integers(-DAY, 40 * DAY), st.integers(0, 2 * DAY), st.integers(0, 10_000), st.integers(DAY // 20, 2 * DAY))
+def test_plan_caps_how_far_each_window_moves_the_cursor(
+    cursor_ms: int, ahead: int, lookback: int, lag: int, span: int
+) -> None:
+    now_ms = cursor_ms + ahead
+    windows = plan_windows(Cursor(cursor_ms), now_ms, lookback_ms=lookback, safety_lag_ms=lag, max_span_ms=span)
+    uncapped = plan_windows(Cursor(cursor_ms), now_ms, lookback_ms=lookback, safety_lag_ms=lag)
+    if not uncapped:
+        assert windows == []
+        return
+    # the same range, contiguous, in windows that each move the cursor at most ``span``
+    assert windows[0].start_ms == uncapped[0].start_ms and windows[-1].end_ms == uncapped[-1].end_ms
+    for a, b in zip(windows, windows[1:]):
+        assert a.end_ms == b.start_ms
+    reached = cursor_ms
+    for w in windows:
+        assert w.end_ms - max(reached, w.start_ms) <= span
+        assert w.end_ms - w.start_ms <= MAX_WINDOW_MS
+        reached = w.end_ms
+    assert len(windows) <= len(uncapped) + (windows[-1].end_ms - cursor_ms) // span + 1
+
+
+def test_an_hour_behind_is_caught_up_in_five_minute_steps() -> None:
+    minute = 60_000
+    windows = plan_windows(Cursor(0 + 10 * minute), 70 * minute + 2000, lookback_ms=minute, safety_lag_ms=2000,
+                           max_span_ms=5 * minute)
+    assert windows[0] == Window(9 * minute, 15 * minute)  # the lookback, then five minutes past the cursor
+    assert [w.end_ms - w.start_ms for w in windows[1:]] == [5 * minute] * 11
+    assert windows[-1].end_ms == 70 * minute
+
+
+def test_plan_refuses_a_span_that_never_moves() -> None:
+    with pytest.raises(ValueError, match="max_span_ms"):
+        plan_windows(Cursor(0), DAY, lookback_ms=0, safety_lag_ms=0, max_span_ms=0)
 
 
 def test_plan_nothing_when_lag_reaches_cursor() -> None:

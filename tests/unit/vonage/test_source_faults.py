@@ -176,10 +176,11 @@ async def test_history_rows_served_again_byte_for_byte_are_not_decoded_again() -
     ep.reset()  # after a failed commit everything is read again (and the ledger drops repeats)
     evs, _ = await poll_all(ep, cursor, T0 + timedelta(seconds=41), ledger)
     assert decoded == ["7", "8", "7", "8"] and evs == []
-    decoded.clear()  # a catch-up window (hours behind) remembers nothing: its rows are not served again
+    decoded.clear()  # a catch-up (hours behind, several windows) remembers nothing: its rows are not served again
     await poll_all(ep, cursor - 3_600_000, T0 + timedelta(seconds=41), ledger)
+    once = len(decoded)
     await poll_all(ep, cursor - 3_600_000, T0 + timedelta(seconds=41), ledger)
-    assert decoded == ["7", "8", "7", "8"] and len(ep.rows) == 0
+    assert once > 0 and decoded == ["7", "8"] * (once // 2) * 2 and len(ep.rows) == 0
 
 
 async def test_a_reset_while_reading_is_not_a_crash() -> None:
