@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, AsyncIterator, Generic, TypeVar
 
 import msgspec
@@ -235,6 +236,21 @@ class RowsRead(Generic[T]):
 
     items: list[T | BadRecord] = field(default_factory=list)
     pages: int = 0
+    server_ms: int | None = None
+    """The vendor's clock when it answered the last page (its ``Date`` header, whole
+    seconds), or None without one: vendor time that does not depend on rows."""
+
+
+def server_time_ms(headers: Mapping[str, str]) -> int | None:
+    """The ``Date`` header as epoch ms, or None when it is missing or unreadable."""
+    value = headers.get("date")
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return to_ms(when) if when.tzinfo is not None else None
 
 
 class SinchClient:
@@ -250,13 +266,15 @@ class SinchClient:
         """Every row of ``path``, page by page until an empty page."""
         pager = OffsetPaginator(self.limit)
         items: list[T | BadRecord] = []
+        server_ms: int | None = None
         while not pager.finished:
             query = {**params, "offset": pager.current_value, "limit": self.limit}
             response = await self.http.get(path, query)
             page = await decode_off_loop(len(response.body), decode_rows, response.body, model)
             pager.advance(len(page), raw=response.body)
             items.extend(page)
-        return RowsRead(items=items, pages=pager.count)
+            server_ms = server_time_ms(response.headers)
+        return RowsRead(items=items, pages=pager.count, server_ms=server_ms)
 
     async def list_once(self, path: str, model: type[T], params: Mapping[str, str | int] | None = None) -> list[T | BadRecord]:
         """A small collection read in one call (a contact's details)."""

@@ -251,17 +251,33 @@ class AgentStatusHistoryEndpoint(Endpoint):
         for rows written late, as re-reads (:class:`WindowState`); the snapshot emits in
         full only the rows from it on."""
 
-    async def read_window(self, start_ms: int, end_ms: int) -> tuple[list[AgentStatusHistoryRow], list[Any]]:
-        """The rows of ``[start_ms, end_ms)``. A read that returns exactly the row limit
+    async def read_window(self, start_ms: int, end_ms: int) -> tuple[list[AgentStatusHistoryRow], list[Any], int | None]:
+        """The rows of ``[start_ms, end_ms)``, the bad ones, and the vendor's clock when it
+        answered (None without a ``Date`` header). A read that returns exactly the row limit
         may have been cut there by the server: the window is halved and read again."""
         read = await self.client.agent_status_history(from_ms(start_ms), from_ms(end_ms))
         if len(read.items) == self.row_limit and end_ms - start_ms > 1:
             mid = start_ms + (end_ms - start_ms) // 2
-            a, bad_a = await self.read_window(start_ms, mid)
-            b, bad_b = await self.read_window(mid, end_ms)
-            return a + b, bad_a + bad_b
+            a, bad_a, _ = await self.read_window(start_ms, mid)
+            b, bad_b, server_ms = await self.read_window(mid, end_ms)
+            return a + b, bad_a + bad_b, server_ms
         good, bad = split_bad(read.items)
-        return [r for r in good if start_ms <= to_ms(r.change_timestamp) < end_ms], bad
+        return [r for r in good if start_ms <= to_ms(r.change_timestamp) < end_ms], bad, read.server_ms
+
+    def _cursor_after(
+        self, rows: list[AgentStatusHistoryRow], current: Cursor, window_end_ms: int, server_ms: int | None
+    ) -> Cursor:
+        """Vendor time only: the newest ``changeTimestamp`` read. A window with no row moves
+        the cursor to the vendor's own clock (its ``Date``) less the safety lag, never past
+        the window's end, so a quiet tenant is not read again from its last row on every
+        poll, and a host clock that jumps still cannot carry the cursor past unread rows."""
+        newest = max((to_ms(r.change_timestamp) for r in rows), default=None)
+        if newest is not None:
+            return Cursor(newest)
+        if server_ms is None:
+            return current
+        quiet_to = min(window_end_ms, server_ms - self.lag_ms - 1000)  # Date has whole seconds
+        return Cursor(quiet_to) if quiet_to > current.ts_ms else current
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
         cursor = Cursor(cursor_ms if cursor_ms is not None else now_ms - self.initial_ms)
@@ -273,15 +289,12 @@ class AgentStatusHistoryEndpoint(Endpoint):
         windows = plan_windows(cursor, now_ms, lookback_ms=self.lookback_ms, safety_lag_ms=self.lag_ms,
                                max_window_ms=MAX_WINDOW_MS, max_span_ms=self.span_ms)
         for w in windows:
-            rows, bad = await self.read_window(w.start_ms, w.end_ms)
+            rows, bad, server_ms = await self.read_window(w.start_ms, w.end_ms)
             keyed = [(to_ms(r.change_timestamp), d) for r in _ordered(rows) for _, d in row_drafts(r, self.name)]
             fresh, state = sort_out(self.window, keyed)
-            # The cursor is vendor time: the newest changeTimestamp read (the window's end,
-            # on the local clock, only bounds it from above). A reporting database that
-            # lags, a skewed or jumping host clock, cannot move it past rows not yet read.
-            newest = max((to_ms(r.change_timestamp) for r in rows), default=None)
-            self.window = state.close(Cursor(newest) if newest is not None else state.cursor,
-                                      lookback_ms=self.lookback_ms)
+            # The cursor is vendor time (see _cursor_after): a reporting database that lags,
+            # a skewed or jumping host clock, cannot move it past rows not yet read.
+            self.window = state.close(self._cursor_after(rows, state.cursor, w.end_ms, server_ms), lookback_ms=self.lookback_ms)
             self.polled_to = w.end_ms
             yield PollResult(fresh, bad, cursor_ms=self.window.cursor.ts_ms, complete_up_to_ms=w.end_ms)
         if not windows and self.polled_to is None:
