@@ -1,0 +1,1 @@
+"""Several daemons share a config's sources through Kafka group membership (DESIGN rule 9)."""
