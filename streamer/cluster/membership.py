@@ -1,0 +1,241 @@
+"""Group membership through the broker's group coordinator, with a lease that fences.
+
+Every daemon of a config joins one consumer group (as Kafka Connect's workers do) on the
+one-partition coordination topic ``<prefix>.streamer.members``; it consumes nothing. What
+the group protocol carries is ours: each member declares its config's sources, what it ran
+until now and the newest owner epoch it knows; the leader runs :func:`assign` and hands
+every member its sources and the next epoch. The group coordinator guarantees one leader
+and one assignment per generation.
+
+Fencing. A member may write for its sources only while its :class:`Lease` holds. The
+lease is proven by a successful heartbeat or join and lasts ``ttl`` from when that request
+was *sent*, with ``ttl`` shorter than the session (and rebalance) timeout: the coordinator
+cannot hand the sources to another member before then. It is voided the moment the member
+hears that a rebalance started or that it was expelled, and only a new assignment renews it.
+A frozen member (SIGSTOP, a long pause, a partition) therefore stops writing on its own
+before anyone else may start. Tansu keeps the generation at 1 across rebalances, so the
+epoch is ours, issued by the leader: max(epochs declared) + 1.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import anyio
+import msgspec
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
+
+from .assign import MemberInfo, assign
+
+__all__ = ["Lease", "Membership", "PROTOCOL"]
+
+PROTOCOL = "ccstream-sources-v1"
+
+
+class _Declared(msgspec.Struct, frozen=True):
+    """A member's metadata in JoinGroup."""
+
+    sources: list[str]
+    owned: list[str] = []
+    epoch: int = 0
+    name: str = ""
+
+
+class _Given(msgspec.Struct, frozen=True):
+    """A member's assignment in SyncGroup."""
+
+    sources: list[str]
+    epoch: int
+
+
+class Lease:
+    """Permission to write that runs out on its own (see the module docstring)."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._until = float("-inf")
+        self._held = False
+
+    def grant(self, proven_at: float) -> None:
+        """A new assignment: membership proven by a join sent at ``proven_at``."""
+        self._held = True
+        self._until = proven_at + self.ttl
+
+    def renew(self, proven_at: float) -> None:
+        """A heartbeat sent at ``proven_at`` succeeded with no rebalance pending."""
+        if self._held:
+            self._until = max(self._until, proven_at + self.ttl)
+
+    def void(self) -> None:
+        """A rebalance started or the member was expelled: stop writing now."""
+        self._held = False
+        self._until = float("-inf")
+
+    def valid(self) -> bool:
+        return self._held and self._clock() < self._until
+
+    def remaining(self) -> float:
+        return max(0.0, self._until - self._clock()) if self._held else 0.0
+
+
+OnRevoked = Callable[[], Awaitable[None]]
+OnAssigned = Callable[[frozenset[str], int], Awaitable[None]]
+
+
+class Membership:
+    """This daemon's place in the group: which sources it runs, and whether it may write."""
+
+    def __init__(
+        self,
+        connection: Mapping[str, Any],
+        *,
+        group_id: str,
+        topic: str,
+        sources: Iterable[str],
+        on_revoked: OnRevoked,
+        on_assigned: OnAssigned,
+        session_timeout: float = 6.0,
+        heartbeat_interval: float = 1.0,
+        lease_margin: float = 1.5,
+        known_epoch: int = 0,
+    ) -> None:
+        self._connection = dict(connection)
+        self.group_id, self.topic = group_id, topic
+        self.sources = frozenset(sources)
+        self.owned: frozenset[str] = frozenset()
+        self.epoch = known_epoch
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.lease = Lease(session_timeout - lease_margin)
+        self.rebalances = 0
+        self._session_timeout = session_timeout
+        self._heartbeat_interval = heartbeat_interval
+        self._on_revoked, self._on_assigned = on_revoked, on_assigned
+        self._join_sent = time.monotonic()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._log = structlog.get_logger("streamer.cluster")
+
+    def may_write(self, source_id: str) -> bool:
+        """True while this daemon owns ``source_id`` and its lease holds."""
+        return source_id in self.owned and self.lease.valid()
+
+    # --- the group protocol ------------------------------------------------------------
+
+    def _assignor(self) -> type[AbstractPartitionAssignor]:
+        me = self
+
+        class SourceAssignor(AbstractPartitionAssignor):
+            name = PROTOCOL
+
+            @classmethod
+            def metadata(cls, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
+                declared = _Declared(sorted(me.sources), sorted(me.owned), me.epoch, me.name)
+                return ConsumerProtocolMemberMetadata(0, sorted(topics), msgspec.json.encode(declared))
+
+            @classmethod
+            def assign(cls, cluster: Any, members: Mapping[str, ConsumerProtocolMemberMetadata]) -> dict[str, ConsumerProtocolMemberAssignment]:
+                declared = {m: msgspec.json.decode(md.user_data, type=_Declared) for m, md in members.items()}
+                plan = assign({m: MemberInfo(frozenset(d.sources), frozenset(d.owned)) for m, d in declared.items()})
+                epoch = max(d.epoch for d in declared.values()) + 1
+                leader_first = sorted(members)
+                return {
+                    m: ConsumerProtocolMemberAssignment(
+                        0, [(me.topic, [0] if m == leader_first[0] else [])],
+                        msgspec.json.encode(_Given(sorted(plan[m]), epoch)),
+                    )
+                    for m in members
+                }
+
+            @classmethod
+            def on_assignment(cls, assignment: ConsumerProtocolMemberAssignment) -> None:
+                given = msgspec.json.decode(assignment.user_data, type=_Given)
+                me._pending = given
+
+        return SourceAssignor
+
+    _pending: _Given | None = None
+
+    class _Listener(ConsumerRebalanceListener):
+        def __init__(self, owner: "Membership") -> None:
+            self.owner = owner
+
+        async def on_partitions_revoked(self, revoked: Any) -> None:
+            await self.owner._revoked()
+
+        async def on_partitions_assigned(self, assigned: Any) -> None:
+            await self.owner._assigned()
+
+    async def _revoked(self) -> None:
+        self.lease.void()
+        self._join_sent = time.monotonic()  # the JoinGroup that follows is sent after this
+        await self._on_revoked()
+
+    async def _assigned(self) -> None:
+        given, self._pending = self._pending, None
+        if given is None:
+            return
+        self.rebalances += 1
+        self.epoch = max(self.epoch, given.epoch)
+        self.owned = frozenset(given.sources)
+        self.lease.grant(self._join_sent)
+        self._log.info("assignment", epoch=self.epoch, sources=sorted(self.owned))
+        await self._on_assigned(self.owned, self.epoch)
+
+    def _watch_heartbeats(self, consumer: AIOKafkaConsumer) -> None:
+        """Renew the lease from heartbeats, void it on a rebalance or an expulsion.
+
+        aiokafka has no hook for these; its coordinator's methods are wrapped on this
+        one instance (checked by the tests against the locked aiokafka version)."""
+        coordinator = consumer._coordinator
+        heartbeat, rejoin, reset = coordinator._do_heartbeat, coordinator.request_rejoin, coordinator.reset_generation
+
+        async def do_heartbeat() -> bool:
+            sent = time.monotonic()
+            ok = await heartbeat()
+            if ok and not coordinator._rejoin_needed_fut.done():
+                self.lease.renew(sent)
+            return bool(ok)
+
+        def request_rejoin() -> None:
+            self.lease.void()
+            rejoin()
+
+        def reset_generation() -> None:
+            self.lease.void()
+            reset()
+
+        coordinator._do_heartbeat = do_heartbeat
+        coordinator.request_rejoin = request_rejoin
+        coordinator.reset_generation = reset_generation
+
+    async def run(self) -> None:
+        """Join and stay a member until cancelled; then leave the group."""
+        consumer = AIOKafkaConsumer(
+            **self._connection,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            partition_assignment_strategy=(self._assignor(),),
+            session_timeout_ms=int(self._session_timeout * 1000),
+            rebalance_timeout_ms=int(self._session_timeout * 1000),
+            heartbeat_interval_ms=int(self._heartbeat_interval * 1000),
+        )
+        consumer.subscribe([self.topic], listener=self._Listener(self))
+        await consumer.start()
+        self._consumer = consumer
+        try:
+            self._watch_heartbeats(consumer)
+            while True:
+                await consumer.getmany(timeout_ms=500)  # a poll keeps the member in the group
+        finally:
+            self.lease.void()
+            self.owned = frozenset()
+            self._consumer = None
+            with anyio.CancelScope(shield=True):
+                await consumer.stop()  # LeaveGroup: the others take over at once
