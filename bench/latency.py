@@ -39,13 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import Figure, as_builtins, cpu_seconds, percentiles
 from bench.sim_farm import world_path
 from streamer.broker import EmbeddedBroker, free_port
-from streamer.config import KafkaConfig
+from streamer.config import KafkaConfig, dump_config
 from streamer.errors import KafkaUnavailableError
 from streamer.kafka.checkpoint import partitions
 from streamer.timeutil import parse_ts, to_ms
@@ -145,7 +144,7 @@ def _write_config(path: Path, bootstrap: str, prefix: str, sim_url: str) -> Path
     # idempotence off: the embedded broker rejects InitProducerId
     cfg = {"kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "idempotence": False}, "sources": sources,
            "log_level": "info", "log_format": "json"}
-    path.write_text(yaml.safe_dump(cfg))
+    path.write_text(dump_config(cfg))
     return path
 
 

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import msgspec
-import yaml
+
+from streamer.config import dump_config
 
 from bench.common import Figure, as_builtins, cpu_seconds
 from streamer.broker import EmbeddedBroker, free_port
@@ -82,7 +83,7 @@ def write_config(path: Path, *, bootstrap: str, prefix: str, base_url: str, metr
         "metrics": {"host": "127.0.0.1", "port": metrics_port},
         "sources": sources, "log_level": "info", "log_format": "json",
     }
-    path.write_text(yaml.safe_dump(cfg))
+    path.write_text(dump_config(cfg))
     return path
 
 

@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .secrets import Secret
 
 __all__ = [
+    "dump_config",
     "Duration",
     "KafkaConfig",
     "MetricsConfig",
@@ -348,6 +349,17 @@ class _NoAliasLoader(yaml.SafeLoader):
             event = self.peek_event()
             raise _AliasRefused(str(event.anchor), event.start_mark.line + 1)
         return super().compose_node(parent, index)
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump_config(data: Any) -> str:
+    """YAML for a config file, with every repeated value written out: :func:`load_config`
+    refuses aliases, and PyYAML writes one for any object it meets twice."""
+    return yaml.dump(data, Dumper=_NoAliasDumper)
 
 
 def _check_tls_files(k: KafkaConfig) -> None:

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import yaml
 
 from streamer.kafka.checkpoint import partitions, read_to_end
-from streamer.config import KafkaConfig
+from streamer.config import KafkaConfig, dump_config
 from streamer.timeutil import parse_ts, to_ms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +59,7 @@ def write_config(
         "log_format": "json",
         "watermark_interval": "2s",
     }
-    path.write_text(yaml.safe_dump(cfg))
+    path.write_text(dump_config(cfg))
     return path
 
 

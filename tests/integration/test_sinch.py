@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 import pytest
-import yaml
+
+from streamer.config import dump_config
 
 from streamer.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
@@ -44,7 +45,7 @@ def sinch_config(path: Path, bootstrap: str, prefix: str, sources: list[dict[str
         "log_format": "json",
         "watermark_interval": "2s",
     }
-    path.write_text(yaml.safe_dump(cfg))
+    path.write_text(dump_config(cfg))
     return path
 
 

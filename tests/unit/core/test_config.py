@@ -13,6 +13,7 @@ from streamer.cli import main
 from streamer.config import (
     BearerAuthConfig,
     OAuth2AuthConfig,
+    dump_config,
     load_config,
     parse_config,
     parse_duration,
@@ -360,3 +361,15 @@ def test_check_config_unknown_key(tmp_path: Path, capsys: pytest.CaptureFixture[
     f.write_text("kafka:\n  bootstrap: x\n")
     assert main(["check-config", "--config", str(f)]) == 2
     assert "kafka.bootstrap: unknown key" in capsys.readouterr().err
+
+
+def test_dump_config_writes_repeated_values_out_so_they_load(tmp_path: Path) -> None:
+    """PyYAML writes an alias for an object it meets twice; load_config refuses aliases."""
+    auth = {"type": "bearer", "token": "t"}
+    data = {"kafka": {"bootstrap_servers": "127.0.0.1:9092"},
+            "sources": [{"id": f"v{i}", "vendor": "vonage", "base_url": "http://127.0.0.1:1", "auth": auth}
+                        for i in range(2)]}
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_config(data))
+    assert "*" not in path.read_text()
+    assert [s.id for s in load_config(path).sources] == ["v0", "v1"]
