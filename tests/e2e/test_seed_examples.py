@@ -3,10 +3,8 @@ HTTP server, come out as exactly the events they describe, each once."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import pytest
 from streamer.broker import EmbeddedBroker
 
 from ..integration.harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for, write_config
+from tests.stub_http import JsonHandler, serve
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vonage"
 ENVELOPE = b'{"meta": {"page": 1, "count": %d, "pageCount": 1, "totalCount": %d}, "items": [%s], "upTo": "2020-01-10T11:20:00.000Z"}'
@@ -34,7 +33,7 @@ def _ccr_variant() -> bytes:
     return msgspec.json.encode(it)
 
 
-class SeedHandler(BaseHTTPRequestHandler):
+class SeedHandler(JsonHandler):
     requests: Counter[str] = Counter()
     unauthorized = 0
 
@@ -42,7 +41,7 @@ class SeedHandler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if self.headers.get("authorization") != "Bearer sim-token":
             type(self).unauthorized += 1
-            self._send(401, b'{"message": "Authorization has been denied for this request."}')
+            self.send_json(401, b'{"message": "Authorization has been denied for this request."}')
             return
         type(self).requests[path] += 1
         if path.endswith("/agent-activities"):
@@ -53,31 +52,17 @@ class SeedHandler(BaseHTTPRequestHandler):
             faq = (FIXTURES / "interaction_faq_transfer.json").read_bytes()
             body = ENVELOPE % (2, 2, faq + b"," + _ccr_variant())
         else:
-            self._send(404, b'{"message": "not found"}')
+            self.send_json(404, b'{"message": "not found"}')
             return
-        self._send(200, body)
+        self.send_json(200, body)
 
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
 def seed_server() -> Iterator[str]:
     SeedHandler.requests = Counter()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SeedHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/stats"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve(SeedHandler) as url:
+        yield f"{url}/stats"
 
 
 def test_seed_examples_come_out_as_exactly_the_events_they_describe(

@@ -9,7 +9,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -27,6 +26,7 @@ from streamer.timeutil import parse_ts, to_ms
 from tests.unit.alvaria._fixtures import load, team_activity_changed, user_activity_changed
 
 from .harness import DaemonProcess, assert_clean_log, events, read_topic, unique_prefix, wait_for, write_config
+from tests.stub_http import JsonHandler, serve
 
 pytestmark = pytest.mark.integration
 
@@ -198,7 +198,7 @@ SEED_ORG, SEED_CLIENT, SEED_SECRET, SEED_KEY = "seedorg", "seed-client", "seed-s
 REVOKE_AFTER = 5  # userActivity requests; the changed examples start at the 4th
 
 
-class SeedVendor(BaseHTTPRequestHandler):
+class SeedVendor(JsonHandler):
     lock = threading.Lock()
     tokens: set[str] = set()
     issued: list[str] = []
@@ -215,28 +215,28 @@ class SeedVendor(BaseHTTPRequestHandler):
         form = parse_qs(self.rfile.read(length).decode())
         basic = "Basic " + base64.b64encode(f"{SEED_CLIENT}:{SEED_SECRET}".encode()).decode()
         if path != "/tokenservice/oauth2/access_token" or parse_qs(query).get("realm") != [SEED_ORG]:
-            return self._send(404, b'{"error": "Not Found"}')
+            return self.send_json(404, b'{"error": "Not Found"}')
         if self.headers.get("authorization") != basic:
-            return self._send(401, b'{"error": "invalid_client"}')
+            return self.send_json(401, b'{"error": "invalid_client"}')
         if form.get("grant_type") != ["client_credentials"] or form.get("scope") != ["reportingapi"]:
-            return self._send(400, b'{"error": "invalid_request"}')
+            return self.send_json(400, b'{"error": "invalid_request"}')
         token = f"seed-tok-{uuid.uuid4().hex}"
         with self.lock:
             self.tokens.add(token)
             self.issued.append(token)
         body = msgspec.json.encode({"access_token": token, "token_type": "Bearer", "expires_in": 3599})
-        self._send(200, body)
+        self.send_json(200, body)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib API
         path = self.path.split("?", 1)[0]
         if self.headers.get("x-api-key") != SEED_KEY:
             type(self).refused["no-key"] += 1
-            return self._send(403, b'{"error": "Invalid ApiKey"}')
+            return self.send_json(403, b'{"error": "Invalid ApiKey"}')
         token = (self.headers.get("authorization") or "").removeprefix("Bearer ")
         with self.lock:
             if token not in self.tokens:
                 type(self).refused["token"] += 1
-                return self._send(401, b'{"error": "Unauthorized"}')
+                return self.send_json(401, b'{"error": "Unauthorized"}')
             prefix = f"/via/v2/organizations/{SEED_ORG}/reporting/"
             query = path.removeprefix(prefix).removesuffix("/data").removeprefix("queries/")
             self.requests[query] += 1
@@ -254,30 +254,16 @@ class SeedVendor(BaseHTTPRequestHandler):
         elif query == "presence/users":
             body = load("presence_users.json")
         else:
-            return self._send(404, b'{"error": "Not Found"}')
-        self._send(200, body)
+            return self.send_json(404, b'{"error": "Not Found"}')
+        self.send_json(200, body)
 
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
 def seed_vendor() -> Iterator[str]:
     SeedVendor.reset()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SeedVendor)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve(SeedVendor) as url:
+        yield f"{url}"
 
 
 def test_seed_examples_behind_credentials_and_key_survive_a_revoked_token(

@@ -5,10 +5,8 @@ keeps publishing, instead of restoring and retrying the same batch for ever."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -23,6 +21,7 @@ from streamer.errors import KafkaUnavailableError
 from streamer.timeutil import format_ms, parse_ts, to_ms
 
 from .harness import DaemonProcess, assert_clean_log, events, last_checkpoint, read_topic, unique_prefix, wait_for, write_config
+from tests.stub_http import JsonHandler, serve
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +29,7 @@ BIG_ROW = 3
 REASON_BYTES = 4_500_000
 
 
-class Activities(BaseHTTPRequestHandler):
+class Activities(JsonHandler):
     """``/agent-activities`` of one agent changing presence every second from ``t0_ms``;
     row BIG_ROW carries a 4.5 MB reason."""
 
@@ -39,7 +38,7 @@ class Activities(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - stdlib API
         url = urlparse(self.path)
         if not url.path.endswith("/agent-activities"):
-            self._send(404, b'{"message": "not found"}')
+            self.send_json(404, b'{"message": "not found"}')
             return
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         now_ms = int(time.time() * 1000)
@@ -60,29 +59,15 @@ class Activities(BaseHTTPRequestHandler):
             "meta": {"page": 1, "count": len(rows), "pageCount": 1, "totalCount": len(rows)},
             "items": rows, "upTo": format_ms(now_ms),
         })
-        self._send(200, body)
+        self.send_json(200, body)
 
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
 def vendor() -> Iterator[str]:
     Activities.t0_ms = (int(time.time()) + 2) * 1000
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Activities)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/stats"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve(Activities) as url:
+        yield f"{url}/stats"
 
 
 def test_an_event_over_the_size_limit_does_not_stop_its_source(

@@ -4,7 +4,7 @@ window's end ends the poll there, so no later window is read past the hole."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
