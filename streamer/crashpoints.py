@@ -2,7 +2,8 @@
 the process SIGKILL itself at that point with that probability. Unset (always, in
 production) it costs one dict lookup.
 
-Points: ``after-publish`` (events acked, state and checkpoint not yet written),
+Points: ``after-publish`` (events for the agent, interaction or stats topics acked, state
+and checkpoint not yet written: a commit of only health or watermarks does not count),
 ``after-state`` (state written, checkpoint not), ``during-restore`` (tail read, nothing
 written yet).
 """

@@ -19,3 +19,11 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
     log = tmp_path_factory.mktemp("broker") / "broker.log"
     with EmbeddedBroker(log_file=log) as b:
         yield b
+
+
+@pytest.fixture(autouse=True)
+def _no_daemon_outlives_its_test() -> Iterator[None]:
+    yield
+    from tests.integration.harness import kill_leftovers  # only tests that start daemons need it
+
+    kill_leftovers()

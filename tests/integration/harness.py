@@ -63,6 +63,19 @@ def write_config(
     return path
 
 
+STARTED: list["DaemonProcess"] = []
+"""Every daemon a test started; :func:`kill_leftovers` ends those a failed test left running."""
+
+
+def kill_leftovers() -> None:
+    """SIGKILL and reap the daemons still running: one test's failure must not leak a
+    process (and its ResourceWarning) into the next test."""
+    while STARTED:
+        d = STARTED.pop()
+        if d.alive():
+            d.kill9()
+
+
 class DaemonProcess:
     """``streamer run`` in a child process, as an operator would run it."""
 
@@ -77,6 +90,7 @@ class DaemonProcess:
                 [sys.executable, "-m", "streamer.cli", "run", "--config", str(self.config)],
                 cwd=ROOT, env=self.env, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
             )
+        STARTED.append(self)
         return self
 
     def kill9(self) -> None:
