@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import statistics
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import msgspec
@@ -23,6 +21,8 @@ import pytest
 from streamer.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.timeutil import format_ms, parse_ts
+
+from tests.stub_http import JsonHandler, serve
 
 from .harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for, write_config
 
@@ -46,31 +46,17 @@ def truncated_status_page(size: int) -> bytes:
 def stub_vonage(status_body: bytes) -> Iterator[str]:
     """A Vonage tenant whose ``/agent-status`` answers ``status_body``; its histories are empty."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
             if self.path.startswith("/agent-status"):
                 body = status_body
             else:
                 body = json.dumps({"meta": {"page": 1, "count": 0, "pageCount": 1, "totalCount": 0},
                                    "items": [], "upTo": format_ms(int(time.time() * 1000))}).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_json(200, body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(Handler) as url:
+        yield url
 
 
 def skipped_polls(log: Path, source: str) -> int:

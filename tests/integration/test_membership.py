@@ -13,18 +13,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from streamer.broker import EmbeddedBroker
 from streamer.cluster.membership import Membership
 
+from tests.waiting import eventually
+
 from .harness import unique_prefix
 
 pytestmark = pytest.mark.integration
 SOURCES = [f"s{i:02d}" for i in range(12)]
-
-
-async def _until(predicate: object, timeout: float) -> float:
-    started = time.monotonic()
-    with anyio.fail_after(timeout):
-        while not predicate():  # type: ignore[operator]
-            await anyio.sleep(0.1)
-    return time.monotonic() - started
 
 
 async def test_members_share_sources_and_a_leaver_moves_only_its_own(broker: EmbeddedBroker) -> None:
@@ -58,14 +52,18 @@ async def test_members_share_sources_and_a_leaver_moves_only_its_own(broker: Emb
     async with anyio.create_task_group() as tg:
         for i in range(3):
             tg.start_soon(run, i)
-        took = await _until(lambda: sorted(len(m.owned) for m in members) == [4, 4, 4]
-                            and all(m.lease.valid() for m in members), timeout=60)
+        started = time.monotonic()
+        assert await eventually(lambda: sorted(len(m.owned) for m in members) == [4, 4, 4]
+                                and all(m.lease.valid() for m in members), timeout=60), [m.owned for m in members]
+        took = time.monotonic() - started
         print(f"\n3 members: 4 sources each after {took:.1f}s")
         owned_before = [set(m.owned) for m in members]
         assert set().union(*owned_before) == set(SOURCES)
 
         scopes[0].cancel()  # leaves the group
-        took = await _until(lambda: sorted(len(m.owned) for m in members[1:]) == [6, 6], timeout=30)
+        started = time.monotonic()
+        assert await eventually(lambda: sorted(len(m.owned) for m in members[1:]) == [6, 6], timeout=30)
+        took = time.monotonic() - started
         print(f"a member left: its 4 sources moved in {took:.1f}s")
         for before, m in zip(owned_before[1:], members[1:]):
             assert before <= set(m.owned), "a source moved that did not have to"

@@ -121,6 +121,9 @@ async def test_alvaria_decodes_a_large_body_in_a_thread(monkeypatch: pytest.Monk
     assert threading.get_ident() not in threads.seen["decode_rows"]
 
 
+TICK_S = 0.005
+
+
 async def test_the_loop_keeps_running_while_a_large_page_is_repaired() -> None:
     """The issue's bar: no single body blocks the loop for more than about 100 ms."""
     rows = 1
@@ -131,9 +134,9 @@ async def test_the_loop_keeps_running_while_a_large_page_is_repaired() -> None:
     last_tick = [time.perf_counter()]
     done = anyio.Event()
 
-    async def ticker() -> None:
+    async def ticker() -> None:  # measures the loop: ticks every TICK_S when nothing holds it
         while not done.is_set():
-            await anyio.sleep(0.005)
+            await anyio.sleep(TICK_S)
             now = time.perf_counter()
             gaps.append(now - last_tick[0])
             last_tick[0] = now

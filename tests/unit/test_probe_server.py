@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,6 +19,7 @@ from streamer import httpserver
 from streamer.broker import free_port
 from streamer.httpserver import MAX_CONNECTIONS, serve_http
 from streamer.metrics import Metrics
+from tests.waiting import eventually
 
 
 async def read_all(stream: SocketStream) -> bytes:
@@ -40,17 +41,9 @@ async def get(port: int, path: str) -> bytes:
         return b""
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> bool:
-    """Poll ``check`` until true (the async twin of harness.wait_for)."""
-    with anyio.move_on_after(timeout):
-        while not await check():
-            await anyio.sleep(0.05)
-        return True
-    return False
-
 
 async def logged(logs: list[dict[str, Any]], event: str) -> bool:
-    await anyio.sleep(0)
+    await anyio.lowlevel.checkpoint()  # let the server's task log first
     return any(e["event"] == event for e in logs)
 
 
@@ -105,7 +98,7 @@ async def test_accept_errors_back_off_and_the_server_keeps_serving(monkeypatch: 
     async def accept(self: Any) -> SocketStream:
         if failures["left"]:
             failures["left"] -= 1
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             raise OSError(errno.EMFILE, "Too many open files")
         return await real_accept(self)
 
