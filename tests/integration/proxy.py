@@ -14,7 +14,9 @@ class TcpProxy:
     """Forwards 127.0.0.1:<port> to 127.0.0.1:<target>. ``cut()`` resets every connection
     and refuses new ones until ``restore()``. With ``tls``, clients speak TLS to the proxy
     and the proxy speaks plain TCP to the target. ``rate``: bytes per second each direction
-    of a connection is held to (None: as fast as it goes), for a slow broker."""
+    of a connection is held to (None: as fast as it goes), for a slow broker. ``stall()``:
+    connections stay open but nothing is forwarded any more (a broker whose host froze);
+    ``swallowed`` counts the bytes dropped since."""
 
     def __init__(self, target_port: int, *, tls: ssl.SSLContext | None = None) -> None:
         self.target_port = target_port
@@ -28,10 +30,15 @@ class TcpProxy:
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.rate: float | None = None
+        self.stalled = False
+        self.swallowed = 0
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self.stalled:
+                    self.swallowed += len(data)
+                    continue
                 writer.write(data)
                 await writer.drain()
                 if self.rate:
@@ -82,6 +89,9 @@ class TcpProxy:
 
     def cut(self) -> None:
         self._call(self._close())
+
+    def stall(self) -> None:
+        self.stalled = True
 
     def restore(self) -> None:
         self._call(self._open())
