@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socketserver
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,9 +27,13 @@ class JsonHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """Serve ``handler`` on a loopback port until the block ends; yields the base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def serve(
+    handler: type[socketserver.BaseRequestHandler],
+    server_class: type[socketserver.ThreadingTCPServer] = ThreadingHTTPServer,
+) -> Iterator[str]:
+    """Serve ``handler`` on a loopback port until the block ends; yields the base URL.
+    ``server_class``: a raw TCP server for a stub that speaks HTTP badly on purpose."""
+    server = server_class(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -35,12 +35,10 @@ def embedded_kafka(bootstrap: str, **settings: Any) -> KafkaConfig:
     return KafkaConfig(bootstrap_servers=bootstrap, **{**EMBEDDED_KAFKA, **settings})
 
 
-def write_config(
-    path: Path, *, bootstrap: str, prefix: str, base_url: str, extra_sources: list[dict[str, Any]] | None = None,
-    kafka: dict[str, Any] | None = None, **source: Any,
-) -> Path:
-    src = {
-        "id": "vonage-it",
+def vonage_source(source_id: str, base_url: str, **overrides: Any) -> dict[str, Any]:
+    """A Vonage source as the tests configure it (1 s polls, a short lookback)."""
+    return {
+        "id": source_id,
         "vendor": "vonage",
         "base_url": base_url,
         "auth": {"type": "bearer", "token": "${IT_VONAGE_TOKEN}"},
@@ -49,8 +47,15 @@ def write_config(
         "safety_lag": "500ms",
         "initial_lookback": "1h",
         "timeout": "5s",
+        **overrides,
     }
-    src.update(source)
+
+
+def write_config(
+    path: Path, *, bootstrap: str, prefix: str, base_url: str, extra_sources: list[dict[str, Any]] | None = None,
+    kafka: dict[str, Any] | None = None, **source: Any,
+) -> Path:
+    src = vonage_source(str(source.pop("id", "vonage-it")), base_url, **source)
     cfg = {
         "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "partitions": 3, "linger_ms": 5, **EMBEDDED_KAFKA,
                   **(kafka or {})},

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,13 +33,22 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-@pytest.mark.timeout(OUTAGE_S + 100)
-def test_the_broker_away_loses_nothing(tmp_path: Path) -> None:
+@contextmanager
+def proxied_broker(tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, TcpProxy]]:
+    """A broker of the test's own, reached (and advertised) only through a proxy it can cut."""
     proxy_port = free_port()
     with EmbeddedBroker(advertised_port=proxy_port, log_file=tmp_path / "broker.log") as broker:
         proxy = TcpProxy(broker.port)
         proxy.port = proxy_port
-        with proxy, SimulatorThread(seed=21, agents=16) as sim:
+        with proxy:
+            yield broker, proxy
+
+
+@pytest.mark.timeout(OUTAGE_S + 100)
+def test_the_broker_away_loses_nothing(tmp_path: Path) -> None:
+    with proxied_broker(tmp_path) as (broker, proxy):
+        proxy_port = proxy.port
+        with SimulatorThread(seed=21, agents=16) as sim:
             prefix = unique_prefix()
             cfg = write_config(tmp_path / "c.yaml", bootstrap=f"127.0.0.1:{proxy_port}", prefix=prefix,
                                base_url=f"{sim.base_url}/vonage", kafka={"request_timeout": "5s"})
@@ -96,11 +107,9 @@ def test_sigterm_with_the_broker_frozen_still_stops_the_daemon(tmp_path: Path) -
     from streamer.runtime import SHUTDOWN_GRACE_S
 
     log = tmp_path / "daemon.log"
-    proxy_port = free_port()
-    with EmbeddedBroker(advertised_port=proxy_port, log_file=tmp_path / "broker.log") as broker:
-        proxy = TcpProxy(broker.port)
-        proxy.port = proxy_port
-        with proxy, SimulatorThread(seed=22, agents=8) as sim:
+    with proxied_broker(tmp_path) as (broker, proxy):
+        proxy_port = proxy.port
+        with SimulatorThread(seed=22, agents=8) as sim:
             prefix = unique_prefix()
             cfg = write_config(tmp_path / "c.yaml", bootstrap=f"127.0.0.1:{proxy_port}", prefix=prefix,
                                base_url=f"{sim.base_url}/vonage")

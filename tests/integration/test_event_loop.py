@@ -24,7 +24,7 @@ from streamer.timeutil import format_ms, parse_ts
 
 from tests.stub_http import JsonHandler, serve
 
-from .harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for, write_config
+from .harness import DaemonProcess, assert_clean_log, events, unique_prefix, vonage_source, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -71,11 +71,7 @@ def skipped_polls(log: Path, source: str) -> int:
 def test_a_huge_truncated_page_does_not_stall_the_healthy_source(broker: EmbeddedBroker, tmp_path: Path) -> None:
     with stub_vonage(truncated_status_page(PAGE_BYTES)) as bad_url, SimulatorThread(seed=33, agents=12) as good:
         prefix = unique_prefix()
-        healthy = {
-            "id": "vonage-good", "vendor": "vonage", "base_url": f"{good.base_url}/vonage",
-            "auth": {"type": "bearer", "token": "${IT_VONAGE_TOKEN}"}, "poll_interval": "1s",
-            "lookback": "20s", "safety_lag": "500ms", "initial_lookback": "1h", "timeout": "5s",
-        }
+        healthy = vonage_source("vonage-good", f"{good.base_url}/vonage")
         cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix,
                            base_url=bad_url, extra_sources=[healthy], id="vonage-bad")
         log = tmp_path / "daemon.log"

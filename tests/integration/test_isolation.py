@@ -12,7 +12,7 @@ from streamer.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.timeutil import parse_ts
 
-from .harness import DaemonProcess, assert_clean_log, events, unique_prefix, write_config
+from .harness import DaemonProcess, assert_clean_log, events, unique_prefix, vonage_source, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -21,11 +21,7 @@ def test_a_failing_vendor_does_not_slow_a_healthy_one(broker: EmbeddedBroker, tm
     with SimulatorThread(seed=31, agents=12) as bad, SimulatorThread(seed=32, agents=12) as good:
         bad.faults.update(latency_ms=3000, server_errors=10_000)  # slow and failing throughout
         prefix = unique_prefix()
-        healthy = {
-            "id": "vonage-good", "vendor": "vonage", "base_url": f"{good.base_url}/vonage",
-            "auth": {"type": "bearer", "token": "${IT_VONAGE_TOKEN}"}, "poll_interval": "1s",
-            "lookback": "20s", "safety_lag": "500ms", "initial_lookback": "1h", "timeout": "5s",
-        }
+        healthy = vonage_source("vonage-good", f"{good.base_url}/vonage")
         # 3 attempts of 3 s each plus backoff: the failure is declared well within the run
         # (with the default 5 the random backoff sometimes pushed it past the 20 s).
         cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix,

@@ -20,6 +20,8 @@ from streamer.broker import EmbeddedBroker
 from streamer.errors import KafkaUnavailableError
 from streamer.timeutil import parse_ts
 
+from tests.stub_http import serve
+
 from .harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for, write_config
 
 pytestmark = pytest.mark.integration
@@ -48,16 +50,11 @@ def dripping_vendor() -> Iterator[str]:
             except OSError:
                 return  # the client hung up
 
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        stop.set()
-        server.shutdown()
-        server.server_close()
+    with serve(Handler, socketserver.ThreadingTCPServer) as url:
+        try:
+            yield url
+        finally:
+            stop.set()  # let the dripping handlers end before the server waits for them
 
 
 def test_a_dripping_vendor_degrades_within_the_timeout(broker: EmbeddedBroker, tmp_path: Path) -> None:
