@@ -1,4 +1,4 @@
-"""``streamer`` command line: run | check-config | simulate | tail | schemas."""
+"""``streamer`` command line: run | status | check-config | simulate | tail | backfill | schemas."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ __all__ = ["main"]
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import anyio
+    import msgspec
 
+    from .cluster.workers import Supervisor, exit_with_parent, worker_port
     from .config import load_config
     from .errors import ConfigError
     from .logs import configure_logging
@@ -25,9 +27,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"config error: {e}", file=sys.stderr)
         return 2
     configure_logging(cfg.log_level, cfg.log_format)
+    if args.workers < 1:
+        print("run: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        return Supervisor(args.config, args.workers).run()
+    if args.worker_index is not None:
+        exit_with_parent()
+        metrics = msgspec.structs.replace(cfg.metrics, port=worker_port(cfg.metrics.port, args.worker_index))
+        cfg = msgspec.structs.replace(cfg, metrics=metrics)
     daemon = Daemon(cfg)
     anyio.run(daemon.run)
     return 1 if daemon.refused else 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    import anyio
+
+    from .cluster.status import group_status, render_status
+    from .config import load_config
+    from .errors import ConfigError, StreamerError
+
+    try:
+        cfg = load_config(args.config)
+        status = anyio.run(group_status, cfg)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    except StreamerError as e:
+        print(f"status: {e}", file=sys.stderr)
+        return 2
+    print(render_status(status, as_json=args.json))
+    return 0 if not status.unowned else 1
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -130,7 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", parents=[common], help="run the daemon")
     r.add_argument("--config", default="config.yaml")
+    r.add_argument("--workers", type=int, default=1,
+                   help="run N daemon processes that share the sources through the group (metrics on port + i)")
+    r.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the --workers supervisor
     r.set_defaults(func=_cmd_run)
+
+    st = sub.add_parser("status", parents=[common], help="the group's members and the sources each one owns")
+    st.add_argument("--config", default="config.yaml")
+    st.add_argument("--json", action="store_true", help="one JSON object")
+    st.set_defaults(func=_cmd_status)
 
     c = sub.add_parser("check-config", parents=[common], help="validate a config file (env vars resolved)")
     c.add_argument("--config", default="config.yaml")

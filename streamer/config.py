@@ -25,6 +25,8 @@ __all__ = [
     "Duration",
     "KafkaConfig",
     "MetricsConfig",
+    "ClusterConfig",
+    "group_id",
     "BearerAuthConfig",
     "BasicAuthConfig",
     "OAuth2AuthConfig",
@@ -170,9 +172,23 @@ class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """/readyz fails when an endpoint has not polled successfully for this many intervals (+10 s)."""
 
 
+class ClusterConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Daemons started with one config share its sources through one Kafka consumer group."""
+
+    group_id: str | None = None
+    """null (the default): ``<kafka.topic_prefix>.streamer``."""
+    session_timeout: Duration = 6.0
+    """A daemon that stops heartbeating for this long leaves the group; its sources move."""
+    heartbeat_interval: Duration = 1.0
+    lease_margin: Duration = 1.5
+    """A daemon stops writing ``session_timeout - lease_margin`` after its last heartbeat
+    was sent: before its sources can be given to another daemon."""
+
+
 class StreamerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     kafka: KafkaConfig = msgspec.field(default_factory=KafkaConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    cluster: ClusterConfig = msgspec.field(default_factory=ClusterConfig)
     sources: list[SourceConfig] = []
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -329,6 +345,25 @@ def _check(cfg: StreamerConfig) -> None:
         raise ConfigError("kafka.partitions: must be at least 1")
     if cfg.kafka.max_record_bytes < MIN_RECORD_BYTES:
         raise ConfigError(f"kafka.max_record_bytes: must be at least {MIN_RECORD_BYTES}")
+    _check_cluster(cfg.cluster)
+
+
+def _check_cluster(c: ClusterConfig) -> None:
+    if c.heartbeat_interval <= 0:
+        raise ConfigError("cluster.heartbeat_interval: must be positive")
+    if c.lease_margin <= 0:
+        raise ConfigError("cluster.lease_margin: must be positive")
+    if c.session_timeout - c.lease_margin < 2 * c.heartbeat_interval:
+        raise ConfigError(
+            f"cluster.session_timeout: {c.session_timeout:g}s leaves a lease of "
+            f"{c.session_timeout - c.lease_margin:g}s after cluster.lease_margin; it must cover two "
+            f"heartbeats (2 x cluster.heartbeat_interval = {2 * c.heartbeat_interval:g}s)"
+        )
+
+
+def group_id(cfg: StreamerConfig) -> str:
+    """The consumer group the daemons of this config share."""
+    return cfg.cluster.group_id or f"{cfg.kafka.topic_prefix}.streamer"
 
 
 class _AliasRefused(Exception):

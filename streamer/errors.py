@@ -13,6 +13,7 @@ __all__ = [
     "SkippableError",
     "ConfigError",
     "CheckpointError",
+    "FencedError",
     "PageLoopError",
 ]
 
@@ -39,6 +40,17 @@ class KafkaUnavailableError(RetriableError):
 class KafkaTlsError(KafkaUnavailableError):
     """TLS with the broker fails (its certificate is not trusted, ours is refused). Retried
     like an outage, since the broker side may be fixed, but it usually needs a human."""
+
+
+class FencedError(RetriableError):
+    """This daemon may not write for the source now: another daemon owns it, or this one
+    lost touch with the group (its lease ran out). Nothing was written; the source waits
+    for the group to give it back. ``newer_epoch``: the epoch of a checkpoint another
+    daemon wrote (not a lapse of our own lease)."""
+
+    def __init__(self, message: str, *, newer_epoch: int | None = None) -> None:
+        super().__init__(message)
+        self.newer_epoch = newer_epoch
 
 
 class FatalError(StreamerError):

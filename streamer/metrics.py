@@ -40,6 +40,15 @@ class Metrics:
         self.healthy = Gauge("ccstream_endpoint_healthy", "1 when the endpoint's health is healthy, else 0.",
                              ["source", "endpoint"], registry=r)
         self.kafka_up = Gauge("ccstream_kafka_up", "1 when the last publish or restore reached the broker.", registry=r)
+        self.owned_sources = Gauge("ccstream_owned_sources", "Sources this daemon runs now (its share of the group).",
+                                   registry=r)
+        self.group_member = Gauge("ccstream_group_member", "1 while this daemon is a member of its group with a valid lease.",
+                                  registry=r)
+        self.rebalances = Counter("ccstream_rebalances_total", "Assignments this daemon received from its group.",
+                                  registry=r)
+        self.fenced = Counter("ccstream_fenced_commits_total",
+                              "Commits refused because this daemon was not (or no longer) the source's owner.",
+                              ["source"], registry=r)
 
 
 METRIC_NAMES = (
@@ -54,6 +63,10 @@ METRIC_NAMES = (
     "ccstream_last_successful_poll_timestamp_seconds",
     "ccstream_endpoint_healthy",
     "ccstream_kafka_up",
+    "ccstream_owned_sources",
+    "ccstream_group_member",
+    "ccstream_rebalances_total",
+    "ccstream_fenced_commits_total",
 )
 
 

@@ -17,20 +17,24 @@ import time
 from typing import Callable
 
 import anyio
+import anyio.abc
 import msgspec
 import structlog
+from aiokafka.errors import KafkaError
 
-from .config import SourceConfig, StreamerConfig
+from .cluster.membership import Membership
+from .config import SourceConfig, StreamerConfig, group_id
 from .crashpoints import crash_point
 from .httpserver import serve_http
 from .metrics import METRICS, Metrics
 from .emit import Draft, OutRecord, SourceContext, agent_current_record
 from .errors import (
-    CheckpointError, FatalError, KafkaRejectedError, KafkaTlsError, KafkaUnavailableError, RetriableError,
-    SkippableError, StreamerError, TopicMismatchError,
+    CheckpointError, FatalError, FencedError, KafkaRejectedError, KafkaTlsError, KafkaUnavailableError,
+    RetriableError, SkippableError, StreamerError, TopicMismatchError,
 )
 from .events import EVENT_SPECS, SourceGap, SourceHealthChanged, SourceWatermark
 from .kafka.checkpoint import Checkpoint, Restored, StateStore, advance_offsets
+from .kafka.connection import client_kwargs
 from .kafka.publisher import Publisher, record_size, size_over
 from .kafka.topics import partition_changes
 from .rules import emit_with_rules
@@ -93,9 +97,19 @@ class SourceRunner:
         source: Source | None = None,
         metrics: Metrics = METRICS,
         state_key: str | None = None,
+        may_write: Callable[[], bool] = lambda: True,
+        on_newer_owner: Callable[[int], None] = lambda epoch: None,
     ) -> None:
         self.cfg = cfg
         self.metrics = metrics
+        self.may_write = may_write
+        """False once this daemon is not (or no longer surely) the source's owner."""
+        self.on_newer_owner = on_newer_owner
+        """Told the epoch of a checkpoint newer than ours (another daemon wrote it)."""
+        self.owner_epoch = 0
+        """The group epoch this runner owns the source in; written into every checkpoint."""
+        self.written_epoch: int | None = None
+        """The owner epoch of the last checkpoint this runner wrote."""
         self.state_key = state_key or cfg.id
         """Key of this runner's checkpoint and state (a backfill keeps its own)."""
         self.gcfg = gcfg
@@ -125,12 +139,16 @@ class SourceRunner:
         return int(self.clock() * 1000)
 
     async def run(self) -> None:
+        """Restore, then poll until cancelled. Run again (after a rebalance gave the source
+        back) it restores again: another daemon may have written it in between."""
+        built = self.source is None
         if self.source is None:
             spec = registry.get(self.cfg.vendor)
             assert spec is not None, self.cfg.vendor  # checked by config validation
             self.source = spec.build(self.cfg)
         try:
             async with self.lock:
+                self.needs_restore = True
                 usable = await self._restore_until_done()
             if not usable:
                 await anyio.sleep_forever()  # policy "fail": this source stays down, the others run
@@ -140,6 +158,8 @@ class SourceRunner:
         finally:
             with anyio.CancelScope(shield=True):
                 await self.source.aclose()
+            if built:
+                self.source = None
 
     # --- restore -----------------------------------------------------------------------
 
@@ -164,6 +184,13 @@ class SourceRunner:
                 self.log.error("output topics changed under the checkpoint; source stopped", error=str(e))
                 await self._report_stopped(str(e))
                 return False
+            except FencedError as e:
+                self.metrics.fenced.labels(self.cfg.id).inc()
+                if e.newer_epoch is not None:
+                    self.log.error("not the owner: source stopped until the group gives it back", error=str(e))
+                    return False
+                failures += 1  # our lease lapsed (the broker was slow to answer heartbeats)
+                await anyio.sleep(backoff_delay(failures, cap=5.0))
             except KafkaRejectedError as e:
                 # Up, but refusing (an ACL, a size limit): retrying soon would only repeat it.
                 self.log.error("kafka refused the restore; retrying", error=str(e), retry_in=REJECTED_RETRY_S)
@@ -188,6 +215,17 @@ class SourceRunner:
                 "(checkpoint_policy: resume-from-now)", kind=e.kind, error=str(e),
             )
             r = await self.store.restore(self.state_key, rebuild=True, events_key=self.cfg.id)
+        if r.checkpoint is not None and r.checkpoint.owner_epoch > self.owner_epoch:
+            self.on_newer_owner(r.checkpoint.owner_epoch)
+            raise FencedError(
+                f"source {self.state_key}: its checkpoint was written by owner epoch {r.checkpoint.owner_epoch}, "
+                f"newer than this daemon's {self.owner_epoch}: another daemon owns it now",
+                newer_epoch=r.checkpoint.owner_epoch,
+            )
+        if not self.may_write():
+            raise FencedError(f"source {self.state_key}: not owned by this daemon now (or its lease ran out)")
+        if self.written_epoch is not None and (r.checkpoint is None or r.checkpoint.owner_epoch != self.written_epoch):
+            self._forget_polling()  # another daemon ran the source since: its health, gaps and watermarks
         if r.checkpoint is not None and (changed := partition_changes(r.checkpoint.offsets, r.highwaters)):
             raise TopicMismatchError(
                 f"source {self.state_key}: {'; '.join(changed)}. A new count moves keys to other partitions; "
@@ -216,8 +254,10 @@ class SourceRunner:
         advance_offsets(cp.offsets, acks, self.tailed)
         # Save what the tail taught us before claiming its offsets as covered.
         records = self.store.state_records(self.state_key, ledger.take_dirty())
+        cp.owner_epoch = self.owner_epoch
         records.append(self.store.checkpoint_record(cp))
         await self.publisher.send(records)
+        self.written_epoch = cp.owner_epoch
         self.ledger, self.checkpoint, self.needs_restore = ledger, cp, False
         self._reset_endpoints()
         self.log.info(
@@ -233,6 +273,14 @@ class SourceRunner:
         if isinstance(prefetched, CheckpointError):
             raise prefetched
         return prefetched or await self.store.restore(self.state_key, events_key=self.cfg.id)
+
+    def _forget_polling(self) -> None:
+        """What this runner knew of the source's polling, now out of date."""
+        self.health.clear()
+        self.pending_health.clear()
+        self.last_ok.clear()
+        self.last_error.clear()
+        self.last_watermark.clear()
 
     def _reset_endpoints(self) -> None:
         assert self.source is not None
@@ -323,6 +371,11 @@ class SourceRunner:
                     if self.needs_restore:
                         await self._restore()
                     await self._commit_locked(ep, result, extra or [])
+                except FencedError:
+                    self.metrics.fenced.labels(self.cfg.id).inc()
+                    self.needs_restore = True
+                    self._reset_endpoints()
+                    raise
                 except StreamerError:
                     # What endpoints remember between polls (rows seen, snapshot digests)
                     # describes work that is not on Kafka: forget it now, or the re-poll
@@ -349,6 +402,8 @@ class SourceRunner:
         cursor_moved = result.cursor_ms is not None and result.cursor_ms != self.checkpoint.cursors.get(ep.name)
         if not records and not cursor_moved:
             return
+        if not self.may_write():
+            raise FencedError(f"source {self.cfg.id}: not owned by this daemon now (or its lease ran out)")
         sent_at = time.monotonic()
         try:
             acks = await self.publisher.send(records)
@@ -368,7 +423,9 @@ class SourceRunner:
         advance_offsets(self.checkpoint.offsets, acks, self.tailed)
         await self.publisher.send(state)
         crash_point("after-state")
+        self.checkpoint.owner_epoch = self.owner_epoch
         await self.publisher.send([self.store.checkpoint_record(self.checkpoint)])
+        self.written_epoch = self.owner_epoch
         self.metrics.last_checkpoint.labels(self.cfg.id).set(self.clock())
         if watermark:
             self.last_watermark[ep.name] = self.clock()
@@ -518,18 +575,37 @@ SHUTDOWN_GRACE_S = 10.0
 
 
 class Daemon:
-    """All sources of a config, one publisher, graceful shutdown on SIGTERM/SIGINT."""
+    """The sources of a config this daemon owns in its group, one publisher, graceful
+    shutdown on SIGTERM/SIGINT (the last commits first, then it leaves the group)."""
 
-    def __init__(self, cfg: StreamerConfig) -> None:
+    def __init__(self, cfg: StreamerConfig, *, metrics: Metrics = METRICS) -> None:
         self.cfg = cfg
+        self.metrics = metrics
         self.log = structlog.get_logger("streamer.daemon")
-        self.publisher = Publisher(cfg.kafka)
+        self.membership = Membership(
+            client_kwargs(cfg.kafka, suffix="-group"),
+            group_id=group_id(cfg), topic=f"{cfg.kafka.topic_prefix}.streamer.members",
+            sources=[s.id for s in cfg.sources], on_revoked=self._stop_owned, on_assigned=self._start_owned,
+            session_timeout=cfg.cluster.session_timeout, heartbeat_interval=cfg.cluster.heartbeat_interval,
+            lease_margin=cfg.cluster.lease_margin,
+        )
+        self.publisher = Publisher(cfg.kafka, gate=self.membership.lease.valid)
         self.store = StateStore(cfg.kafka)
-        self.runners = [SourceRunner(s, cfg, self.publisher, self.store) for s in cfg.sources]
+        self.runners = {s.id: self._runner(s) for s in cfg.sources}
+        """Every source of the config; those the group gave this daemon run."""
         self.connect_error: str | None = None
         """Why the last connect to Kafka failed, until one works (for /readyz)."""
         self.refused: str | None = None
         """Why the daemon refused to start (wrong topics, no right to create them), if it did."""
+        self._owned_tg: anyio.abc.TaskGroup | None = None
+        self._generation: tuple[anyio.CancelScope, anyio.Event] | None = None
+
+    def _runner(self, s: SourceConfig) -> SourceRunner:
+        membership = self.membership
+        return SourceRunner(
+            s, self.cfg, self.publisher, self.store, metrics=self.metrics,
+            may_write=lambda: membership.may_write(s.id), on_newer_owner=membership.saw_epoch,
+        )
 
     async def _connect(self) -> None:
         failures = 0
@@ -537,6 +613,7 @@ class Daemon:
             try:
                 await self.publisher.start()
                 await self.publisher.ensure_topics(min_retention_s=max(3600.0, self.cfg.state_retention))
+                self.membership.saw_epoch(await self.store.max_owner_epoch())
                 self.connect_error = None
                 return
             except RetriableError as e:
@@ -551,15 +628,17 @@ class Daemon:
                 await anyio.sleep(delay)
 
     async def run(self) -> None:
-        self.log.info("starting", sources=[s.id for s in self.cfg.sources], kafka=self.cfg.kafka.bootstrap_servers)
+        self.log.info("starting", sources=[s.id for s in self.cfg.sources], kafka=self.cfg.kafka.bootstrap_servers,
+                      group=self.membership.group_id)
         work = anyio.CancelScope()
+        member = anyio.CancelScope()
         try:
             async with anyio.create_task_group() as outer:
                 # Handlers stay installed until we exit: a second signal during shutdown
                 # must not kill the process in the middle of its last checkpoint.
                 outer.start_soon(self._watch_signals, work)
                 if self.cfg.metrics.port is not None:
-                    outer.start_soon(serve_http, self.cfg.metrics.host, self.cfg.metrics.port, METRICS, self.ready)
+                    outer.start_soon(serve_http, self.cfg.metrics.host, self.cfg.metrics.port, self.metrics, self.ready)
                 with work:
                     try:
                         await self._connect()
@@ -568,36 +647,111 @@ class Daemon:
                         self.log.error("refusing to start", error=str(e))
                         outer.cancel_scope.cancel()
                         return
-                    await self._prefetch_state()
-                    async with anyio.create_task_group() as tg:
-                        for r in self.runners:
-                            tg.start_soon(r.run)
+                    async with anyio.create_task_group() as owned:
+                        self._owned_tg = owned
+                        outer.start_soon(self._stay_member, member)
+                        await anyio.sleep_forever()
+                # Every owned source has made its last commit: only now leave the group,
+                # so that the daemons taking the sources over read everything back.
+                self._owned_tg = None
+                with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                    await self._announce(None)
+                member.cancel()
                 outer.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await self.publisher.stop()
-            self.log.info("stopped", published=sum(r.published for r in self.runners))
+            self.log.info("stopped", published=sum(r.published for r in self.runners.values()))
 
-    async def _prefetch_state(self) -> None:
-        """Restore every source in one shared read (start-up time independent of the
-        number of sources); a failure here only means each source restores on its own."""
+    async def _stay_member(self, scope: anyio.CancelScope) -> None:
+        """Be a member of the group (rejoining after a failure) until ``scope`` is cancelled."""
+        failures = 0
+        with scope:
+            while True:
+                try:
+                    await self.membership.run()
+                except (KafkaError, OSError) as e:
+                    failures += 1
+                    delay = backoff_delay(failures, cap=10.0)
+                    self.log.warning("group membership failed; rejoining", error=f"{type(e).__name__}: {e}",
+                                     retry_in=round(delay, 2))
+                    await self._stop_owned()
+                    self.metrics.group_member.set(0)
+                    await anyio.sleep(delay)
+
+    async def _start_owned(self, owned: frozenset[str], epoch: int) -> None:
+        """The group gave this daemon ``owned`` at ``epoch``: restore them and poll."""
+        tg = self._owned_tg
+        if tg is None:  # shutting down
+            return
+        runners = [self.runners[sid] for sid in sorted(owned) if sid in self.runners]
+        for r in runners:
+            r.owner_epoch = epoch
+        scope, done = anyio.CancelScope(), anyio.Event()
+        self._generation = (scope, done)
+        self.metrics.rebalances.inc()
+        self.metrics.owned_sources.set(len(runners))
+        self.metrics.group_member.set(1)
+        tg.start_soon(self._run_owned, runners, scope, done)
+        tg.start_soon(self._announce, _enc.encode(self.membership.record()))
+
+    async def _announce(self, value: bytes | None) -> None:
+        """Say on the group's topic who owns what (for ``streamer status``; best effort)."""
+        record = OutRecord(self.membership.topic, self.membership.name.encode(), value, [])
         try:
-            restored = await self.store.restore_many({r.state_key: r.cfg.id for r in self.runners})
+            await self.publisher.send([record])
+        except StreamerError as e:
+            self.log.warning("could not announce this daemon's sources", error=str(e))
+
+    async def _run_owned(self, runners: list[SourceRunner], scope: anyio.CancelScope, done: anyio.Event) -> None:
+        try:
+            with scope:
+                await self._prefetch_state(runners)
+                async with anyio.create_task_group() as tg:
+                    for r in runners:
+                        tg.start_soon(r.run)
+        finally:
+            done.set()
+
+    async def _stop_owned(self) -> None:
+        """A rebalance starts: stop every owned source after its in-flight commit."""
+        generation, self._generation = self._generation, None
+        self.metrics.group_member.set(0)
+        if generation is None:
+            return
+        scope, done = generation
+        scope.cancel()
+        await done.wait()
+        self.metrics.owned_sources.set(0)
+
+    async def _prefetch_state(self, runners: list[SourceRunner]) -> None:
+        """Restore the owned sources in one shared read (start-up time independent of the
+        number of sources); a failure here only means each source restores on its own."""
+        if not runners:
+            return
+        try:
+            restored = await self.store.restore_many({r.state_key: r.cfg.id for r in runners})
         except RetriableError as e:
             self.log.warning("shared restore failed; sources restore one by one", error=str(e))
             return
-        for r in self.runners:
+        for r in runners:
             r.prefetched = restored.get(r.state_key)
 
     def ready(self) -> tuple[bool, str]:
-        """For /readyz: the broker reachable and every source polled within its budget."""
+        """For /readyz: the broker reachable, a member of the group, and every owned
+        source polled within its budget."""
         if not self.publisher.started and self.connect_error is not None:
             return False, self.connect_error
         if not (self.publisher.started and self.publisher.reachable):
             return False, "kafka: not reachable"
-        for r in self.runners:
+        if not self.membership.member:
+            return False, f"not a member of group {self.membership.group_id} (joining or rebalancing)"
+        for sid in sorted(self.membership.owned):
+            r = self.runners.get(sid)
+            if r is None:
+                continue
             if r.source is None:
-                return False, f"{r.cfg.id}: starting"
+                return False, f"{sid}: starting"
             ok, why = r.ready()
             if not ok:
                 return False, why

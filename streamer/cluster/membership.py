@@ -10,11 +10,14 @@ and one assignment per generation.
 Fencing. A member may write for its sources only while its :class:`Lease` holds. The
 lease is proven by a successful heartbeat or join and lasts ``ttl`` from when that request
 was *sent*, with ``ttl`` shorter than the session (and rebalance) timeout: the coordinator
-cannot hand the sources to another member before then. It is voided the moment the member
-hears that a rebalance started or that it was expelled, and only a new assignment renews it.
-A frozen member (SIGSTOP, a long pause, a partition) therefore stops writing on its own
-before anyone else may start. Tansu keeps the generation at 1 across rebalances, so the
-epoch is ours, issued by the leader: max(epochs declared) + 1.
+cannot hand the sources to another member before then. Once the member hears that a
+rebalance started, heartbeats no longer renew it: the member finishes its in-flight
+commits within what is left, stops its sources, and only then rejoins; only a new
+assignment grants it again. An expelled member's lease is voided at once. A frozen member
+(SIGSTOP, a long pause, a partition) therefore stops writing on its own before anyone else
+may start. Tansu keeps the generation at 1 across rebalances, so the epoch is ours, issued
+by the leader: max(epochs declared) + 1, and every member declares at least the newest
+epoch found in the checkpoints (see ``StateStore.max_owner_epoch``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, Cons
 
 from .assign import MemberInfo, assign
 
-__all__ = ["Lease", "Membership", "PROTOCOL"]
+__all__ = ["Lease", "Membership", "MemberRecord", "PROTOCOL", "member_view"]
 
 PROTOCOL = "ccstream-sources-v1"
 
@@ -53,6 +56,27 @@ class _Given(msgspec.Struct, frozen=True):
 
     sources: list[str]
     epoch: int
+
+
+class MemberRecord(msgspec.Struct, kw_only=True):
+    """What a member writes on the group's topic after each assignment (key: its name), for
+    ``streamer status``: brokers that do not return the group protocol's data in
+    DescribeGroups (the embedded one) still show who owns what."""
+
+    member_id: str
+    name: str
+    owned: list[str]
+    epoch: int
+    config_sources: int
+
+
+def member_view(metadata: bytes, assignment: bytes) -> tuple[str, list[str], list[str], int]:
+    """(name, sources in its config, sources it owns, epoch) of a member, from the group's
+    DescribeGroups answer (consumer-protocol metadata and assignment, our user data inside)."""
+    declared = msgspec.json.decode(ConsumerProtocolMemberMetadata.decode(metadata).user_data, type=_Declared)
+    given = (msgspec.json.decode(ConsumerProtocolMemberAssignment.decode(assignment).user_data, type=_Given)
+             if assignment else _Given([], 0))
+    return declared.name, declared.sources, given.sources, given.epoch
 
 
 class Lease:
@@ -113,6 +137,8 @@ class Membership:
         self.owned: frozenset[str] = frozenset()
         self.epoch = known_epoch
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.member_id = ""
+        """The coordinator's id for this member (set at each assignment)."""
         self.lease = Lease(session_timeout - lease_margin)
         self.rebalances = 0
         self._session_timeout = session_timeout
@@ -125,6 +151,19 @@ class Membership:
     def may_write(self, source_id: str) -> bool:
         """True while this daemon owns ``source_id`` and its lease holds."""
         return source_id in self.owned and self.lease.valid()
+
+    def saw_epoch(self, epoch: int) -> None:
+        """A checkpoint written at ``epoch`` was found: declare at least that at the next join."""
+        self.epoch = max(self.epoch, epoch)
+
+    def record(self) -> MemberRecord:
+        return MemberRecord(member_id=self.member_id, name=self.name, owned=sorted(self.owned), epoch=self.epoch,
+                            config_sources=len(self.sources))
+
+    @property
+    def member(self) -> bool:
+        """In the group, with an assignment and a valid lease."""
+        return self.lease.valid()
 
     # --- the group protocol ------------------------------------------------------------
 
@@ -173,15 +212,21 @@ class Membership:
             await self.owner._assigned()
 
     async def _revoked(self) -> None:
-        self.lease.void()
-        self._join_sent = time.monotonic()  # the JoinGroup that follows is sent after this
-        await self._on_revoked()
+        # The lease still runs (heartbeats no longer renew it): in-flight commits finish
+        # within it, and none can start once the sources are stopped.
+        try:
+            await self._on_revoked()
+        finally:
+            self.lease.void()
+            self._join_sent = time.monotonic()  # the JoinGroup that follows is sent after this
 
     async def _assigned(self) -> None:
         given, self._pending = self._pending, None
         if given is None:
             return
         self.rebalances += 1
+        if self._consumer is not None:
+            self.member_id = self._consumer._coordinator.member_id
         self.epoch = max(self.epoch, given.epoch)
         self.owned = frozenset(given.sources)
         self.lease.grant(self._join_sent)
@@ -203,12 +248,14 @@ class Membership:
                 self.lease.renew(sent)
             return bool(ok)
 
-        def request_rejoin() -> None:
-            self.lease.void()
+        def request_rejoin() -> None:  # a rebalance: the lease stops renewing (see do_heartbeat)
             rejoin()
 
-        def reset_generation() -> None:
+        def reset_generation() -> None:  # expelled: the sources may already be someone else's
             self.lease.void()
+            if self.owned:
+                self._log.warning("expelled from the group; stopped writing", sources=sorted(self.owned))
+            self.owned = frozenset()
             reset()
 
         coordinator._do_heartbeat = do_heartbeat
@@ -227,8 +274,14 @@ class Membership:
             heartbeat_interval_ms=int(self._heartbeat_interval * 1000),
         )
         consumer.subscribe([self.topic], listener=self._Listener(self))
-        await consumer.start()
         self._consumer = consumer
+        try:
+            await consumer.start()
+        except BaseException:
+            self._consumer = None
+            with anyio.CancelScope(shield=True):
+                await consumer.stop()
+            raise
         try:
             self._watch_heartbeats(consumer)
             while True:

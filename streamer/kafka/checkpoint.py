@@ -55,6 +55,8 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     offsets: dict[str, int] = {}
     """'topic/partition' -> first output offset NOT covered by the saved state."""
     written_ms: int = 0
+    owner_epoch: int = 0
+    """The group epoch of the daemon that wrote it (0: written before daemons formed groups)."""
 
 
 class TailEvent(msgspec.Struct, frozen=True):
@@ -85,7 +87,12 @@ class _Envelope(msgspec.Struct):
     data: _SeqOnly
 
 
+class _EpochOnly(msgspec.Struct):
+    owner_epoch: int = 0
+
+
 _dec_cp = msgspec.json.Decoder(Checkpoint)
+_dec_epoch = msgspec.json.Decoder(_EpochOnly)
 _dec_env = msgspec.json.Decoder(_Envelope)
 _enc = msgspec.json.Encoder()
 
@@ -308,6 +315,25 @@ class StateStore:
             mine = [r for r in tail.records[keys[key]] if r.offset >= cp.offsets.get(tp_key(r.topic, r.partition), 0)]
             out[key] = Restored(cp, states[key], self._tail_events(keys[key], mine), highwaters)
         return out
+
+    async def max_owner_epoch(self) -> int:
+        """The newest owner epoch any checkpoint of this prefix carries (0: none).
+
+        A daemon joins its group declaring it, so the epochs the group hands out are
+        newer than every checkpoint written before it joined (see cluster/membership.py)."""
+        newest = 0
+
+        def fold(r: Any) -> None:
+            nonlocal newest
+            if r.value is not None:
+                try:
+                    newest = max(newest, _dec_epoch.decode(r.value).owner_epoch)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    pass  # a corrupt checkpoint is reported by the restore of its source
+
+        tps = await partitions(self.cfg, [self.checkpoint_topic])
+        await scan(self.cfg, {tp: 0 for tp in tps}, fold)
+        return newest
 
     async def _read_saved(self, keys: set[str]) -> tuple[dict[str, bytes], dict[str, dict[str, bytes]]]:
         """The latest checkpoint and the live state records (JSON, left encoded) of ``keys``.

@@ -31,9 +31,9 @@ from ..config import KafkaConfig
 from ..emit import OutRecord
 from .connection import client_kwargs, connect_failure
 from .topics import MIN_RETENTION_MS, ensure_topics
-from ..errors import KafkaRejectedError, KafkaTlsError, KafkaUnavailableError
+from ..errors import FencedError, KafkaRejectedError, KafkaTlsError, KafkaUnavailableError
 
-__all__ = ["Ack", "Publisher", "topic_names", "producer_kwargs", "record_size", "size_over", "kafka_error"]
+__all__ = ["Ack", "Publisher", "ProduceFenced", "gate_produce", "topic_names", "producer_kwargs", "record_size", "size_over", "kafka_error"]
 
 REJECTED: tuple[type[KafkaError], ...] = (
     MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, TopicAuthorizationFailedError,
@@ -63,6 +63,32 @@ def kafka_error(e: BaseException, what: str) -> KafkaRejectedError | KafkaUnavai
     if isinstance(e, REJECTED):
         return KafkaRejectedError(f"kafka rejected {what}: {type(e).__name__}: {e}")
     return KafkaUnavailableError(f"kafka: {what} failed: {type(e).__name__}: {e}")
+
+
+class ProduceFenced(KafkaError):
+    """A produce request held back on the wire because this daemon's lease ran out."""
+
+    retriable = False
+
+
+PRODUCE_API_KEY = 0
+
+
+def gate_produce(producer: Any, may_write: Callable[[], bool]) -> None:
+    """Check ``may_write`` right before each produce request goes on the wire.
+
+    The last moment the daemon can still refuse: records queued in aiokafka before a
+    freeze (SIGSTOP, a long pause) are otherwise sent when it thaws, whatever their age,
+    after another daemon may have taken their source over."""
+    client = producer.client
+    send = client.send
+
+    async def gated(node_id: Any, request: Any, **kwargs: Any) -> Any:
+        if getattr(request, "API_KEY", None) == PRODUCE_API_KEY and not may_write():
+            raise ProduceFenced("lease expired: not a member of the group")
+        return await send(node_id, request, **kwargs)
+
+    client.send = gated
 
 
 class Ack(msgspec.Struct, frozen=True):
@@ -107,11 +133,14 @@ class Publisher:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         producer_factory: Callable[..., Any] = AIOKafkaProducer,
+        gate: Callable[[], bool] | None = None,
     ) -> None:
         self._cfg = cfg
         self._log = log or structlog.get_logger("streamer.kafka")
         self._clock, self._sleep, self._factory = clock, sleep, producer_factory
         self._producer: AIOKafkaProducer | None = None
+        self._gate = gate
+        """When set, no produce request goes out while it says False (see :func:`gate_produce`)."""
         self._unsettled_until = 0.0
         self.reachable = False
         """Whether the last start or send reached the broker (for /readyz)."""
@@ -130,6 +159,8 @@ class Publisher:
             if self._cfg.idempotence and not isinstance(err, KafkaTlsError):
                 err = KafkaUnavailableError(f"{err} (kafka.idempotence is on: a broker without InitProducerId fails here)")
             raise err from None
+        if self._gate is not None:
+            gate_produce(producer, self._gate)
         self._producer = producer
         self.reachable = True
 
@@ -169,10 +200,14 @@ class Publisher:
             self._failed()
             raise kafka_error(e, f"publish to {records[len(futures)].topic}") from None
         results = await asyncio.gather(*futures, return_exceptions=True)
-        for r, res in zip(records, results):
-            if isinstance(res, BaseException):
-                self._failed()
-                raise kafka_error(res, f"publish to {r.topic} (key {r.key!r})") from None
+        failed = [(r, res) for r, res in zip(records, results) if isinstance(res, BaseException)]
+        if failed:
+            if not all(isinstance(res, ProduceFenced) for _, res in failed):
+                self._failed()  # a fenced request never went out: nothing to wait for
+            r, res = failed[0]
+            if isinstance(res, ProduceFenced):
+                raise FencedError(f"kafka: publish to {r.topic} held back: {res}") from None
+            raise kafka_error(res, f"publish to {r.topic} (key {r.key!r})") from None
         self.reachable = True
         return [Ack(m.topic, m.partition, m.offset) for m in results]  # type: ignore[union-attr]
 

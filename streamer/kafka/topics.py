@@ -44,6 +44,8 @@ class TopicSpec(msgspec.Struct, frozen=True):
     """The daemon's own state (checkpoints, ledger): compaction must not also delete."""
     read_back: bool = False
     """Read back after a crash (the tailed output topics): retention must cover it."""
+    advisory: bool = False
+    """Created compacted, but an existing topic is not refused when it is not (nothing is lost)."""
 
 
 class TopicInfo(msgspec.Struct, frozen=True):
@@ -70,6 +72,8 @@ def contract_topics(cfg: KafkaConfig) -> list[TopicSpec]:
         TopicSpec(f"{p}.agent.current", n, True),
         TopicSpec(f"{p}.streamer.checkpoints", 1, True, internal=True),
         TopicSpec(f"{p}.streamer.state", 1, True, internal=True),
+        # The group's subscription; who owns what, for `streamer status`.
+        TopicSpec(f"{p}.streamer.members", 1, True, advisory=True),
     ]
 
 
@@ -103,6 +107,8 @@ def check_topics(
         if info.configs is None:
             continue
         c = info.configs
+        if spec.advisory:
+            continue
         policy = c.get("cleanup.policy", _DEFAULT_POLICY)
         kinds = {k.strip() for k in policy.split(",")}
         if spec.compacted and "compact" not in kinds:

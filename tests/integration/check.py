@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+import msgspec
+
 from streamer.config import KafkaConfig
 from streamer.simulator.world import World
 
-from .harness import event_key, events, last_checkpoint, truth_key
+from .harness import event_key, events, last_checkpoint, read_topic, truth_key
 
 
 def check_against_truth(
@@ -16,13 +18,34 @@ def check_against_truth(
 ) -> dict[str, int]:
     """Every history activity before the checkpointed cursor is on Kafka exactly once,
     nothing is invented, ids are unique, and per-key sequences are 1..n in offset order.
+    Only ``source_id``'s events count (several sources may poll one simulated world).
     ``kafka``: the client settings to read with (TLS), when not plain ``bootstrap``."""
     evs = events(bootstrap, prefix, "agent", "interaction", kafka=kafka)
+    cursor = last_checkpoint(bootstrap, prefix, source_id, kafka)["cursors"]["agent-activities"]
+    return check_events(evs, cursor, world, source_id)
+
+
+def check_sources(bootstrap: str, prefix: str, world: World, source_ids: list[str]) -> dict[str, int]:
+    """:func:`check_against_truth` for several sources polling one world (topics read once)."""
+    evs = events(bootstrap, prefix, "agent", "interaction")
+    cps: dict[str, dict[str, Any]] = {}
+    for r in read_topic(bootstrap, f"{prefix}.streamer.checkpoints"):
+        if r.value:
+            cps[r.key.decode()] = msgspec.json.decode(r.value)
+    total: Counter[str] = Counter()
+    for sid in source_ids:
+        assert sid in cps, f"{sid}: no checkpoint written"
+        total.update(check_events(evs, cps[sid]["cursors"]["agent-activities"], world, sid))
+    return dict(total)
+
+
+def check_events(all_evs: list[dict[str, Any]], cursor: int, world: World, source_id: str) -> dict[str, int]:
+    """The comparison itself, for ``source_id``'s events among ``all_evs``."""
+    evs = [e for e in all_evs if e["_key"].startswith(f"{source_id}/")]
     ids = Counter(e["id"] for e in evs)
     dup_ids = {i: n for i, n in ids.items() if n > 1}
     assert not dup_ids, f"duplicate event ids: {list(dup_ids.items())[:5]}"
 
-    cursor = last_checkpoint(bootstrap, prefix, source_id, kafka)["cursors"]["agent-activities"]
     truth = world.activities()
     all_truth = {truth_key(a) for a in truth}
     expected = {truth_key(a) for a in truth if a.start_ms < cursor}
@@ -41,7 +64,7 @@ def check_against_truth(
     for key, chain in by_key.items():
         chain.sort(key=lambda e: e["_offset"])
         seqs = [e["data"]["sequence"] for e in chain]
-        assert seqs == list(range(1, len(seqs) + 1)), f"{key}: sequence {seqs}"
+        assert seqs == list(range(1, len(seqs) + 1)), f"{key}: sequence {seqs}"  # none reused, none skipped
         newest = ""
         for e in chain:
             if e["data"].get("late"):

@@ -90,6 +90,7 @@ class DaemonProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "DaemonProcess":
+        self.log_from = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "streamer.cli", "run", "--config", str(self.config)],
@@ -110,6 +111,20 @@ class DaemonProcess:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def logged(self, event: str) -> int:
+        """How many log lines with this ``event`` this run (not an earlier one) has written."""
+        with open(self.log, "rb") as f:
+            f.seek(self.log_from)
+            needle = f'"event": "{event}"'.encode()
+            return sum(1 for line in f if needle in line)
+
+    def wait_restored(self, sources: int = 1, timeout: float = 60.0) -> None:
+        """Until ``sources`` sources have restored: the group gave them to this daemon (after
+        a SIGKILL that takes the session timeout: the dead daemon is still a member until then)."""
+        assert wait_for(lambda: self.logged("state restored") >= sources or not self.alive(), timeout), \
+            f"no source restored within {timeout:g}s"
+        assert self.alive(), self.log.read_text()[-3000:]
 
 
 def read_topic(bootstrap: str, topic: str, kafka: KafkaConfig | None = None) -> list[Any]:

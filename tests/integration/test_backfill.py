@@ -17,7 +17,7 @@ from streamer.simulator.app import SimulatorThread
 from streamer.simulator.world import World
 from streamer.timeutil import format_ts, from_ms
 
-from .harness import ROOT, event_key, events, truth_key, unique_prefix, write_config
+from .harness import ROOT, event_key, events, read_topic, truth_key, unique_prefix, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -51,3 +51,8 @@ def test_backfill_a_past_hour(broker: EmbeddedBroker, tmp_path: Path) -> None:
     assert len({e["id"] for e in evs}) == len(evs)
     transfers = [e for e in evs if e["type"] == "cc.interaction.transferred"]
     assert transfers, "a 40-minute range of the simulator has transfers"
+    # The live owner's checkpoint and state are the daemon's alone: a backfill keeps its own.
+    own = f"vonage-it~backfill~{start_ms}-{end_ms}"
+    checkpoints = {r.key.decode() for r in read_topic(broker.bootstrap, f"{prefix}.streamer.checkpoints")}
+    states = {r.key.decode().partition("|")[0] for r in read_topic(broker.bootstrap, f"{prefix}.streamer.state")}
+    assert checkpoints == {own} and states <= {own}, (checkpoints, states)

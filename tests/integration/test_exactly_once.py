@@ -50,9 +50,11 @@ def test_restarts_clean_and_sigkill_resume_without_duplicates_or_gaps(broker: Em
             daemon.kill9()
             kills += 1
         daemon = DaemonProcess(cfg, log).start()
+        daemon.wait_restored()
         time.sleep(6)
         assert daemon.terminate() == 0
         daemon = DaemonProcess(cfg, log).start()  # clean restart after a clean stop
+        daemon.wait_restored()
         time.sleep(6)
         assert daemon.terminate() == 0
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)
@@ -86,6 +88,7 @@ def test_crash_at_each_critical_point_loses_and_duplicates_nothing(
             except subprocess.TimeoutExpired:
                 daemon.terminate()
         daemon = DaemonProcess(cfg, log).start()
+        daemon.wait_restored()
         time.sleep(5)
         assert daemon.terminate() == 0
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)
@@ -108,6 +111,7 @@ def test_crash_during_restore_of_an_unflushed_tail(broker: EmbeddedBroker, tmp_p
             dying = DaemonProcess(cfg, log, env={"CCSTREAM_CRASH_AT": "during-restore:1"}).start()
             assert dying.proc is not None and dying.proc.wait(30) == -9
         daemon = DaemonProcess(cfg, log).start()
+        daemon.wait_restored()
         time.sleep(5)
         assert daemon.terminate() == 0
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)

@@ -248,7 +248,8 @@ def test_secret_covers_every_variable_without_default() -> None:
 def test_deployment_runs_the_config_from_the_configmap() -> None:
     manifests = _manifests()
     deploy, pod, container = manifests["Deployment"], _pod(manifests), _container(manifests)
-    assert deploy["spec"]["replicas"] == 1
+    assert deploy["spec"]["replicas"] == 2
+    assert deploy["spec"]["strategy"]["type"] == "RollingUpdate"
     args = cli.build_parser().parse_args(container["args"])
     assert args.command == "run"
     assert "command" not in container, "keep the image's ENTRYPOINT (the streamer CLI)"
@@ -296,6 +297,7 @@ def test_service_and_pdb_select_the_pod_and_expose_metrics() -> None:
     pdb = manifests["PodDisruptionBudget"]
     assert labels.items() >= pdb["spec"]["selector"]["matchLabels"].items()
     assert ("maxUnavailable" in pdb["spec"]) != ("minAvailable" in pdb["spec"])
+    assert pdb["spec"].get("minAvailable") == 1, "one replica keeps polling during a drain"
 
 
 # --- compose -------------------------------------------------------------------------
@@ -322,7 +324,7 @@ def test_compose_services_run_the_cli() -> None:
     mounts = {m.split(":")[1]: m.split(":")[0] for m in services["streamer"]["volumes"]}
     assert mounts[run.config] == "./config.compose.yaml"
     port = _parse(yaml.safe_load((DEPLOY / "config.compose.yaml").read_text()), {}).metrics.port
-    assert f"{port}:{port}" in services["streamer"]["ports"]
+    assert str(port) in services["streamer"]["ports"], "a container port only: `--scale streamer=N` needs no fixed host port"
     health = services["streamer"]["environment"]["CCSTREAM_HEALTH_URL"]
     assert health == f"http://127.0.0.1:{port}{HEALTH_PATH}"
 
@@ -349,7 +351,8 @@ def test_compose_bind_mounts_exist_and_prometheus_scrapes_the_daemon() -> None:
     port = _parse(yaml.safe_load((DEPLOY / "config.compose.yaml").read_text()), {}).metrics.port
     (job,) = prom["scrape_configs"]
     assert job.get("metrics_path", "/metrics") == METRICS_PATH
-    assert job["static_configs"][0]["targets"] == [f"streamer:{port}"]
+    (sd,) = job["dns_sd_configs"]  # every replica of --scale
+    assert (sd["names"], sd["type"], sd["port"]) == (["streamer"], "A", port)
 
 
 # --- images --------------------------------------------------------------------------
