@@ -16,7 +16,7 @@ source's ``cc.source.watermark`` events, and which holes ``cc.source.gap`` event
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable, Literal, TextIO
+from typing import Any, Iterable, Literal, Mapping, TextIO
 
 import msgspec
 
@@ -29,7 +29,7 @@ from .timeutil import format_ms, parse_ts, to_ms
 
 __all__ = [
     "Expected", "Published", "TypeCount", "Span", "Coverage", "Report", "MISSING_SHOWN",
-    "compare", "coverage", "expected_events", "read_published", "verify",
+    "compare", "coverage", "expected_events", "provable_types", "read_published", "verify",
 ]
 
 MISSING_SHOWN = 10
@@ -136,12 +136,15 @@ class Report(msgspec.Struct, kw_only=True, rename={"from_": "from"}):
 # --- pure: comparison and coverage -------------------------------------------------------
 
 
-def compare(expected: Iterable[Expected], published: Published, provable: set[str]) -> tuple[dict[str, TypeCount], list[Expected]]:
+def compare(
+    expected: Iterable[Expected], published: Published, provable: set[str], notes: Mapping[str, str] | None = None,
+) -> tuple[dict[str, TypeCount], list[Expected]]:
     """Counts per type, and the expected events not on Kafka (by vendor time).
 
     ``provable``: the types whose every event the history holds; ids of those types on
     Kafka that the history does not hold are *unexpected*. Other types are not
-    verifiable: only what is there and its duplicates are counted."""
+    verifiable: only what is there and its duplicates are counted (``notes``: why not,
+    where it is known better than by the type)."""
     by_type = {t: TypeCount(verifiable=True) for t in sorted(provable)}
     missing: list[Expected] = []
     wanted: set[str] = set()
@@ -160,7 +163,7 @@ def compare(expected: Iterable[Expected], published: Published, provable: set[st
         t = published.types[eid]
         c = by_type.get(t)
         if c is None:
-            c = by_type[t] = TypeCount(verifiable=False, note=_why_not(t))
+            c = by_type[t] = TypeCount(verifiable=False, note=(notes or {}).get(t) or _why_not(t))
         c.duplicates += n - 1
         if not c.verifiable:
             c.found += 1
@@ -254,13 +257,12 @@ async def expected_events(
     history endpoints prove, and those types. Reads only."""
     ctx = SourceContext(vendor, rs.cfg.id, topic_prefix)
     out: list[Expected] = []
-    provable: set[str] = set()
+    provable = provable_types(rs)
     for ep in rs.history:
-        provable |= ep.proves
         async for result, done_to in read_range(ep, rs.cfg, start_ms, end_ms):
             out += [Expected(id=draft_event_id(d, ctx), type=d.type, entity_id=d.entity_id, transition=d.transition,
                              at_ms=d.at_ms, endpoint=ep.name)
-                    for d in result.drafts if d.type in ep.proves]
+                    for d in result.drafts if d.type in provable]
             if progress is not None:
                 progress.write(f"\r{ep.name} {progress_bar(done_to - start_ms, end_ms - start_ms)} "
                                f"up to {format_ms(done_to)}   ")
@@ -268,6 +270,21 @@ async def expected_events(
         if progress is not None:
             progress.write("\n")
     return out, provable
+
+
+def provable_types(rs: RangeSource) -> set[str]:
+    """The types the selected history endpoints prove together: a type that an endpoint
+    left out (``--endpoint``) proves too is not complete without it."""
+    selected = {ep.name for ep in rs.endpoints}
+    left_out = {t for ep in rs.source.endpoints if ep.name not in selected for t in ep.proves}
+    return {t for ep in rs.history for t in ep.proves} - left_out
+
+
+def left_out_notes(rs: RangeSource) -> dict[str, str]:
+    """Why a type is not verifiable when its history endpoints are not all selected."""
+    selected = {ep.name for ep in rs.endpoints}
+    return {t: f"{ep.name} also reads these and is not among --endpoint"
+            for ep in rs.source.endpoints if ep.name not in selected for t in ep.proves}
 
 
 class _Head(msgspec.Struct):
@@ -342,7 +359,7 @@ async def verify(
     finally:
         await rs.aclose()
     published = await read_published(cfg.kafka, source_id, start_ms, end_ms)
-    by_type, missing = compare(expected, published, provable)
+    by_type, missing = compare(expected, published, provable, left_out_notes(rs))
     covered = []
     for ep in rs.endpoints:
         tolerance = int((cfg.watermark_interval + cfg.gap_after_intervals * endpoint_interval(rs.cfg, ep.name)) * 1000)

@@ -212,3 +212,18 @@ def test_a_hole_is_judged_whole_not_by_the_part_inside_the_range() -> None:
         (format_ms(T0 + 2_000), format_ms(T0 + 58_000), False),
         (format_ms(T0 + 58_000), format_ms(T0 + 60_000), False),  # 62 s without a watermark, 2 s of it inside
     ]
+
+
+def test_a_type_two_history_endpoints_prove_is_verifiable_only_with_both() -> None:
+    from streamer.verify import left_out_notes, provable_types
+
+    cfg = SourceConfig(id="s", vendor="vonage", base_url="http://x", auth={"type": "bearer", "token": "t"})  # type: ignore[arg-type]
+    activities, interactions = FakeHistory(0, 0), FakeHistory(0, 0)
+    activities.proves = frozenset({PRESENCE, STATE})
+    interactions.name, interactions.proves = "interactions", frozenset({STATE, "cc.interaction.transferred"})
+    source = Closeable([activities, interactions])
+    both = RangeSource(cfg=cfg, source=source, endpoints=[activities, interactions])
+    assert provable_types(both) == {PRESENCE, STATE, "cc.interaction.transferred"}
+    one = RangeSource(cfg=cfg, source=source, endpoints=[interactions])
+    assert provable_types(one) == {"cc.interaction.transferred"}
+    assert "agent-activities" in left_out_notes(one)[STATE]
