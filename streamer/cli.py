@@ -1,4 +1,4 @@
-"""``streamer`` command line: run | status | check-config | simulate | tail | backfill | schemas."""
+"""``streamer`` command line: run | status | check-config | simulate | tail | backfill | verify | schemas."""
 
 from __future__ import annotations
 
@@ -131,6 +131,33 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    import anyio
+
+    from .backfill import parse_when
+    from .config import load_config
+    from .errors import StreamerError
+    from .logs import configure_logging
+    from .verify import verify
+    from .verify_report import render_json, render_text
+
+    try:
+        cfg = load_config(args.config)
+        start, end = parse_when(args.from_), parse_when(args.to)
+        configure_logging("warning", cfg.log_format)
+        progress = sys.stderr if sys.stderr.isatty() else None
+        report = anyio.run(lambda: verify(cfg, args.source, start, end, endpoints=args.endpoint or None,
+                                          progress=progress))
+    except StreamerError as e:  # a bad argument or key, or the vendor or broker unreachable
+        print(f"verify: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.write(render_json(report).decode() + "\n")
+    else:
+        sys.stdout.write(render_text(report, args.config))
+    return 0 if report.ok else 1
+
+
 def _cmd_schemas(args: argparse.Namespace) -> int:
     from .schemas import render_all, write_all
 
@@ -203,6 +230,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--to", required=True, help="end (exclusive)")
     b.add_argument("--endpoint", action="append", default=[], help="only these history endpoints")
     b.set_defaults(func=_cmd_backfill)
+
+    v = sub.add_parser("verify", parents=[common],
+                       help="check that a past range of a source is on Kafka, each event once (reads only)")
+    v.add_argument("--config", default="config.yaml")
+    v.add_argument("--source", required=True, help="the source id")
+    v.add_argument("--from", dest="from_", metavar="T", required=True, help="start, e.g. 2026-11-21T08:00:00Z")
+    v.add_argument("--to", metavar="T", required=True, help="end (exclusive)")
+    v.add_argument("--endpoint", metavar="E", action="append", default=[], help="only these endpoints")
+    v.add_argument("--json", action="store_true", help="print one JSON object")
+    v.set_defaults(func=_cmd_verify)
 
     sc = sub.add_parser("schemas", parents=[common], help="print or write the JSON schemas")
     sc.add_argument("--write", metavar="DIR", help="write into DIR instead of printing")

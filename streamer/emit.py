@@ -20,7 +20,7 @@ from .timeutil import format_ms
 from .track.cut import cut_strings
 from .track.ledger import Admission, Ledger
 
-__all__ = ["Draft", "SourceContext", "OutRecord", "emit", "entity_key", "value_changes", "agent_current_record", "H_STREAM", "H_ENTITY", "H_SINCE", "H_VALUE"]
+__all__ = ["Draft", "SourceContext", "OutRecord", "emit", "draft_event_id", "entity_key", "value_changes", "agent_current_record", "H_STREAM", "H_ENTITY", "H_SINCE", "H_VALUE"]
 
 H_STREAM = "ccs-stream"
 H_ENTITY = "ccs-entity"
@@ -85,6 +85,11 @@ class OutRecord(msgspec.Struct, frozen=True):
     type: str | None = None
 
 
+def draft_event_id(draft: Draft, ctx: SourceContext) -> str:
+    """The id the event of ``draft`` has (or would have) on Kafka: from the vendor's facts only."""
+    return event_id(ctx.vendor, ctx.source_id, draft.type, draft.entity_id, draft.transition, format_ms(draft.at_ms))
+
+
 def entity_key(event_type: str, entity_id: str) -> str:
     """The ledger's key of an entity: ``<topic>/<entity id>`` (e.g. ``interaction/<guid>``)."""
     return f"{EVENT_SPECS[event_type].topic}/{entity_id}"
@@ -115,7 +120,7 @@ def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> 
             ledger.touch(entity, observed_ms)  # unchanged, not gone: keep it from being pruned
             return None
         changes["changes"] = diff
-    eid = event_id(ctx.vendor, ctx.source_id, draft.type, draft.entity_id, draft.transition, vendor_time)
+    eid = draft_event_id(draft, ctx)
     if draft.reread and ledger.may_have_forgotten(entity, draft.stream, eid, draft.at_ms):
         ledger.touch(entity, observed_ms)
         return None

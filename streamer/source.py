@@ -82,6 +82,12 @@ class Endpoint(ABC):
     name: str
     interval: float
     history: bool = False
+    proves: frozenset[str] = frozenset()
+    """Event types of which every event this source publishes stands for a row this
+    history endpoint serves (whichever endpoint saw it first): ``streamer verify``
+    recomputes their ids from a range of the history and expects each on Kafka. Not
+    inferred events (sessions from presence) and not statistics (published only when
+    the values change, which a range alone cannot tell)."""
 
     @abstractmethod
     def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:

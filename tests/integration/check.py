@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -10,7 +11,7 @@ import msgspec
 from streamer.config import KafkaConfig
 from streamer.simulator.world import World
 
-from .harness import event_key, events, last_checkpoint, read_topic, truth_key
+from .harness import event_key, events, last_checkpoint, read_topic, truth_key, verify
 
 
 def check_against_truth(
@@ -73,3 +74,22 @@ def check_events(all_evs: list[dict[str, Any]], cursor: int, world: World, sourc
             assert e["time"] >= newest, f"{key}: {e['type']} at {e['time']} after {newest}"
             newest = e["time"]
     return {"events": len(evs), "expected": len(expected), "late": late, "keys": len(by_key)}
+
+
+def check_with_verify(
+    config: Path, bootstrap: str, prefix: str, world: World, source_id: str = "vonage-it", lookback_ms: int = 20_000,
+) -> dict[str, int]:
+    """The oracle users have: ``streamer verify`` from the simulator's start exits 0 (nothing
+    missing, nothing twice) up to where the daemon has read the history: every endpoint
+    to a lookback before the ``interactions`` cursor (a transfer is known only once the
+    legs after it are in, which a later re-read of the lookback brings), and
+    ``agent-activities`` alone to its own cursor."""
+    cursors = last_checkpoint(bootstrap, prefix, source_id)["cursors"]
+    out: dict[str, int] = {}
+    for endpoints, end in (((), cursors["interactions"] - lookback_ms),
+                           (("agent-activities",), cursors["agent-activities"])):
+        code, report, err = verify(config, world.start_ms, end, source_id, endpoints=endpoints)
+        assert code == 0 and report is not None, (endpoints, code, err[-2000:], report)
+        assert report["expected"] == report["found"] > 0, report
+        out[f"verified {'+'.join(endpoints) or 'all'}"] = report["expected"]
+    return out

@@ -213,3 +213,20 @@ def produce(bootstrap: str, prefix: str, topic: str, key: bytes, value: bytes | 
             await pub.stop()
 
     asyncio.run(go())
+
+
+def verify(config: Path, start_ms: int, end_ms: int, source_id: str = "vonage-it",
+           env: dict[str, str] | None = None, endpoints: tuple[str, ...] = ()) -> tuple[int, dict[str, Any] | None, str]:
+    """``streamer verify --json`` over ``[start_ms, end_ms)``, as an auditor runs it:
+    (exit status, the report or None, stderr)."""
+    from streamer.timeutil import format_ms
+
+    done = subprocess.run(
+        [sys.executable, "-m", "streamer.cli", "verify", "--config", str(config), "--source", source_id,
+         "--from", format_ms(start_ms), "--to", format_ms(end_ms), "--json",
+         *(arg for ep in endpoints for arg in ("--endpoint", ep))],
+        cwd=ROOT, env={**os.environ, "IT_VONAGE_TOKEN": "sim-token", **(env or {})},
+        capture_output=True, text=True, timeout=100,
+    )
+    report = msgspec.json.decode(done.stdout) if done.stdout.strip() else None
+    return done.returncode, report, done.stderr

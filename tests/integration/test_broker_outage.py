@@ -17,7 +17,7 @@ from streamer.errors import KafkaUnavailableError
 from streamer.simulator.app import SimulatorThread
 from streamer.timeutil import parse_ts
 
-from .check import check_against_truth
+from .check import check_against_truth, check_with_verify
 from .harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for, write_config
 from .proxy import TcpProxy
 
@@ -77,6 +77,7 @@ def test_the_broker_away_loses_nothing(tmp_path: Path) -> None:
             time.sleep(6)
             assert daemon.terminate() == 0
             figures = check_against_truth(broker.bootstrap, prefix, sim.world)
+            figures.update(check_with_verify(cfg, broker.bootstrap, prefix, sim.world))
             source_events = events(broker.bootstrap, prefix, "source")
             health = [e for e in source_events if e["type"] == "cc.source.health.changed"]
             gaps = [e["data"] for e in source_events if e["type"] == "cc.source.gap"]

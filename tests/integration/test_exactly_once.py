@@ -13,7 +13,7 @@ import pytest
 from streamer.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 
-from .check import check_against_truth
+from .check import check_against_truth, check_with_verify
 from .harness import DaemonProcess, assert_clean_log, unique_prefix, write_config
 
 pytestmark = pytest.mark.integration
@@ -58,8 +58,10 @@ def test_restarts_clean_and_sigkill_resume_without_duplicates_or_gaps(broker: Em
         time.sleep(6)
         assert daemon.terminate() == 0
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)
+        audit = check_with_verify(cfg, broker.bootstrap, prefix, sim.world)
     print(f"\nchaos: {kills} SIGKILLs in {time.monotonic() - started:.0f}s; compared {figures['expected']} history "
-          f"activities: 0 lost, 0 duplicated; {figures['events']} events, {figures['late']} late")
+          f"activities: 0 lost, 0 duplicated; {figures['events']} events, {figures['late']} late; "
+          f"streamer verify: {audit}")
     assert kills == KILLS and figures["expected"] > 100, figures
     assert_clean_log(log, "sim-token")
 

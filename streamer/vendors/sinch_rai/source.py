@@ -228,6 +228,7 @@ class AgentStatusHistoryEndpoint(Endpoint):
     checkpointed cursor too, so a row written late is not lost to the restart."""
 
     history = True
+    proves = frozenset({"cc.agent.presence.changed", "cc.agent.state.changed"})
 
     def __init__(self, client: RaiClient, cfg: SourceConfig) -> None:
         self.name = "agentStatusHistory"

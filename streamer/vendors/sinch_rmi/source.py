@@ -358,6 +358,7 @@ class ContactsEndpoint(Endpoint):
     minus the lookback): interaction lifecycles and transfers."""
 
     history = True
+    proves = frozenset({"cc.interaction.state.changed", "cc.interaction.transferred"})
 
     def __init__(self, client: RmiClient, cfg: SourceConfig) -> None:
         self.name = "contacts"

@@ -288,6 +288,8 @@ def _reread(d: Draft) -> Draft:
 
 
 class AgentActivitiesEndpoint(_HistoryEndpoint):
+    proves = frozenset({"cc.agent.presence.changed", "cc.agent.workload.changed", _INTERACTION_STATE})
+
     def __init__(self, client: VonageClient, cfg: SourceConfig) -> None:
         super().__init__("agent-activities", client, cfg)
 
@@ -299,6 +301,7 @@ class AgentActivitiesEndpoint(_HistoryEndpoint):
 
 
 class InteractionsEndpoint(_HistoryEndpoint):
+    proves = frozenset({"cc.interaction.transferred", _INTERACTION_STATE})
     short_reads = False
     """Every read re-reads the whole lookback: an interaction's row is found by its start,
     and its end and transfers show up on it later, so most rows that matter come back
