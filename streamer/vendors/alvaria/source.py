@@ -13,7 +13,7 @@
   configured team covers (appearing / disappearing between two polls).
 
 Requests of one endpoint for several teams, work types or lists are spread evenly over
-its interval, not fired at once; 429/503 are retried by the HTTP client (Retry-After
+its interval, not fired at once; 408, 429 and 5xx are retried by the HTTP client (Retry-After
 honored), and a team that keeps failing does not starve the ones after it.
 """
 
