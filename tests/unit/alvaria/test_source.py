@@ -141,10 +141,11 @@ async def test_user_activity_and_bad_rows() -> None:
     ep = endpoint(src, "userActivity")
     (first,) = await collect(ep)
     assert [(d.type, d.entity_id) for d in first.drafts] == [
-        ("cc.agent.presence.changed", "Keran123"), ("cc.agent.state.changed", "Keran123")]
+        ("cc.agent.presence.changed", "Keran123"), ("cc.agent.state.changed", "Keran123"),
+        ("cc.agent.workload.changed", "Keran123")]
     assert (await collect(ep))[0].drafts == []  # nothing changed
     ep.reset()
-    assert len((await collect(ep))[0].drafts) == 2  # after a reload: re-derived (the ledger has the ids)
+    assert len((await collect(ep))[0].drafts) == 3  # after a reload: re-derived (the ledger has the ids)
     server.fail["salesTeam"] = (200, b'{"rows": [{"userId": "x", "stateStartTime": "soon"}], "totalItems": 1}')
     (bad,) = await collect(ep)
     await src.aclose()
