@@ -13,6 +13,11 @@
 - ``presenceUsers`` (``presence/users/data?state=LoggedOn``): sessions of users that no
   configured team covers (appearing / disappearing between two polls).
 
+Teams, work types and contact lists are read as configured; nothing is discovered. The
+doc points to provisioning endpoints for the ids (``provisioning/teams``,
+``provisioning/workTypes``, ``campaign/lists``) but documents neither their responses
+nor their scope, so a discovery could only guess. An empty list turns its endpoints off.
+
 Requests of one endpoint for several teams, work types or lists are spread evenly over
 its interval, not fired at once; 408, 429 and 5xx are retried by the HTTP client (Retry-After
 honored), and a team that keeps failing does not starve the ones after it.
@@ -564,7 +569,11 @@ class _StatsEndpoint(_PerKey):
 
 class PresenceUsersEndpoint(Endpoint):
     """``presence/users/data?state=LoggedOn`` (all work types): sessions of users that
-    userActivity does not cover."""
+    userActivity does not cover.
+
+    Sent without ``workTypeId`` on purpose: the doc says the query without it lists the
+    logged-in users "regardless of workType", the whole set sessions need; one request
+    per configured work type would only return subsets of it."""
 
     history = False
 
