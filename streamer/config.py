@@ -150,11 +150,13 @@ class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     org_id: str | None = None
     """Alvaria organization id (the ``{orgId}`` in every path and the token realm)."""
     team_ids: list[str] = []
-    """Alvaria teams to read (userActivity, teamActivity); empty: discover or skip."""
+    """Alvaria teams to read (userActivity, teamActivity); empty: both off. Nothing is
+    discovered: the provisioning API that lists teams has no documented response."""
     work_type_ids: list[str] = []
-    """Alvaria work types to read (channelActivity, presence users); empty: discover or skip."""
+    """Alvaria work types to read (channelActivity); empty: channelActivity off. Not
+    discovered either; presenceUsers never filters by work type (it asks for all)."""
     contact_lists: list[str] = []
-    """Alvaria contact lists to read (listActivity); empty: skip."""
+    """Alvaria contact lists to read (listActivity); empty: listActivity off."""
     timeout: Duration = 10.0
     """Deadline for one whole HTTP exchange (token, connect, headers, entire body)."""
     max_attempts: int = 5

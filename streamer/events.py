@@ -113,6 +113,10 @@ class Workload(msgspec.Struct, kw_only=True):
     calls: int | None = None
     semi_live: int | None = None
     non_live: int | None = None
+    total: int | msgspec.UnsetType = msgspec.UNSET
+    """Interactions of any medium, for a vendor that counts only the total (Alvaria's
+    ``interactionCount``; then calls/semi_live/non_live are null: not split). Absent
+    for vendors that give the split."""
 
 
 class AgentPresenceChanged(_Change, kw_only=True):
@@ -243,7 +247,7 @@ EVENT_SPECS: dict[str, EventSpec] = {
         EventSpec("cc.agent.session.started", AgentSessionStarted, "agent", "An agent logged in: left LoggedOut (inferred from presence)."),
         EventSpec("cc.agent.session.ended", AgentSessionEnded, "agent", "An agent logged out: entered LoggedOut (inferred from presence)."),
         EventSpec("cc.agent.state.changed", AgentStateChanged, "agent", "An agent's work state changed (vendor state normalized, raw kept)."),
-        EventSpec("cc.agent.workload.changed", AgentWorkloadChanged, "agent", "An agent's count of live/semi-live/non-live interactions changed."),
+        EventSpec("cc.agent.workload.changed", AgentWorkloadChanged, "agent", "An agent's count of live/semi-live/non-live interactions (or of all of them: total) changed."),
         EventSpec("cc.agent.queues.changed", AgentQueuesChanged, "agent", "The set of queues an agent is logged in to (serving) changed."),
         EventSpec("cc.interaction.state.changed", InteractionStateChanged, "interaction", "An agent's part in an interaction (or the interaction) changed state."),
         EventSpec("cc.interaction.transferred", InteractionTransferred, "interaction", "An interaction moved from one agent to another (inferred from channel joins)."),

@@ -63,6 +63,7 @@ STATUS_ACTIONS: dict[int, Action] = {
     401: Action.REAUTH,
     403: Action.FATAL,
     407: Action.FATAL,
+    408: Action.RETRY,  # the server gave up waiting for the request: a GET may be sent again
     429: Action.RETRY,
     500: Action.RETRY,
     502: Action.RETRY,

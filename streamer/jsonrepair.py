@@ -1,9 +1,20 @@
 """Conservative repair of the JSON slips vendors' docs (and so their APIs) contain.
 
-Only used after strict decoding failed. Each repair is a pattern seen in the seed
-documents: a literal glued to a string (``"guid": null"6a6d..."``), a missing colon
-between a key and its value (``"number" 201``), a trailing comma. Repairs look only
-at the text between strings, never inside one. Anything else stays unreadable.
+Only used after strict decoding failed, for every vendor (a slip documented for one
+vendor's API is a way any of them can answer). Each repair is a pattern seen in the
+seed documents:
+
+- ``//`` comments to the end of the line (Sinch RMI ``/contacts``:
+  ``"channel": "PHONE", // PHONE, CHAT, EMAIL``);
+- a missing comma at a line end (Sinch RMI ``/agents``: ``"availability": "LoggedOut"``
+  then the next key on a new line; ``/queueStatuses``: ``"agentsFree" : 1``);
+- a literal glued to a string (Vonage ``agent-activities``: ``"guid": null"6a6d..."``);
+- a missing colon between a key and its value (Sinch RMI ``/contacts``:
+  ``"source" "0401234XXX"``);
+- a trailing comma (Sinch RMI ``/queueStatuses``).
+
+Repairs look only at the text between strings, never inside one. Anything else stays
+unreadable.
 
 Repair is linear in the body's size (the pieces are joined once), and a body over
 :data:`MAX_REPAIR_BYTES` is not repaired at all: callers report it unreadable.
@@ -16,7 +27,10 @@ from itertools import chain
 
 from .errors import SkippableError
 
-__all__ = ["MAX_REPAIR_BYTES", "STRING", "repair_refused", "split_strings", "split_around", "repair_json"]
+__all__ = ["MAX_REPAIR_BYTES", "STRING", "REPAIRS", "repair_refused", "split_strings", "split_around", "repair_json"]
+
+REPAIRS = ("comments", "missing-comma", "literal-glued-to-string", "missing-colon", "trailing-comma")
+"""The names :func:`repair_json` reports, in the order it applies them."""
 
 MAX_REPAIR_BYTES = 2 * 1024 * 1024
 """The largest body repair is tried on (2 MiB, four times a default 1,000-row page).
@@ -58,6 +72,46 @@ def split_around(pattern: re.Pattern[bytes], body: bytes) -> list[bytes]:
     return [body[a:b] for a, b in zip(cuts, cuts[1:])]
 
 
+_STRINGS_AND_COMMENTS = re.compile(STRING.pattern + rb"|//[^\n]*", re.DOTALL)
+"""Splits a body into text, strings and ``//`` comments (to the end of their line)."""
+
+
+def _strip_comments(body: bytes) -> tuple[bytes, bool]:
+    """Remove ``// ...`` to the end of the line, outside strings (one regex pass)."""
+    if b"//" not in body:
+        return body, False
+    parts = split_around(_STRINGS_AND_COMMENTS, body)
+    tokens = parts[1::2]
+    kept = [b"" if t.startswith(b"//") else t for t in tokens]
+    if kept == tokens:
+        return body, False
+    parts[1::2] = kept
+    return b"".join(parts), True
+
+
+_VALUE_END_BEFORE_NEWLINE = re.compile(rb"([0-9\]}]|true|false|null)([ \t\r]*\n\s*)$")
+_ONLY_NEWLINE_SPACE = re.compile(rb"^[ \t\r]*\n\s*$")
+_COLON_BEFORE = re.compile(rb":\s*$")
+
+
+def _add_missing_commas(body: bytes) -> tuple[bytes, bool]:
+    """Insert the comma missing between a value and the next key on a new line."""
+    parts = split_strings(body)
+    changed = False
+    for i in range(2, len(parts) - 1, 2):
+        gap = parts[i]  # the text between two strings
+        if b"\n" not in gap:
+            continue  # both slips end a line
+        m = _VALUE_END_BEFORE_NEWLINE.search(gap)
+        if m and b":" in gap:
+            parts[i] = gap[: m.end(1)] + b"," + gap[m.end(1):]
+            changed = True
+        elif _ONLY_NEWLINE_SPACE.match(gap) and _COLON_BEFORE.search(parts[i - 2]):
+            parts[i] = b"," + gap  # the previous string was a value
+            changed = True
+    return b"".join(parts), changed
+
+
 _LITERAL_END = frozenset({b"l", b"e"})
 _KEY_END = frozenset({b"{", b","})
 
@@ -83,9 +137,15 @@ def repair_json(body: bytes) -> tuple[bytes, list[str]]:
     refused = repair_refused(body)
     if refused is not None:
         raise SkippableError(refused)
+    applied: set[str] = set()
+    body, changed = _strip_comments(body)
+    if changed:
+        applied.add("comments")
+    body, changed = _add_missing_commas(body)
+    if changed:
+        applied.add("missing-comma")
     parts = split_strings(body)
     count = len(parts) // 2  # strings; the gap before string i is parts[2 * i], after it parts[2 * i + 2]
-    applied: set[str] = set()
     for i in _candidates(parts):
         before, after = parts[2 * i], parts[2 * i + 2]
         glued = _GLUED_LITERAL.search(before)
@@ -103,5 +163,4 @@ def repair_json(body: bytes) -> tuple[bytes, list[str]]:
     out, n = _TRAILING_COMMA.subn(b"", b"".join(parts))
     if n:
         applied.add("trailing-comma")
-    order = ["literal-glued-to-string", "missing-colon", "trailing-comma"]
-    return out, [a for a in order if a in applied]
+    return out, [a for a in REPAIRS if a in applied]

@@ -57,6 +57,8 @@ def describe(ev: dict[str, Any]) -> str:
         return f"serving {', '.join(d.get('current') or []) or 'no queue'}"
     if t.endswith("workload.changed"):
         c = d.get("current") or {}
+        if "total" in c:
+            return f"interactions={c.get('total')}"
         return f"calls={c.get('calls')} semi_live={c.get('semi_live')} non_live={c.get('non_live')}"
     if t.endswith("state.changed") and "interaction_id" in d:
         raw = d.get("raw")

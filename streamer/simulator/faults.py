@@ -2,9 +2,25 @@
 
 :class:`Faults` is a mutable, thread-safe settings object with its own seeded RNG.
 :class:`FaultMiddleware` applies the HTTP-level faults (429, 503, 500, latency, HTML
-200, truncated bodies) around a vendor app; :meth:`Faults.transform` applies the
-JSON quirks (field-case drift, zoneless timestamps, numbers as strings) to a payload
+200, truncated bodies) around a vendor app, and the seed documents' JSON slips
+(:mod:`streamer.simulator.slips`: ``//`` comments, a missing comma, a literal glued to a
+string, a missing colon) to the encoded body of every vendor's JSON 200 responses;
+:meth:`Faults.transform` applies the JSON quirks (field-case drift, zoneless timestamps,
+numbers as strings) and the row quirks (rows out of order, duplicate rows) to a payload
 before a vendor app encodes it.
+
+Row quirks, and where the seeds show them:
+
+- ``rows_out_of_order``: each response's rows in reverse order. The RAI
+  ``agentStatusHistory`` example (``sinch-cc-rai-analytics-api.txt``) lists
+  ``Dialing_Outbound_Campaign`` at ``statusTimestamp`` 07:20:16.027 after ``Waiting``
+  at 07:20:21.250; Vonage documents an order (start, agentId, type) a client must not
+  rely on more than the vendor keeps it.
+- ``duplicate_rows``: each row of a response twice, one after the other. The seeds'
+  README (Vonage, from the vendor's polling advice): with ``include=Processed`` "the
+  same item can then come back", and the beta webhooks are "possibly duplicated and
+  unordered", so the client de-duplicates. A page is then longer than ``limit``;
+  offset-paged clients advance by at most ``limit`` rows per page.
 """
 
 from __future__ import annotations
@@ -17,6 +33,8 @@ from typing import Any
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from streamer.simulator.slips import SLIPS, apply_slips
 
 __all__ = ["Faults", "FaultMiddleware", "FIELD_CASE_DRIFT"]
 
@@ -45,6 +63,9 @@ _SETTINGS: dict[str, type | tuple[type, ...]] = {
     "zoneless_timestamps": bool,
     "numbers_as_strings": bool,
     "short_token_ttl": (int, float, type(None)),
+    **{name: bool for name in SLIPS},
+    "rows_out_of_order": bool,
+    "duplicate_rows": bool,
 }
 _HTML = b"<!DOCTYPE html><html><head><title>Service Unavailable</title></head>" \
         b"<body><h1>Our service is under maintenance</h1></body></html>"
@@ -74,6 +95,10 @@ class Faults:
         self.zoneless_timestamps = False
         self.numbers_as_strings = False
         self.short_token_ttl: float | None = None
+        for name in SLIPS:
+            setattr(self, name, False)
+        self.rows_out_of_order = False
+        self.duplicate_rows = False
 
     def update(self, **settings: Any) -> None:
         """Set fault fields by name; unknown names or wrong types raise ValueError."""
@@ -122,11 +147,38 @@ class Faults:
             return kind
 
     def transform(self, payload: Any) -> Any:
-        """Apply the JSON quirks that are switched on to an envelope's items/fields."""
+        """Apply the JSON and row quirks that are switched on to an envelope's items/fields."""
+        payload = self._rows(payload)
         drift, zoneless, strings = self.field_case_drift, self.zoneless_timestamps, self.numbers_as_strings
         if not (drift or zoneless or strings):
             return payload
         return _walk(payload, drift, zoneless, strings, in_items=False)
+
+    def _rows(self, payload: Any) -> Any:
+        rows = payload.get("items") if isinstance(payload, dict) else None
+        if not isinstance(rows, list) or not (self.rows_out_of_order or self.duplicate_rows):
+            return payload
+        if self.duplicate_rows:
+            rows = [r for row in rows for r in (row, row)]
+        if self.rows_out_of_order:
+            rows = rows[::-1]
+        with self._lock:
+            self.faults_served["rows_out_of_order" if self.rows_out_of_order else "duplicate_rows"] += 1
+        return {**payload, "items": rows}
+
+    def slips_on(self) -> list[str]:
+        """The JSON slips switched on (names of :data:`~streamer.simulator.slips.SLIPS`)."""
+        return [name for name in SLIPS if getattr(self, name)]
+
+    def slip(self, body: bytes) -> bytes:
+        """``body`` with the JSON slips that are switched on (counted per slip)."""
+        on = self.slips_on()
+        out = apply_slips(body, on)
+        if out != body:
+            with self._lock:
+                for name in on:
+                    self.faults_served[name] += 1
+        return out
 
 
 def _walk(obj: Any, drift: bool, zoneless: bool, strings: bool, in_items: bool) -> Any:
@@ -176,11 +228,17 @@ class FaultMiddleware:
         elif kind == "html_200":
             await _reply(send, 200, _HTML, "text/html; charset=utf-8")
         elif kind == "truncate":
-            await self._truncated(scope, receive, send)
+            start, body = await self._capture(scope, receive)
+            await _resend(send, start, body[: len(body) // 2])
+        elif self.faults.slips_on() and not _is_token_path(scope["path"]):
+            start, body = await self._capture(scope, receive)
+            if start.get("status", 200) == 200 and b"json" in _header(start, b"content-type"):
+                body = self.faults.slip(body)
+            await _resend(send, start, body)
         else:
             await self.app(scope, receive, send)
 
-    async def _truncated(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _capture(self, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
         start: Message = {}
         body = bytearray()
 
@@ -192,11 +250,23 @@ class FaultMiddleware:
                 body.extend(message.get("body", b""))
 
         await self.app(scope, receive, capture)
-        cut = bytes(body[: len(body) // 2])
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(cut)).encode()))
-        await send({"type": "http.response.start", "status": start.get("status", 200), "headers": headers})
-        await send({"type": "http.response.body", "body": cut})
+        return start, bytes(body)
+
+
+def _is_token_path(path: str) -> bool:
+    """OAuth2 token endpoints: the slips are documented for the APIs' data, not for tokens."""
+    return path.rstrip("/").rsplit("/", 1)[-1] in ("token", "access_token")
+
+
+def _header(start: Message, name: bytes) -> bytes:
+    return next((v.lower() for k, v in start.get("headers", []) if k.lower() == name), b"")
+
+
+async def _resend(send: Send, start: Message, body: bytes) -> None:
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": start.get("status", 200), "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _reply(

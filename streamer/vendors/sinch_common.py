@@ -9,9 +9,9 @@
 - Errors: 400 and 404 bodies are ``text/plain`` (``Invalid GUID: '...'``,
   ``HTTP 404 Not Found``); :class:`~streamer.http.HttpClient` turns them into
   :class:`~streamer.errors.SkippableError` carrying that text.
-- The docs' JSON has slips beyond the ones :mod:`streamer.jsonrepair` knows: ``//``
-  comments and a missing comma at a line end. :func:`repair_sinch` handles those,
-  only after strict decoding failed.
+- The docs' JSON has slips (``//`` comments, a missing comma at a line end, a missing
+  colon, trailing commas): :func:`repair_sinch` (:mod:`streamer.jsonrepair`) repairs
+  them, only after strict decoding failed.
 - Statistics: :class:`StatsEndpoint` turns rows of aggregates (queue status now,
   quarter-hour buckets) into ``cc.stats.changed`` drafts; durations that grow with the
   clock ride along without triggering.
@@ -41,7 +41,7 @@ from ..events import (
     WorkState,
 )
 from ..http import HttpClient
-from ..jsonrepair import STRING, repair_json, repair_refused, split_around, split_strings
+from ..jsonrepair import repair_json, repair_refused
 from ..offload import decode_off_loop
 from ..paging import Paginator
 from ..source import BadInput, Endpoint, PollResult, endpoint_interval, window_settings
@@ -109,64 +109,14 @@ def sinch_headers(cfg: SourceConfig) -> dict[str, str]:
 # --- decoding ----------------------------------------------------------------------
 
 
-_STRINGS_AND_COMMENTS = re.compile(STRING.pattern + rb"|//[^\n]*", re.DOTALL)
-"""Splits a body into text, strings and ``//`` comments (to the end of their line)."""
-
-
-def _strip_comments(body: bytes) -> tuple[bytes, bool]:
-    """Remove ``// ...`` to the end of the line, outside strings (one regex pass)."""
-    if b"//" not in body:
-        return body, False
-    parts = split_around(_STRINGS_AND_COMMENTS, body)
-    tokens = parts[1::2]
-    kept = [b"" if t.startswith(b"//") else t for t in tokens]
-    if kept == tokens:
-        return body, False
-    parts[1::2] = kept
-    return b"".join(parts), True
-
-
-_VALUE_END_BEFORE_NEWLINE = re.compile(rb"([0-9\]}]|true|false|null)([ \t\r]*\n\s*)$")
-_ONLY_NEWLINE_SPACE = re.compile(rb"^[ \t\r]*\n\s*$")
-_COLON_BEFORE = re.compile(rb":\s*$")
-
-
-def _add_missing_commas(body: bytes) -> tuple[bytes, bool]:
-    """Insert the comma missing between a value and the next key on a new line."""
-    parts = split_strings(body)
-    changed = False
-    for i in range(2, len(parts) - 1, 2):
-        gap = parts[i]  # the text between two strings
-        if b"\n" not in gap:
-            continue  # both slips end a line
-        m = _VALUE_END_BEFORE_NEWLINE.search(gap)
-        if m and b":" in gap:
-            parts[i] = gap[: m.end(1)] + b"," + gap[m.end(1):]
-            changed = True
-        elif _ONLY_NEWLINE_SPACE.match(gap) and _COLON_BEFORE.search(parts[i - 2]):
-            parts[i] = b"," + gap  # the previous string was a value
-            changed = True
-    return b"".join(parts), changed
-
-
 def repair_sinch(body: bytes) -> tuple[bytes, list[str]]:
-    """The documented slips of the Sinch docs, then :func:`repair_json`'s.
+    """:func:`~streamer.jsonrepair.repair_json`, which knows the Sinch docs' slips too
+    (``//`` comments, a missing comma at a line end) since every vendor may send them.
 
     A body :func:`~streamer.jsonrepair.repair_refused` refuses (over
     :data:`~streamer.jsonrepair.MAX_REPAIR_BYTES`) raises :class:`SkippableError`.
     """
-    refused = repair_refused(body)
-    if refused is not None:
-        raise SkippableError(refused)
-    applied: list[str] = []
-    body, changed = _strip_comments(body)
-    if changed:
-        applied.append("comments")
-    body, changed = _add_missing_commas(body)
-    if changed:
-        applied.append("missing-comma")
-    body, more = repair_json(body)
-    return body, applied + more
+    return repair_json(body)
 
 
 def _row_raws(body: bytes) -> list[msgspec.Raw]:
@@ -227,7 +177,9 @@ class OffsetPaginator(Paginator[int]):
 
     def get_next(self, response_body: Any, current: int) -> int | None:
         count = int(response_body)
-        return current + count if count > 0 else None
+        # a page covers at most ``limit`` rows of the result set: more rows (a row sent
+        # twice) must not push the offset past rows not read yet
+        return current + min(count, self.limit) if count > 0 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -301,6 +301,8 @@ def test_seed_examples_behind_credentials_and_key_survive_a_revoked_token(
             what = (e["subject"], (d["previous"] or {}).get("raw"), d["current"]["raw"], e["time"])
         elif e["type"] == "cc.agent.presence.changed":
             what = (e["subject"], (d["previous"] or {}).get("category"), d["current"]["category"], e["time"])
+        elif e["type"] == "cc.agent.workload.changed":
+            what = (e["subject"], (d["previous"] or {}).get("total"), d["current"]["total"], e["time"])
         else:
             what = (e["subject"],)
         got[(e["type"], *what)] += 1
@@ -309,6 +311,9 @@ def test_seed_examples_behind_credentials_and_key_survive_a_revoked_token(
         ("cc.agent.presence.changed", "Keran123", None, "Ready", "2018-02-07T11:29:46.000Z"): 1,
         ("cc.agent.state.changed", "Keran123", None, "active", "2018-02-07T11:29:46.000Z"): 1,
         ("cc.agent.state.changed", "Keran123", "active", "wrap", "2018-02-07T11:31:02.000Z"): 1,
+        # interactionCount: 1, then 0 with the wrap
+        ("cc.agent.workload.changed", "Keran123", None, 1, "2018-02-07T11:29:46.000Z"): 1,
+        ("cc.agent.workload.changed", "Keran123", 1, 0, "2018-02-07T11:31:02.000Z"): 1,
         # teamActivity: first sight, then its idle user went to wrap
         ("cc.stats.changed", "team/salesTeam", "first sight"): 1,
         ("cc.stats.changed", "team/salesTeam", (("idle_count", (1, 0)), ("wrap_count", (0, 1)))): 1,

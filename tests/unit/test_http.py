@@ -103,7 +103,7 @@ async def test_get_ok_returns_response() -> None:
 @pytest.mark.parametrize(
     ("status", "action"),
     [(200, Action.OK), (204, Action.OK), (401, Action.REAUTH), (403, Action.FATAL),
-     (429, Action.RETRY), (500, Action.RETRY), (502, Action.RETRY), (503, Action.RETRY),
+     (408, Action.RETRY), (429, Action.RETRY), (500, Action.RETRY), (502, Action.RETRY), (503, Action.RETRY),
      (504, Action.RETRY), (400, Action.SKIP), (404, Action.SKIP), (422, Action.SKIP),
      (301, Action.SKIP), (501, Action.SKIP)],
 )

@@ -16,6 +16,13 @@ from streamer.vendors.sinch_common import decode_rows, repair_sinch
         (b'{"guid": null"6a6d"}', {"guid": "6a6d"}, ["literal-glued-to-string"]),
         (b'{"a": 1, "number" 201}', {"a": 1, "number": 201}, ["missing-colon"]),
         (b'{"items": [1, 2,], }', {"items": [1, 2]}, ["trailing-comma"]),
+        # Sinch RMI /contacts: a comment after a value; /agents and /queueStatuses: the comma
+        # missing at a line end (after a string, after a number)
+        (b'{"channel": "PHONE", // PHONE, CHAT, EMAIL\n"record": true, //true or false\n"n": 1}',
+         {"channel": "PHONE", "record": True, "n": 1}, ["comments"]),
+        (b'{"availability": "LoggedOut"\n"dailyPauseDuration": 1800000,\n"agentsFree" : 1\n"agentsBusy": 0}',
+         {"availability": "LoggedOut", "dailyPauseDuration": 1800000, "agentsFree": 1, "agentsBusy": 0},
+         ["missing-comma"]),
     ],
 )
 def test_documented_slips_are_repaired(broken: bytes, fixed: object, repairs: list[str]) -> None:
@@ -24,6 +31,16 @@ def test_documented_slips_are_repaired(broken: bytes, fixed: object, repairs: li
     out, applied = repair_json(broken)
     assert msgspec.json.decode(out) == fixed
     assert applied == repairs
+
+
+@pytest.mark.parametrize("body", [
+    b'{"items": [{"channel": "PHONE", // PHONE, CHAT, EMAIL\n"agentId": "01"}]}',
+    b'{"items": [{"availability": "LoggedOut"\n"agentId": "01"}]}',
+])
+def test_every_vendor_body_decoder_repairs_comments_and_missing_commas(body: bytes) -> None:
+    # Vonage and Alvaria read bodies through decode_body: the Sinch docs' slips are repaired there too
+    top = decode_body(body)
+    assert msgspec.json.decode(top["items"])[0]["agentId"] == "01"
 
 
 def test_valid_json_is_untouched() -> None:

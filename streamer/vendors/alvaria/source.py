@@ -4,16 +4,22 @@
   ``stateStartTime``), the presence it implies (``cc.agent.presence.changed`` when it
   changes: notready/park/loggedon are Away, loggedoff LoggedOut, the working states
   Ready), and so sessions (the shared rule: leaving or entering LoggedOut; a login is
-  dated by ``signOnTime``). A user missing from a team's answer (and from every other
-  team's) is logged out.
+  dated by ``signOnTime``); ``interactionCount`` as ``cc.agent.workload.changed``
+  (``total``: Alvaria does not split it by medium). A user missing from a team's
+  answer (and from every other team's) is logged out.
 - ``teamActivity`` / ``channelActivity`` / ``listActivity`` (per team, work type,
   contact list): ``cc.stats.changed`` scopes ``team``, ``channel``, ``list``. Durations
   (``*Dur``) and ``longestWaitingQueueTime`` ride along without triggering.
 - ``presenceUsers`` (``presence/users/data?state=LoggedOn``): sessions of users that no
   configured team covers (appearing / disappearing between two polls).
 
+Teams, work types and contact lists are read as configured; nothing is discovered. The
+doc points to provisioning endpoints for the ids (``provisioning/teams``,
+``provisioning/workTypes``, ``campaign/lists``) but documents neither their responses
+nor their scope, so a discovery could only guess. An empty list turns its endpoints off.
+
 Requests of one endpoint for several teams, work types or lists are spread evenly over
-its interval, not fired at once; 429/503 are retried by the HTTP client (Retry-After
+its interval, not fired at once; 408, 429 and 5xx are retried by the HTTP client (Retry-After
 honored), and a team that keeps failing does not starve the ones after it.
 """
 
@@ -33,7 +39,17 @@ import msgspec
 from ...config import OAuth2AuthConfig, SourceConfig
 from ...emit import Draft
 from ...errors import ConfigError, RetriableError, SkippableError
-from ...events import AgentPresenceChanged, AgentSessionEnded, AgentSessionStarted, AgentStateChanged, Presence, StatsChanged, WorkState
+from ...events import (
+    AgentPresenceChanged,
+    AgentSessionEnded,
+    AgentSessionStarted,
+    AgentStateChanged,
+    AgentWorkloadChanged,
+    Presence,
+    StatsChanged,
+    Workload,
+    WorkState,
+)
 from ...rules import LOGGED_OUT
 from ...source import Endpoint, PollResult, VendorSpec, endpoint_interval, split_bad
 from ...timeutil import format_ts, from_ms, to_ms
@@ -57,6 +73,7 @@ __all__ = [
     "STATES",
     "work_state",
     "presence_of",
+    "workload_draft",
     "UserMemo",
     "UsersState",
     "track_users",
@@ -159,6 +176,17 @@ def state_draft(agent: str, ws: WorkState, at_ms: int, endpoint: str, *, rule: s
     )
 
 
+def workload_draft(agent: str, count: int, at_ms: int, endpoint: str, *, rule: str | None = None) -> Draft:
+    """``interactionCount`` as a workload: ``total`` only, Alvaria gives no split by medium."""
+    w = Workload(total=count)
+    return Draft(
+        type="cc.agent.workload.changed", entity_id=agent, stream="workload", transition=f"workload:{count}",
+        at_ms=at_ms, value=msgspec.to_builtins(w), previous_type=Workload, endpoint=endpoint,
+        payload=AgentWorkloadChanged(agent_id=agent, previous=None, current=w, since=format_ts(from_ms(at_ms)),
+                                     inferred=rule is not None, rule=rule),
+    )
+
+
 _enc = msgspec.json.Encoder()
 
 
@@ -185,6 +213,8 @@ class UserMemo:
     presence_since_ms: int
     absent: bool = False
     """Missing from every team's answer: taken as logged out."""
+    workload: tuple[int, int] | None = None
+    """(``interactionCount``, since ms) last drafted; None while the rows had none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +239,10 @@ def track_users(
       ``stateStartTime`` (the vendor's), so the same state seen again has the same id.
     - presence: drafted when it differs from the user's last presence; since the state's
       start, or ``signOnTime`` when the user comes back from LoggedOut (the login time).
+    - workload: ``interactionCount``, drafted when it differs; since ``stateStartTime``
+      (an interaction coming or going changes the state, and the doc says the field then
+      holds "the last state change event"), or the poll time when the count changed
+      while ``stateStartTime`` did not.
     - a user the team no longer answers with, and no other team does either, is logged
       out at ``now_ms`` (inferred). An empty answer, or one with unreadable rows
       (``complete=False``), says nothing about who is gone: the doc warns that a 0-row
@@ -253,7 +287,16 @@ def track_users(
             drafts.append(state_draft(uid, ws, at_ms, endpoint))
         elif memo is not None:
             key = memo.state
-        users[uid] = UserMemo(digest, key, pres, p_since)
+        load = memo.workload if memo is not None else None
+        count = row.interaction_count
+        if count is not None and (load is None or load[0] != count):
+            restarted = memo is None or start_ms is None or memo.state[2] != start_ms
+            w_since = at_ms if restarted else now_ms
+            if load is not None:
+                w_since = max(w_since, load[1])
+            drafts.append(workload_draft(uid, count, w_since, endpoint))
+            load = (count, w_since)
+        users[uid] = UserMemo(digest, key, pres, p_since, workload=load)
     if present and complete:
         previous = state.teams.get(team, frozenset())
         teams[team] = frozenset(present)
@@ -271,11 +314,15 @@ def track_users(
             if memo.state[0] != "loggedoff":
                 ws = WorkState(state="LoggedOut", raw="loggedoff", reason=None)
                 drafts.append(state_draft(uid, ws, now_ms, endpoint, rule=ABSENT_RULE))
+            load = memo.workload
+            if load is not None and load[0] != 0:  # logged out: handling nothing
+                load = (0, max(now_ms, load[1]))
+                drafts.append(workload_draft(uid, 0, load[1], endpoint, rule=ABSENT_RULE))
             if memo.presence.category == LOGGED_OUT:  # keep what was published
                 out, since = memo.presence, memo.presence_since_ms
             else:
                 since = max(now_ms, memo.presence_since_ms)
-            users[uid] = UserMemo(b"", ("loggedoff", None, now_ms), out, since, absent=True)
+            users[uid] = UserMemo(b"", ("loggedoff", None, now_ms), out, since, absent=True, workload=load)
     return drafts, UsersState(users, teams)
 
 
@@ -522,7 +569,11 @@ class _StatsEndpoint(_PerKey):
 
 class PresenceUsersEndpoint(Endpoint):
     """``presence/users/data?state=LoggedOn`` (all work types): sessions of users that
-    userActivity does not cover."""
+    userActivity does not cover.
+
+    Sent without ``workTypeId`` on purpose: the doc says the query without it lists the
+    logged-in users "regardless of workType", the whole set sessions need; one request
+    per configured work type would only return subsets of it."""
 
     history = False
 

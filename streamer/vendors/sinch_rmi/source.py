@@ -30,7 +30,7 @@ import msgspec
 
 from ...clients import build_http
 from ...config import SourceConfig
-from ...emit import Draft
+from ...emit import Draft, draft_order
 from ...errors import SkippableError, StreamerError
 from ...events import AgentQueuesChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Workload
 from ...source import BadInput, Endpoint, PollResult, VendorSpec, window_settings
@@ -342,7 +342,7 @@ class AgentsEndpoint(Endpoint):
                 if self.digests.get(key) != digests[key]:
                     drafts.append(d)
         self.digests = digests
-        drafts.sort(key=lambda d: d.at_ms)  # estimates of one view, in time order
+        drafts.sort(key=draft_order)  # estimates of one view, in time order
         yield PollResult(drafts, bad, complete_up_to_ms=now_ms)
 
 
@@ -433,7 +433,7 @@ class ContactsEndpoint(Endpoint):
             touched.add(group)
         for group in sorted(touched):
             drafts.extend(group_transfers(list(self.groups[group].values()), self.name))
-        drafts.sort(key=lambda d: d.at_ms)
+        drafts.sort(key=draft_order)
 
         self.digests = {cid: _contact_digest(c) for cid, c in served.items()}
         self.open = {cid: c for cid, c in served.items() if (c.status or "").strip() not in FINAL_STATUSES}

@@ -18,7 +18,7 @@ import msgspec
 
 from ...clients import build_http
 from ...config import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
-from ...emit import Draft, entity_key
+from ...emit import Draft, draft_order, entity_key
 from ...errors import ConfigError
 from ...events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload
 from ...source import (
@@ -248,7 +248,7 @@ class _HistoryEndpoint(Endpoint):
                 self.rows.end(add=not full)  # a short read: the rows of the last full one are served again
             good, bad = split_bad(read.items)
             timed = [(*_row_times(item), d) for item in good for d in self._drafts(item)]
-            timed.sort(key=lambda t: (t[2].at_ms, t[2].entity_id, t[2].type))
+            timed.sort(key=lambda t: draft_order(t[2]))
             kept, state = self.window.sort_out((_draft_key(d), first, row, d) for first, row, d in timed)
             fresh = [_reread(d) if again else d for d, again in kept]
             end_ms = w.end_ms

@@ -218,6 +218,23 @@ async def test_429_and_503_are_retried_honoring_retry_after() -> None:
     assert "429" in str(info.value)
 
 
+async def test_408_is_retried_not_dead_lettered() -> None:
+    # 408 Request Timeout is in the doc's response table of every query (ErrorResponse body)
+    vendor = Vendor()
+    sleeps: list[float] = []
+    client, http = make(vendor, sleeps=sleeps)
+    vendor.api_status = [(408, {})]
+    async with http:
+        rows = await client.user_activity("salesTeam")
+    assert isinstance(rows.items[0], UserActivityRow)
+    assert len(vendor.api_requests) == 2 and len(sleeps) == 1
+    vendor.api_status = [(408, {})] * 3  # max_attempts is 3: the poll is retried later, nothing skipped
+    client2, http2 = make(vendor, sleeps=sleeps)
+    async with http2:
+        with pytest.raises(RetriableError, match="HTTP 408"):
+            await client2.team_activity("salesTeam")
+
+
 async def test_unknown_team_is_skippable_naming_the_query() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("access_token"):

@@ -104,17 +104,24 @@ def test_user_activity_seed() -> None:
     assert [(e["type"], e["subject"], e["time"]) for e in evs] == [
         ("cc.agent.presence.changed", "Keran123", "2018-02-07T11:29:46.000Z"),
         ("cc.agent.state.changed", "Keran123", "2018-02-07T11:29:46.000Z"),
+        ("cc.agent.workload.changed", "Keran123", "2018-02-07T11:29:46.000Z"),
         ("cc.agent.state.changed", "Keran123", "2018-02-07T11:31:02.000Z"),
+        ("cc.agent.workload.changed", "Keran123", "2018-02-07T11:31:02.000Z"),
     ]
-    presence, first, change = (e["data"] for e in evs)
+    presence, first, load1, change, load0 = (e["data"] for e in evs)
     assert presence["previous"] is None and presence["current"]["category"] == "Ready"
     assert first["previous"] is None
     assert first["current"] == {"state": "Busy", "raw": "active", "reason": None}  # "break" is a leftover
     assert change["previous"] == first["current"]
     assert change["current"] == {"state": "Wrap", "raw": "wrap", "reason": None}
     assert change["previous_duration_ms"] == 76_000 and change["since"] == "2018-02-07T11:31:02.000Z"
-    assert all(e["observedtime"] == "2023-11-14T22:13:20.000Z" for e in evs[:2])
-    assert evs[2]["observedtime"] == "2023-11-14T22:13:26.000Z"  # the poll that saw the change
+    # interactionCount: the doc's 1, then 0 in the changed variant; a total, not split by medium
+    assert load1["previous"] is None and load1["current"] == {"calls": None, "semi_live": None, "non_live": None,
+                                                              "total": 1}
+    assert load0["previous"] == load1["current"] and load0["current"]["total"] == 0
+    assert load0["since"] == change["since"]  # the count changed with the state: stateStartTime
+    assert all(e["observedtime"] == "2023-11-14T22:13:20.000Z" for e in evs[:3])
+    assert evs[3]["observedtime"] == "2023-11-14T22:13:26.000Z"  # the poll that saw the change
     check_golden("user_activity", evs)
 
 

@@ -141,10 +141,11 @@ async def test_user_activity_and_bad_rows() -> None:
     ep = endpoint(src, "userActivity")
     (first,) = await collect(ep)
     assert [(d.type, d.entity_id) for d in first.drafts] == [
-        ("cc.agent.presence.changed", "Keran123"), ("cc.agent.state.changed", "Keran123")]
+        ("cc.agent.presence.changed", "Keran123"), ("cc.agent.state.changed", "Keran123"),
+        ("cc.agent.workload.changed", "Keran123")]
     assert (await collect(ep))[0].drafts == []  # nothing changed
     ep.reset()
-    assert len((await collect(ep))[0].drafts) == 2  # after a reload: re-derived (the ledger has the ids)
+    assert len((await collect(ep))[0].drafts) == 3  # after a reload: re-derived (the ledger has the ids)
     server.fail["salesTeam"] = (200, b'{"rows": [{"userId": "x", "stateStartTime": "soon"}], "totalItems": 1}')
     (bad,) = await collect(ep)
     await src.aclose()
@@ -235,3 +236,38 @@ def test_a_valid_config_and_vonage_refusing_alvaria_keys() -> None:
     with pytest.raises(ConfigError, match=r"sources\[0\].org_id: not used by vonage"):
         parse_config({"sources": [{"id": "v", "vendor": "vonage", "base_url": "http://x", "org_id": "o",
                                    "auth": {"type": "bearer", "token": "t"}}]}, env={})
+
+
+def _field_docs(cls_name: str) -> dict[str, str]:
+    """Attribute docstrings of a class in streamer/config.py (what the config reference says)."""
+    import ast
+    import inspect
+
+    import streamer.config
+
+    tree = ast.parse(inspect.getsource(streamer.config))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
+    docs: dict[str, str] = {}
+    for a, b in zip(cls.body, cls.body[1:]):
+        if isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name) and isinstance(b, ast.Expr) \
+                and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str):
+            docs[a.target.id] = " ".join(b.value.value.split())
+    return docs
+
+
+def test_the_config_reference_says_what_an_empty_id_list_does() -> None:
+    # A2: no discovery exists (the doc shows no provisioning response to build it on), so
+    # the docs must not promise one; each list names the endpoints an empty list turns off
+    from streamer.vendors.alvaria.source import _NEEDS
+
+    docs = _field_docs("SourceConfig")
+    for key in ("team_ids", "work_type_ids", "contact_lists"):
+        text = docs[key]
+        assert "discover or skip" not in text, (key, text)
+        for endpoint_name in [ep for ep, k in _NEEDS.items() if k == key]:
+            assert endpoint_name in text, (key, endpoint_name, text)
+        assert "off" in text, (key, text)
+        src, _, _ = build(**{"team_ids": ["a"], "work_type_ids": ["w"], "contact_lists": ["l"], key: []})
+        assert not {ep for ep, k in _NEEDS.items() if k == key} & {e.name for e in src.endpoints}
+        assert "presenceUsers" in {e.name for e in src.endpoints}
+    assert "presenceUsers never filters by work type" in docs["work_type_ids"]

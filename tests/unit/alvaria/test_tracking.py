@@ -57,29 +57,33 @@ class Run:
         return out
 
 
-def kinds(evs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def kinds(evs: list[dict[str, Any]], *, workload: bool = False) -> list[tuple[str, str]]:
+    """What happened to whom; workload events (tested on their own below) only if asked."""
     short = {"cc.agent.state.changed": "state", "cc.agent.presence.changed": "presence",
-             "cc.agent.session.started": "started", "cc.agent.session.ended": "ended"}
-    return [(short[e["type"]], e["subject"]) for e in evs]
+             "cc.agent.session.started": "started", "cc.agent.session.ended": "ended",
+             "cc.agent.workload.changed": "workload"}
+    return [(short[e["type"]], e["subject"]) for e in evs
+            if workload or e["type"] != "cc.agent.workload.changed"]
 
 
 def test_first_sight_then_active_to_wrap_is_one_state_event() -> None:
     run = Run()
     first = run.team("t", [row(state="active", start_s=10, count=1)])
-    assert kinds(first) == [("presence", "u1"), ("state", "u1")]
-    pres, state = (e["data"] for e in first)
+    assert kinds(first, workload=True) == [("presence", "u1"), ("state", "u1"), ("workload", "u1")]
+    pres, state, _ = (e["data"] for e in first)
     assert pres["previous"] is None and pres["current"] == {
         "name": "Ready", "category": "Ready", "eligible_for_routing": True, "reason": None, "raw": None}
     assert state["current"] == {"state": "Busy", "raw": "active", "reason": None} and state["previous"] is None
     assert state["since"] == "2024-03-01T09:00:10.000Z"
     # durations only: nothing
     assert run.team("t", [row(state="active", start_s=10, count=1, dur=99)]) == []
-    (wrap,) = run.team("t", [row(state="wrap", start_s=70)])
+    wrap, load = run.team("t", [row(state="wrap", start_s=70)])
     d = wrap["data"]
     assert wrap["type"] == "cc.agent.state.changed" and wrap["time"] == "2024-03-01T09:01:10.000Z"
     assert d["previous"] == {"state": "Busy", "raw": "active", "reason": None}
     assert d["current"] == {"state": "Wrap", "raw": "wrap", "reason": None}
-    assert d["previous_duration_ms"] == 60_000 and d["sequence"] == 3
+    assert d["previous_duration_ms"] == 60_000 and d["sequence"] == 4
+    assert load["type"] == "cc.agent.workload.changed" and load["data"]["current"]["total"] == 0
 
 
 def test_presence_changes_only_between_ready_away_and_logged_out() -> None:
@@ -165,7 +169,8 @@ def test_a_state_without_start_time_is_not_repeated() -> None:
     first = run.team("t", [no_start], now_ms=NOW)
     assert kinds(first) == [("presence", "u1"), ("state", "u1")] and first[1]["time"] == "2024-03-01T10:00:00.000Z"
     changed = msgspec.structs.replace(no_start, interaction_count=1, preferred_name="X")
-    assert run.team("t", [changed], now_ms=NOW + 5000) == []
+    (load,) = run.team("t", [changed], now_ms=NOW + 5000)  # the state is not repeated; the count changed
+    assert load["type"] == "cc.agent.workload.changed" and load["time"] == "2024-03-01T10:00:05.000Z"
 
 
 def test_logged_on_users_give_sessions_after_the_first_answer() -> None:
@@ -279,3 +284,36 @@ def test_any_answers_give_chained_unique_events_and_paired_sessions(polls: list[
         assert len(sessions) == crossings
         seqs = [e["data"]["sequence"] for e in evs if e["subject"] == user]
         assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_interaction_count_is_the_workload_total_timed_by_the_state_change() -> None:
+    run = Run()
+    (load,) = [e for e in run.team("t", [row(state="idle", start_s=0)]) if e["type"] == "cc.agent.workload.changed"]
+    assert load["data"]["current"] == {"calls": None, "semi_live": None, "non_live": None, "total": 0}
+    assert load["data"]["previous"] is None and load["time"] == "2024-03-01T09:00:00.000Z"
+    # a call arrives: state and count change together, at stateStartTime
+    evs = run.team("t", [row(state="active", start_s=30, count=1)])
+    assert kinds(evs, workload=True) == [("state", "u1"), ("workload", "u1")]
+    assert evs[1]["time"] == "2024-03-01T09:00:30.000Z" and evs[1]["data"]["current"]["total"] == 1
+    assert evs[1]["data"]["previous"]["total"] == 0 and evs[1]["data"]["previous_duration_ms"] == 30_000
+    assert run.team("t", [row(state="active", start_s=30, count=1, dur=50)]) == []  # same count: nothing
+    evs = run.team("t", [row(state="multiline", start_s=40, count=2)])
+    assert kinds(evs, workload=True) == [("state", "u1"), ("workload", "u1")]
+    # a third one while the state (and its start) stays: timed when seen
+    (third,) = run.team("t", [row(state="multiline", start_s=40, count=3)], now_ms=NOW + 7000)
+    assert third["data"]["current"]["total"] == 3 and third["time"] == "2024-03-01T10:00:07.000Z"
+
+
+def test_workload_of_a_user_gone_from_every_team_drops_to_zero_once_and_ids_survive_a_restart() -> None:
+    run = Run()
+    first = run.team("a", [row("u1", "active", 3, count=1), row("u2", "idle")])
+    run.team("a", [row("u2", "idle")])
+    gone = [e for e in run.events if e["type"] == "cc.agent.workload.changed" and e["subject"] == "u1"]
+    assert [e["data"]["current"]["total"] for e in gone] == [1, 0]
+    assert gone[1]["data"]["inferred"] and gone[1]["data"]["rule"] == "absent-from-userActivity"
+    assert run.team("a", [row("u2", "idle")]) == []  # said once
+    # a restarted tracker (empty memory) re-derives the same ids: the ledger publishes nothing twice
+    restarted = Run()
+    restarted.ledger = run.ledger
+    assert restarted.team("a", [row("u2", "idle")]) == []
+    assert any(e["type"] == "cc.agent.workload.changed" and e["subject"] == "u2" for e in first)
