@@ -54,10 +54,11 @@ def _status_row(s: Any, now: int) -> dict[str, Any]:
     out["userStatus"] = s.user_status
     out["userStatusDuration"] = now - s.user_status_ms
     out["availability"] = s.availability
-    if s.logged_in and s.status is not None:
-        out["contactHandlingStatus"] = s.status
+    if s.logged_in and s.handling_status is not None:
+        # RAI /agentStatus contactHandlingStatus: documented values only (no wrap value)
+        out["contactHandlingStatus"] = s.handling_status
         out["contactHandlingStatusDuration"] = now - s.status_ms
-    if s.active_calls:
+    if s.active_calls:  # RAI /agentStatus: "Shown only when value greater than 0"
         out["phoneActiveInboundContacts"] = s.active_calls
         out["phoneActiveInboundDuration"] = now - (s.active_since_ms or now)
     out["changeTimestamp"] = iso(s.change_ms)
@@ -74,7 +75,7 @@ def rai_app(world: World, faults: Faults) -> Starlette:
         start = parse_time(q.get("startTime"), "startTime", required=True)
         end = parse_time(q.get("endTime"), "endTime", required=False)
         users = guid_list(q.get("userId"))
-        rows = [r for r in status_rows(world.activities())
+        rows = [r for r in status_rows(world.activities(), late_status=faults.sinch_late_status)
                 if start <= r.change_ms <= now and (end is None or r.change_ms < end)
                 and (users is None or agent_guid(r.agent_id) in users)]
         return quirks([r.render() for r in page(q, rows)], faults)
@@ -83,7 +84,7 @@ def rai_app(world: World, faults: Faults) -> Starlette:
         q = request.query_params
         start = parse_time(q.get("startTime"), "startTime", required=True)
         users = guid_list(q.get("userId"))
-        states = agents_now(world.agent_ids, status_rows(world.activities()),
+        states = agents_now(world.agent_ids, status_rows(world.activities(), late_status=faults.sinch_late_status),
                             {s.agent_id: s.interactions for s in world.agent_status()}, {}, now, world.start_ms)
         rows = [s for s in states if s.change_ms >= (start or 0)
                 and (users is None or agent_guid(s.agent_id) in users)]
