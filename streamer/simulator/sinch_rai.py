@@ -78,17 +78,18 @@ def rai_app(world: World, faults: Faults) -> Starlette:
         rows = [r for r in status_rows(world.activities(), late_status=faults.sinch_late_status)
                 if start <= r.change_ms <= now and (end is None or r.change_ms < end)
                 and (users is None or agent_guid(r.agent_id) in users)]
-        return quirks([r.render() for r in page(q, rows)], faults)
+        return quirks([r.render() for r in page(q, rows, row_limit=True)], faults)
 
     def status(request: Request, now: int) -> Any:
         q = request.query_params
         start = parse_time(q.get("startTime"), "startTime", required=True)
+        end = parse_time(q.get("endTime"), "endTime", required=False)  # "before given UTC time"
         users = guid_list(q.get("userId"))
         states = agents_now(world.agent_ids, status_rows(world.activities(), late_status=faults.sinch_late_status),
                             {s.agent_id: s.interactions for s in world.agent_status()}, {}, now, world.start_ms)
-        rows = [s for s in states if s.change_ms >= (start or 0)
+        rows = [s for s in states if s.change_ms >= (start or 0) and (end is None or s.change_ms < end)
                 and (users is None or agent_guid(s.agent_id) in users)]
-        return quirks([_status_row(s, now) for s in page(q, rows)], faults)
+        return quirks([_status_row(s, now) for s in page(q, rows, row_limit=True)], faults)
 
     def contacts_stats(closed_only: bool) -> Any:
         def handler(request: Request, now: int) -> Any:
@@ -110,7 +111,7 @@ def rai_app(world: World, faults: Faults) -> Starlette:
                 row.update({_camel(k): v for k, v in s.items() if k not in ("queue", "max_change_ms")})
                 row["maxChangeTimestamp"] = iso(s["max_change_ms"])
                 rows.append(row)
-            return quirks(list(page(q, rows)), faults)
+            return quirks(list(page(q, rows, row_limit=True)), faults)
 
         return handler
 
@@ -131,7 +132,7 @@ def rai_app(world: World, faults: Faults) -> Starlette:
                 row.update({_camel(k): v for k, v in s.items() if k != "max_change_ms"})
                 row["maxChangeTimestamp"] = iso(s["max_change_ms"] or b0)
                 rows.append(row)
-            return quirks(list(page(q, rows)), faults)
+            return quirks(list(page(q, rows, row_limit=True)), faults)
 
         return handler
 

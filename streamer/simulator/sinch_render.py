@@ -30,6 +30,7 @@ answered (consult, blind transfer, conference) is a new contact of the group.
 from __future__ import annotations
 
 import math
+import random
 import uuid
 import zlib
 from collections.abc import Iterable, Sequence
@@ -608,11 +609,29 @@ def parse_int(raw: str | None, name: str, default: int) -> int:
     return value
 
 
-def page(params: Any, rows: Sequence[Any]) -> Sequence[Any]:
-    """``offset``/``limit`` (default 100); no page is longer than the row limit."""
+def page(params: Any, rows: Sequence[Any], *, row_limit: bool = False) -> Sequence[Any]:
+    """``offset``/``limit`` (default 100); no page is longer than the row limit.
+    ``row_limit`` (RAI: "Row limit = 10000" on every endpoint): the query as a whole
+    returns at most that many rows, whatever the paging; the rest are cut, silently."""
     offset = parse_int(params.get("offset"), "offset", 0)
     limit = min(max(1, parse_int(params.get("limit"), "limit", DEFAULT_LIMIT)), ROW_LIMIT)
+    if row_limit:
+        rows = rows[:ROW_LIMIT]
     return rows[offset: offset + limit]
+
+
+def sort_rows(params: Any, rows: list[dict[str, Any]], default: str, seed: int) -> list[dict[str, Any]]:
+    """``sort`` ("Can be sorted by any field", ``-`` descending, an optional
+    ``,LOCALE-xx``), else the documented default field. Rows that do not have the field
+    (RMI /contacts' default ``name``: contacts have no name) come in no defined order:
+    shuffled by ``seed`` (one per request), so paging them is unstable as it would be."""
+    spec = (params.get("sort") or default).split(",", 1)[0].strip()
+    key, desc = spec.lstrip("-"), spec.startswith("-")
+    if not rows or any(key not in r for r in rows):
+        out = list(rows)
+        random.Random(seed).shuffle(out)
+        return out
+    return sorted(rows, key=lambda r: str(r[key]), reverse=desc)
 
 
 def _drift(obj: Any) -> Any:

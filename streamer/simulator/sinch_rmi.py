@@ -36,6 +36,7 @@ from streamer.simulator.sinch_render import (
     parse_time,
     quirks,
     sguid,
+    sort_rows,
     status_rows,
 )
 from streamer.simulator.world import World
@@ -126,7 +127,9 @@ def rmi_app(world: World, faults: Faults) -> Starlette:
                 and (agents_filter is None or (c.agent_id and agent_guid(c.agent_id) in agents_filter))
                 and (queues is None or c.queue.id in queues)]
         rows.sort(key=lambda c: (c.arrival_ms, c.id))
-        return quirks([c.render(now) for c in page(q, rows)], faults)
+        # "Default sort is name": contacts have none, so without ``sort`` no order holds
+        rendered = sort_rows(q, [c.render(now) for c in rows], "name", seed=faults.requests_served)
+        return quirks(list(page(q, rendered)), faults)
 
     def find(contact_id: str) -> SimContact:
         wanted = check_guid(contact_id)

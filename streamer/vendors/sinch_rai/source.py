@@ -420,7 +420,7 @@ class AgentStatusEndpoint(Endpoint):
         if recent_from is None:
             yield PollResult([], complete_up_to_ms=None)
             return
-        read = await self.client.agent_status()
+        read = await self.client.agent_status(now=from_ms(now_ms))
         good, bad = split_bad(read.items)
         rows: dict[str, AgentStatusRow] = {(guid(r.user_id) or r.user_id): r for r in good}
         current = {a: _agent_digest(r) for a, r in rows.items()}

@@ -190,3 +190,42 @@ async def test_late_status_changes_no_event() -> None:
     # all the same, but for the calls still connected: their Talking_Inbound is not written yet
     last = {agent: (t, raw) for agent, t, raw in sorted(on_time)}
     assert all(last[a] == (t, raw) == (t, "Talking_Inbound") for a, t, raw in set(on_time) - set(late))
+
+
+async def test_a_rai_query_returns_at_most_the_row_limit_over_all_its_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """S5: "Row limit = 10000" is the query's, not a page's: past it, nothing more."""
+    import streamer.simulator.sinch_render as render
+
+    monkeypatch.setattr(render, "ROW_LIMIT", 9)
+    clock = FakeClock()
+    world = World(seed=2, agents=20, clock=clock)
+    clock.t += 300
+    for path in ("agentStatusHistory", "agentStatus"):
+        got = []
+        for offset in range(0, 30, 4):
+            got += (await get(world, f"{RAI}/{path}", {**SINCE, "offset": offset, "limit": 4})).json()
+        assert len(got) == 9, path
+    # RMI documents no row limit
+    every = []
+    for offset in range(0, 30, 4):
+        every += (await get(world, f"{RMI}/agents", {**SINCE, "offset": offset, "limit": 4})).json()
+    assert len(every) == 20
+
+
+async def test_contacts_in_the_default_order_are_in_no_order_and_sort_makes_one() -> None:
+    """S6: /contacts sorts by ``name`` by default, which contacts do not have."""
+    clock = FakeClock()
+    world = World(seed=3, agents=12, clock=clock)
+    clock.t += 600
+    orders = [[c["id"] for c in (await get(world, f"{RMI}/contacts", {**SINCE, "limit": 1000}, faults=f)).json()]
+              for f in (Faults(1), Faults(2))]
+    assert len(orders[0]) > 10 and sorted(orders[0]) == sorted(orders[1])
+    faults = Faults(1)
+    by_id = [[c["id"] for c in (await get(world, f"{RMI}/contacts", {**SINCE, "limit": 1000, "sort": "id"},
+                                          faults=faults)).json()] for _ in range(2)]
+    assert by_id[0] == by_id[1] == sorted(orders[0])
+    paged = []
+    for offset in range(0, len(orders[0]) + 5, 5):
+        paged += [c["id"] for c in (await get(world, f"{RMI}/contacts", {**SINCE, "offset": offset, "limit": 5},
+                                              faults=faults)).json()]
+    assert sorted(paged) != sorted(orders[0])  # unstable pages overlap and skip
