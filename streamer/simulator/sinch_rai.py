@@ -96,10 +96,19 @@ def rai_app(world: World, faults: Faults) -> Starlette:
             q = request.query_params
             start = parse_time(q.get("startTime"), "startTime", required=True) or 0
             end = parse_time(q.get("endTime"), "endTime", required=closed_only) or now
-            lo, hi = ceil_quarter(start), ceil_quarter(end)
             queues = guid_list(q.get("queueId"))
-            stats = contact_stats((c for i in world.interactions() for c in contacts_of(i)), now,
-                                  active=not closed_only)
+            contacts = (c for i in world.interactions() for c in contacts_of(i))
+            if closed_only:
+                # contactHistory: "Start time is rounded up to beginning of the next quarter
+                # hour ... End time is rounded up to end of the quarter hour"
+                lo, hi = ceil_quarter(start), ceil_quarter(end)
+            else:
+                # contactStatistic: no rounding; "Time criteria points disconnect time for
+                # completed contact statistics and arrival time for active contact statistics"
+                lo, hi = 0, 1 << 62
+                contacts = (c for c in contacts
+                            if start <= (c.disconnect_ms if c.disconnect_ms is not None else c.arrival_ms) < end)
+            stats = contact_stats(contacts, now, active=not closed_only)
             rows = []
             for (queue_id, b0), s in sorted(stats.items(), key=lambda kv: (kv[1]["max_change_ms"], kv[0])):
                 if not lo <= b0 < hi or (closed_only and b0 + QUARTER_MS > now):

@@ -66,6 +66,7 @@ __all__ = [
     "split_bad",
     "floor_quarter",
     "bucket_label",
+    "bucket_start_ms",
     "stats_values",
     "stats_draft",
     "StatsEndpoint",
@@ -369,6 +370,18 @@ def bucket_label(value: str | None, fallback_ms: int | None = None) -> str:
     return format_ts(from_ms(floor_quarter(fallback_ms))) if fallback_ms is not None else "-"
 
 
+def bucket_start_ms(value: str | None) -> int | None:
+    """A quarter-hour bucket label (``2019-12-03 10:15``) as epoch ms; None when the label
+    is not a time (``2018-09-12``, a day) or missing."""
+    text = (value or "").strip()
+    if len(text) <= 10:
+        return None
+    try:
+        return to_ms(parse_ts(text))
+    except ValueError:
+        return None
+
+
 def _number(v: Any) -> Any:
     if isinstance(v, float) and v.is_integer():
         return int(v)
@@ -420,6 +433,7 @@ class StatsEndpoint(Endpoint, Generic[T]):
         *,
         to_draft: Callable[[T, int], Draft | None],
         change_ms: Callable[[T], int | None] | None = None,
+        bucket_ms: Callable[[T], int | None] | None = None,
     ) -> None:
         self.name = name
         self.interval = endpoint_interval(cfg, name)
@@ -427,6 +441,10 @@ class StatsEndpoint(Endpoint, Generic[T]):
         self._read = read
         self._to_draft = to_draft
         self._change_ms = change_ms
+        self._bucket_ms = bucket_ms
+        """Where a row's bucket starts (None: not a time): given for an endpoint whose
+        times select rows, not buckets (contactStatistic), so a bucket begun before the
+        read's start is partial there and is not published."""
         self.lookback_ms, self.lag_ms, self.initial_ms = window_settings(cfg)
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
@@ -446,6 +464,9 @@ class StatsEndpoint(Endpoint, Generic[T]):
         drafts: list[Draft] = []
         newest = cursor
         for row in good:
+            begins = self._bucket_ms(row) if self._bucket_ms is not None else None
+            if begins is not None and begins < start:
+                continue
             changed = self._change_ms(row)
             d = self._to_draft(row, changed if changed is not None else now_ms)
             if d is not None:

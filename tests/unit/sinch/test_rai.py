@@ -412,3 +412,29 @@ async def test_a_late_correction_of_a_closed_bucket_is_one_change_event_on_that_
     # read from the quarter hour before the cursor's (minus the lookback), on exact quarter hours
     assert asked[-1]["startTime"] == "2019-12-25T10:00:00.000Z" and asked[-1]["timeCategory"] == "quarterHour"
     await http.aclose()
+
+
+async def test_contact_statistic_publishes_no_partial_bucket() -> None:
+    """S8: contactStatistic selects contacts by their own times (disconnect, or arrival
+    while active), unrounded: a bucket begun before a read's start holds only some of its
+    contacts there, and is not published as if its counts had dropped."""
+    from streamer.vendors.sinch_rai.source import RaiSource
+
+    clock = FakeClock()
+    world = World(seed=3, agents=12, clock=clock)
+    clock.t += 1800
+    src = RaiSource(source_cfg("sinch_rai", lookback="60s", initial_lookback="20m", page_limit=500))
+    ep = next(e for e in src.endpoints if e.name == "contactStatistic")
+    await src.aclose()
+    http = sim_http(world, Faults(1), "/sinch/RI/rai")
+    ep._read.__self__.http = http  # type: ignore[attr-defined]
+    h = Harness("sinch_rai")
+    for _ in range(40):
+        clock.t += 30
+        await h.poll(ep, int(clock.t * 1000))
+    await http.aclose()
+    arrived: dict[str, list[int]] = {}
+    for e in h.events(["cc.stats.changed"]):
+        arrived.setdefault(e["subject"], []).append(e["data"]["values"]["count_of_arrived_contacts"])
+    assert len(arrived) > 4
+    assert all(v == sorted(v) for v in arrived.values()), arrived  # a bucket's arrivals never drop

@@ -229,3 +229,22 @@ async def test_contacts_in_the_default_order_are_in_no_order_and_sort_makes_one(
         paged += [c["id"] for c in (await get(world, f"{RMI}/contacts", {**SINCE, "offset": offset, "limit": 5},
                                               faults=faults)).json()]
     assert sorted(paged) != sorted(orders[0])  # unstable pages overlap and skip
+
+
+async def test_contact_statistic_selects_contacts_by_their_own_times_unrounded() -> None:
+    """S8: the docs round startTime/endTime to quarter hours for contactHistory,
+    agentHistory and agentStatistic only; contactStatistic selects each contact by its
+    disconnect time (completed) or arrival time (active)."""
+    from streamer.simulator.sinch_render import contacts_of, iso
+
+    clock = FakeClock()
+    world = World(seed=3, agents=12, clock=clock)
+    clock.t += 1800
+    with world.lock:
+        now = world.advance()
+    start = now - 7 * 60_000 - 4321  # not on a quarter hour
+    contacts = [c for i in world.interactions() for c in contacts_of(i) if c.arrival_queue_ms is not None]
+    picked = [c for c in contacts if (c.disconnect_ms if c.disconnect_ms is not None else c.arrival_ms) >= start]
+    rows = (await get(world, f"{RAI}/contactStatistic", {"startTime": iso(start), "limit": 1000})).json()
+    assert sum(r["countOfArrivedContacts"] for r in rows) == len(picked) > 0
+    assert sum(r["countOfCompletedContacts"] for r in rows) == len([c for c in picked if c.disconnect_ms is not None])
