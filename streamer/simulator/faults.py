@@ -58,6 +58,7 @@ _SETTINGS: dict[str, type | tuple[type, ...]] = {
     "error_rate": (int, float),
     "latency_ms": int,
     "truncate": int,
+    "sinch_late_status": bool,
     "html_200": int,
     "field_case_drift": bool,
     "zoneless_timestamps": bool,
@@ -90,6 +91,8 @@ class Faults:
         self.error_rate = 0.0
         self.latency_ms = 0
         self.truncate = 0
+        self.sinch_late_status = False
+        """Sinch RAI: a Talking_Inbound row is written after the agent's next row (see sinch_render)."""
         self.html_200 = 0
         self.field_case_drift = False
         self.zoneless_timestamps = False

@@ -54,10 +54,11 @@ def _status_row(s: Any, now: int) -> dict[str, Any]:
     out["userStatus"] = s.user_status
     out["userStatusDuration"] = now - s.user_status_ms
     out["availability"] = s.availability
-    if s.logged_in and s.status is not None:
-        out["contactHandlingStatus"] = s.status
+    if s.logged_in and s.handling_status is not None:
+        # RAI /agentStatus contactHandlingStatus: documented values only (no wrap value)
+        out["contactHandlingStatus"] = s.handling_status
         out["contactHandlingStatusDuration"] = now - s.status_ms
-    if s.active_calls:
+    if s.active_calls:  # RAI /agentStatus: "Shown only when value greater than 0"
         out["phoneActiveInboundContacts"] = s.active_calls
         out["phoneActiveInboundDuration"] = now - (s.active_since_ms or now)
     out["changeTimestamp"] = iso(s.change_ms)
@@ -74,30 +75,40 @@ def rai_app(world: World, faults: Faults) -> Starlette:
         start = parse_time(q.get("startTime"), "startTime", required=True)
         end = parse_time(q.get("endTime"), "endTime", required=False)
         users = guid_list(q.get("userId"))
-        rows = [r for r in status_rows(world.activities())
+        rows = [r for r in status_rows(world.activities(), late_status=faults.sinch_late_status)
                 if start <= r.change_ms <= now and (end is None or r.change_ms < end)
                 and (users is None or agent_guid(r.agent_id) in users)]
-        return quirks([r.render() for r in page(q, rows)], faults)
+        return quirks([r.render() for r in page(q, rows, row_limit=True)], faults)
 
     def status(request: Request, now: int) -> Any:
         q = request.query_params
         start = parse_time(q.get("startTime"), "startTime", required=True)
+        end = parse_time(q.get("endTime"), "endTime", required=False)  # "before given UTC time"
         users = guid_list(q.get("userId"))
-        states = agents_now(world.agent_ids, status_rows(world.activities()),
+        states = agents_now(world.agent_ids, status_rows(world.activities(), late_status=faults.sinch_late_status),
                             {s.agent_id: s.interactions for s in world.agent_status()}, {}, now, world.start_ms)
-        rows = [s for s in states if s.change_ms >= (start or 0)
+        rows = [s for s in states if s.change_ms >= (start or 0) and (end is None or s.change_ms < end)
                 and (users is None or agent_guid(s.agent_id) in users)]
-        return quirks([_status_row(s, now) for s in page(q, rows)], faults)
+        return quirks([_status_row(s, now) for s in page(q, rows, row_limit=True)], faults)
 
     def contacts_stats(closed_only: bool) -> Any:
         def handler(request: Request, now: int) -> Any:
             q = request.query_params
             start = parse_time(q.get("startTime"), "startTime", required=True) or 0
             end = parse_time(q.get("endTime"), "endTime", required=closed_only) or now
-            lo, hi = ceil_quarter(start), ceil_quarter(end)
             queues = guid_list(q.get("queueId"))
-            stats = contact_stats((c for i in world.interactions() for c in contacts_of(i)), now,
-                                  active=not closed_only)
+            contacts = (c for i in world.interactions() for c in contacts_of(i))
+            if closed_only:
+                # contactHistory: "Start time is rounded up to beginning of the next quarter
+                # hour ... End time is rounded up to end of the quarter hour"
+                lo, hi = ceil_quarter(start), ceil_quarter(end)
+            else:
+                # contactStatistic: no rounding; "Time criteria points disconnect time for
+                # completed contact statistics and arrival time for active contact statistics"
+                lo, hi = 0, 1 << 62
+                contacts = (c for c in contacts
+                            if start <= (c.disconnect_ms if c.disconnect_ms is not None else c.arrival_ms) < end)
+            stats = contact_stats(contacts, now, active=not closed_only)
             rows = []
             for (queue_id, b0), s in sorted(stats.items(), key=lambda kv: (kv[1]["max_change_ms"], kv[0])):
                 if not lo <= b0 < hi or (closed_only and b0 + QUARTER_MS > now):
@@ -109,7 +120,7 @@ def rai_app(world: World, faults: Faults) -> Starlette:
                 row.update({_camel(k): v for k, v in s.items() if k not in ("queue", "max_change_ms")})
                 row["maxChangeTimestamp"] = iso(s["max_change_ms"])
                 rows.append(row)
-            return quirks(list(page(q, rows)), faults)
+            return quirks(list(page(q, rows, row_limit=True)), faults)
 
         return handler
 
@@ -130,7 +141,7 @@ def rai_app(world: World, faults: Faults) -> Starlette:
                 row.update({_camel(k): v for k, v in s.items() if k != "max_change_ms"})
                 row["maxChangeTimestamp"] = iso(s["max_change_ms"] or b0)
                 rows.append(row)
-            return quirks(list(page(q, rows)), faults)
+            return quirks(list(page(q, rows, row_limit=True)), faults)
 
         return handler
 

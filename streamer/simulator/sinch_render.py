@@ -9,8 +9,14 @@ log (RAI ``agentStatusHistory``) is derived from the world's activities:
   Break = Pause/Available, Lunch = NotReady/Lunch (Absence), Meeting = NotReady/Meeting
   (Absence, reason MEETING);
 * a logout is a ``status`` LoggedOut row (as the docs' example ends one);
-* a call: Talking_Inbound when connected, Wrap, then Waiting when the wrap-up ends.
-  Ringing has no status of its own in the documented enum: the agent stays Waiting.
+* a call: Talking_Inbound when connected; when it ends, Waiting then Wrap at the same
+  instant (the docs' example writes Waiting 3 ms and 0 ms before each Wrap: RAI
+  agentStatusHistory, 07:20:37.387/.390 and 07:21:27.600); Waiting when the wrap-up
+  ends. Ringing has no status of its own in the documented enum: the agent stays Waiting.
+* ``late_status`` (the ``sinch_late_status`` fault): a Talking_Inbound row is written
+  late, right after the agent's next row and with its changeTimeStamp, so statusTimestamp
+  goes backwards in changeTimeStamp order, as the docs' example writes
+  Dialing_Outbound_Campaign (07:20:16.027) after Waiting (07:20:21.250), both at 07:20:22.013.
 
 Each row is written a little after it happened (``changeTimeStamp`` = status time +
 60..460 ms, rounded up to a 250 ms tick, never before the agent's previous row), so
@@ -24,6 +30,7 @@ answered (consult, blind transfer, conference) is a new contact of the group.
 from __future__ import annotations
 
 import math
+import random
 import uuid
 import zlib
 from collections.abc import Iterable, Sequence
@@ -150,8 +157,9 @@ def _write_delay(agent_id: str, t: int) -> int:
     return 60 + zlib.crc32(f"{agent_id}:{t}".encode()) % 400
 
 
-def status_rows(activities: Iterable[TruthActivity]) -> list[StatusRow]:
-    """The whole status log the activities imply, in (changeTimeStamp, write) order."""
+def status_rows(activities: Iterable[TruthActivity], *, late_status: bool = False) -> list[StatusRow]:
+    """The whole status log the activities imply, in (changeTimeStamp, write) order;
+    ``late_status``: each Talking_Inbound row written with the agent's next row, after it."""
     events: list[tuple[int, int, int, TruthActivity, str]] = []
     for n, a in enumerate(activities):
         if a.type == "Presence":
@@ -165,6 +173,7 @@ def status_rows(activities: Iterable[TruthActivity]) -> list[StatusRow]:
     session: dict[str, str | None] = {}
     last_change: dict[str, int] = {}
     rows: list[StatusRow] = []
+    late: dict[str, dict[str, Any]] = {}
 
     def add(agent: str, t: int, **kw: Any) -> None:
         sess = session.get(agent)
@@ -172,6 +181,8 @@ def status_rows(activities: Iterable[TruthActivity]) -> list[StatusRow]:
         change = max(math.ceil(raw / 250) * 250, last_change.get(agent, 0))
         last_change[agent] = change
         rows.append(StatusRow(agent, sess or "", change, len(rows), **kw))
+        if agent in late:  # the row held back goes in now, after this one, with its changeTimeStamp
+            rows.append(StatusRow(agent, sess or "", change, len(rows), **late.pop(agent)))
 
     for t, _, _, a, kind in events:
         agent = a.agent_id
@@ -191,9 +202,14 @@ def status_rows(activities: Iterable[TruthActivity]) -> list[StatusRow]:
                     profile_reason=reason)
         elif not session.get(agent):
             continue
-        elif kind == "status":
-            status = "Talking_Inbound" if a.category == "Connected" else "Wrap"
-            add(agent, t, status=status, status_ms=t)
+        elif kind == "status" and a.category == "Connected":
+            if late_status:
+                late[agent] = {"status": "Talking_Inbound", "status_ms": t}
+            else:
+                add(agent, t, status="Talking_Inbound", status_ms=t)
+        elif kind == "status":  # the contact ended: Waiting, then Wrap (the docs' example)
+            add(agent, t, status="Waiting", status_ms=t)
+            add(agent, t, status="Wrap", status_ms=t)
         else:
             add(agent, t, status="Waiting", status_ms=t)
     rows.sort(key=lambda r: (r.change_ms, r.seq))
@@ -217,7 +233,11 @@ class AgentNow:
     sessions: int = 0
     serving: tuple[str, ...] = ()
     active_calls: int = 0
+    """Connected or in wrap-up: the contacts in process (status InProcess*), which the
+    docs count as active (RMI ``activePhoneContacts``, RAI ``phoneActiveInboundContacts``)."""
     active_since_ms: int | None = None
+    ringing: int = 0
+    """Offered, not answered: not an active contact, but the agent is not Free."""
     handled: int = 0
 
     @property
@@ -230,7 +250,16 @@ class AgentNow:
             return "LoggedOut"
         if self.user_status != "Ready":
             return "Away"
-        return "Free" if self.status in (None, "Waiting") and not self.active_calls else "Busy"
+        return "Free" if self.status in (None, "Waiting") and not self.active_calls and not self.ringing else "Busy"
+
+    @property
+    def handling_status(self) -> str | None:
+        """The status table's ``contactHandlingStatus``: the log's status where the table's
+        enum has it. Neither RMI /agents nor RAI /agentStatus lists a wrap value, so an
+        agent in wrap-up shows the Waiting the log wrote as the contact ended (its
+        duration runs from then); the wrap-up shows as that Waiting with a contact still
+        active, and availability Busy."""
+        return "Waiting" if self.status == "Wrap" else self.status
 
 
 def serving_queues(agent_id: str, sessions: int) -> tuple[str, ...]:
@@ -263,15 +292,16 @@ def agents_now(agent_ids: Sequence[str], rows: Sequence[StatusRow], open_activit
             s.profile = s.profile_type = s.profile_reason = None
             s.status, s.status_ms = None, r.status_ms or r.change_ms
             continue
-        if r.status is not None:
+        if r.status is not None and (r.status_ms or r.change_ms) >= s.status_ms:  # a late row is older
             s.status, s.status_ms = r.status, r.status_ms or r.change_ms
         if r.user_status is not None:
             s.user_status, s.user_status_ms = r.user_status, r.user_status_ms or r.change_ms
             s.profile, s.profile_type, s.profile_reason = r.profile, r.profile_type, r.profile_reason
     for a, s in out.items():
-        acts = [x for x in open_activities.get(a, []) if x.category in ("Ringing", "Connected", "Wrap", "Unexpected")]
+        acts = [x for x in open_activities.get(a, []) if x.category in ("Connected", "Wrap")]
         s.active_calls = len(acts)
         s.active_since_ms = min((x.start_ms for x in acts), default=None)
+        s.ringing = sum(1 for x in open_activities.get(a, []) if x.category in ("Ringing", "Unexpected"))
         s.handled = handled.get(a, 0)
     return [out[a] for a in agent_ids]
 
@@ -579,11 +609,29 @@ def parse_int(raw: str | None, name: str, default: int) -> int:
     return value
 
 
-def page(params: Any, rows: Sequence[Any]) -> Sequence[Any]:
-    """``offset``/``limit`` (default 100); no page is longer than the row limit."""
+def page(params: Any, rows: Sequence[Any], *, row_limit: bool = False) -> Sequence[Any]:
+    """``offset``/``limit`` (default 100); no page is longer than the row limit.
+    ``row_limit`` (RAI: "Row limit = 10000" on every endpoint): the query as a whole
+    returns at most that many rows, whatever the paging; the rest are cut, silently."""
     offset = parse_int(params.get("offset"), "offset", 0)
     limit = min(max(1, parse_int(params.get("limit"), "limit", DEFAULT_LIMIT)), ROW_LIMIT)
+    if row_limit:
+        rows = rows[:ROW_LIMIT]
     return rows[offset: offset + limit]
+
+
+def sort_rows(params: Any, rows: list[dict[str, Any]], default: str, seed: int) -> list[dict[str, Any]]:
+    """``sort`` ("Can be sorted by any field", ``-`` descending, an optional
+    ``,LOCALE-xx``), else the documented default field. Rows that do not have the field
+    (RMI /contacts' default ``name``: contacts have no name) come in no defined order:
+    shuffled by ``seed`` (one per request), so paging them is unstable as it would be."""
+    spec = (params.get("sort") or default).split(",", 1)[0].strip()
+    key, desc = spec.lstrip("-"), spec.startswith("-")
+    if not rows or any(key not in r for r in rows):
+        out = list(rows)
+        random.Random(seed).shuffle(out)
+        return out
+    return sorted(rows, key=lambda r: str(r[key]), reverse=desc)
 
 
 def _drift(obj: Any) -> Any:

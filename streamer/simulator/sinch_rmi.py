@@ -36,6 +36,7 @@ from streamer.simulator.sinch_render import (
     parse_time,
     quirks,
     sguid,
+    sort_rows,
     status_rows,
 )
 from streamer.simulator.world import World
@@ -61,8 +62,8 @@ def _agent_row(s: AgentNow, now: int, show_queue_info: int) -> dict[str, Any]:
             "profileId": sguid("profile", s.profile or ""), "profile": s.profile,
             "profileDuration": now - s.user_status_ms, "profileType": (s.profile_type or "").upper(),
         })
-        if s.status is not None:
-            out["contactHandlingStatus"] = s.status
+        if s.handling_status is not None:  # RMI /agents: documented values only (no wrap value)
+            out["contactHandlingStatus"] = s.handling_status
             out["contactHandlingStatusDuration"] = now - s.status_ms
         out.update({
             "activePhoneContacts": s.active_calls, "activeChatContacts": 0, "activeEmailContacts": 0,
@@ -93,7 +94,7 @@ def rmi_app(world: World, faults: Faults) -> Starlette:
     def states(now: int) -> list[AgentNow]:
         handled: Counter[str] = Counter(a.agent_id for a in world.activities(
             lambda a: a.type == "Interaction" and a.category == "Wrap" and a.end_ms is not None))
-        return agents_now(world.agent_ids, status_rows(world.activities()),
+        return agents_now(world.agent_ids, status_rows(world.activities(), late_status=faults.sinch_late_status),
                           {s.agent_id: s.interactions for s in world.agent_status()}, dict(handled), now,
                           world.start_ms)
 
@@ -126,7 +127,9 @@ def rmi_app(world: World, faults: Faults) -> Starlette:
                 and (agents_filter is None or (c.agent_id and agent_guid(c.agent_id) in agents_filter))
                 and (queues is None or c.queue.id in queues)]
         rows.sort(key=lambda c: (c.arrival_ms, c.id))
-        return quirks([c.render(now) for c in page(q, rows)], faults)
+        # "Default sort is name": contacts have none, so without ``sort`` no order holds
+        rendered = sort_rows(q, [c.render(now) for c in rows], "name", seed=faults.requests_served)
+        return quirks(list(page(q, rendered)), faults)
 
     def find(contact_id: str) -> SimContact:
         wanted = check_guid(contact_id)

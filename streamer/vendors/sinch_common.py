@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, AsyncIterator, Generic, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Generic, TypeVar
 
 import msgspec
 
@@ -50,7 +50,9 @@ from ..tolerant import BadRecord, decode_items, decode_json, snippet
 
 __all__ = [
     "ROW_LIMIT",
+    "LANGUAGE",
     "QUARTER_MS",
+    "read_whole",
     "guid",
     "sinch_headers",
     "repair_sinch",
@@ -64,6 +66,7 @@ __all__ = [
     "split_bad",
     "floor_quarter",
     "bucket_label",
+    "bucket_start_ms",
     "stats_values",
     "stats_draft",
     "StatsEndpoint",
@@ -79,6 +82,11 @@ T = TypeVar("T")
 
 ROW_LIMIT = 10_000
 """RAI's documented row limit: the most rows one call returns (we never ask for more)."""
+LANGUAGE = {"language": "EN"}
+"""Sent on every request whose documented parameters have ``language``: translatable
+values default to the API user's language, and every value this client matches is the
+English one (``Waiting``, ``Wrap``, ``LoggedOut``...). RAI ``contactHistory`` and
+``agentHistory`` do not list it (any other parameter there filters on a field)."""
 QUARTER_MS = 15 * 60 * 1000
 MAX_STATS_SPAN_MS = 24 * 3600 * 1000
 _HEX32 = re.compile(r"^[0-9A-F]{32}$")
@@ -213,6 +221,9 @@ class SinchClient:
             raise ValueError("page_limit must be >= 1")
         self.http = http
         self.limit = min(page_limit, ROW_LIMIT)
+        self.row_limit = ROW_LIMIT
+        """The most rows one query returns, over all its pages (a read of exactly this
+        many may have been cut: :func:`read_whole`)."""
 
     async def rows(self, path: str, params: Mapping[str, str | int], model: type[T]) -> RowsRead[T]:
         """Every row of ``path``, page by page until an empty page."""
@@ -232,6 +243,31 @@ class SinchClient:
         """A small collection read in one call (a contact's details)."""
         response = await self.http.get(path, params)
         return await decode_off_loop(len(response.body), decode_rows, response.body, model)
+
+
+async def read_whole(
+    read: Callable[[int, int | None], Awaitable[RowsRead[T]]], start_ms: int, end_ms: int | None, *, row_limit: int,
+    align_ms: int = 1, now_ms: int | None = None,
+) -> RowsRead[T]:
+    """``read(start, end)`` of a time range, split in halves while a read returns the row
+    limit (RAI: "Row limit = 10000" on every endpoint; past it, rows are cut, whatever the
+    paging). Halves start on ``align_ms`` (a quarter hour where the API rounds times to
+    one). An open end (None) stays open: the split point is the vendor's clock of the
+    first read (else ``now_ms``). Rows at a split may come twice: callers key rows by
+    identity. A range that cannot be split further is returned as read."""
+    got = await read(start_ms, end_ms)
+    if len(got.items) < row_limit:
+        return got
+    pivot = end_ms if end_ms is not None else (got.server_ms or now_ms)
+    if pivot is None:
+        return got
+    mid = start_ms + (pivot - start_ms) // 2
+    mid -= mid % align_ms
+    if mid <= start_ms or (end_ms is not None and mid >= end_ms):
+        return got
+    a = await read_whole(read, start_ms, mid, row_limit=row_limit, align_ms=align_ms)
+    b = await read_whole(read, mid, end_ms, row_limit=row_limit, align_ms=align_ms, now_ms=now_ms)
+    return RowsRead(items=a.items + b.items, pages=got.pages + a.pages + b.pages, server_ms=b.server_ms)
 
 
 # --- config and endpoint plumbing ---------------------------------------------------
@@ -286,6 +322,18 @@ def bucket_label(value: str | None, fallback_ms: int | None = None) -> str:
     return format_ts(from_ms(floor_quarter(fallback_ms))) if fallback_ms is not None else "-"
 
 
+def bucket_start_ms(value: str | None) -> int | None:
+    """A quarter-hour bucket label (``2019-12-03 10:15``) as epoch ms; None when the label
+    is not a time (``2018-09-12``, a day) or missing."""
+    text = (value or "").strip()
+    if len(text) <= 10:
+        return None
+    try:
+        return to_ms(parse_ts(text))
+    except ValueError:
+        return None
+
+
 def _number(v: Any) -> Any:
     if isinstance(v, float) and v.is_integer():
         return int(v)
@@ -337,6 +385,7 @@ class StatsEndpoint(Endpoint, Generic[T]):
         *,
         to_draft: Callable[[T, int], Draft | None],
         change_ms: Callable[[T], int | None] | None = None,
+        bucket_ms: Callable[[T], int | None] | None = None,
     ) -> None:
         self.name = name
         self.interval = endpoint_interval(cfg, name)
@@ -344,6 +393,10 @@ class StatsEndpoint(Endpoint, Generic[T]):
         self._read = read
         self._to_draft = to_draft
         self._change_ms = change_ms
+        self._bucket_ms = bucket_ms
+        """Where a row's bucket starts (None: not a time): given for an endpoint whose
+        times select rows, not buckets (contactStatistic), so a bucket begun before the
+        read's start is partial there and is not published."""
         self.lookback_ms, self.lag_ms, self.initial_ms = window_settings(cfg)
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
@@ -363,6 +416,9 @@ class StatsEndpoint(Endpoint, Generic[T]):
         drafts: list[Draft] = []
         newest = cursor
         for row in good:
+            begins = self._bucket_ms(row) if self._bucket_ms is not None else None
+            if begins is not None and begins < start:
+                continue
             changed = self._change_ms(row)
             d = self._to_draft(row, changed if changed is not None else now_ms)
             if d is not None:

@@ -23,7 +23,7 @@ from streamer.simulator.sinch_render import agent_guid, group_guid, status_rows
 from streamer.timeutil import parse_ts, to_ms
 from streamer.vendors.sinch_common import decode_rows
 from streamer.vendors.sinch_rai.models import AgentStatusHistoryRow
-from streamer.vendors.sinch_rai.source import row_drafts
+from streamer.vendors.sinch_rai.source import log_steps
 
 from ..unit.sinch._fixtures import SEED_EVENTS
 from .harness import EMBEDDED_KAFKA, DaemonProcess, assert_clean_log, events, last_checkpoint, unique_prefix
@@ -85,14 +85,13 @@ def test_sinch_rmi_and_rai_against_the_simulator(broker: EmbeddedBroker, tmp_pat
     # --- RAI: the status log before the checkpointed cursor, exactly once, in order -----
     cursor = last_checkpoint(broker.bootstrap, prefix, "rai-it")["cursors"]["agentStatusHistory"]
     decoded = decode_rows(msgspec.json.encode([r.render() for r in truth_rows]), AgentStatusHistoryRow)
+    assert all(isinstance(row, AgentStatusHistoryRow) for row in decoded)
     every, expected = set(), Counter()
-    for r, row in zip(truth_rows, decoded, strict=True):
-        assert isinstance(row, AgentStatusHistoryRow)
-        for _, d in row_drafts(row):
-            k = key_of(d.type, msgspec.to_builtins(d.payload))
-            every.add(k)
-            if r.change_ms < cursor:
-                expected[k] += 1
+    for step in log_steps(decoded)[0]:  # the whole log: status-time order, Waiting-before-Wrap folded
+        k = key_of(step.draft.type, msgspec.to_builtins(step.draft.payload))
+        every.add(k)
+        if step.change_ms < cursor:
+            expected[k] += 1
     agent_events = [e for e in rai if e["type"].startswith("cc.agent.")]
     got = Counter(key_of(e["type"], e["data"]) for e in agent_events)
     assert len(expected) > 60, len(expected)

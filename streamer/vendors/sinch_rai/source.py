@@ -1,9 +1,9 @@
 """Sinch RAI: endpoints -> pure mapping -> drafts.
 
 - ``agentStatusHistory`` (history window): every presence, handling-status and sign-on
-  row, emitted in ``changeTimestamp`` order (many rows share one), each carrying its
-  own ``statusTimestamp``/``userStatusTimestamp`` as the vendor time (``since``). A row
-  belongs to the window its ``changeTimestamp`` falls in: windows are half-open, every
+  row, each carrying its own ``statusTimestamp``/``userStatusTimestamp`` as the vendor
+  time (``since``), emitted in that order (the log may write a status after a newer one),
+  a ``Waiting`` just before a ``Wrap`` folded into it (:func:`log_steps`). A row belongs to the window its ``changeTimestamp`` falls in: windows are half-open, every
   page is read before the window is closed, and rows re-read in the lookback overlap
   are recognized by their identity, so rows sharing a timestamp at a page or window
   edge are published once each.
@@ -29,11 +29,12 @@ from ...config import SourceConfig
 from ...emit import Draft
 from ...source import Endpoint, PollResult, VendorSpec, catchup_span_ms, window_settings
 from ...timeutil import from_ms, to_ms
-from ...track.window import Cursor, WindowState, plan_windows
+from ...track.window import Cursor, Window, WindowState, plan_windows
 from ..sinch_common import (
     ROW_LIMIT,
     StatsEndpoint,
     bucket_label,
+    bucket_start_ms,
     change_ms_of,
     check_sinch,
     endpoint_enabled,
@@ -67,6 +68,10 @@ __all__ = [
     "RaiSource",
     "row_drafts",
     "history_drafts",
+    "log_steps",
+    "Step",
+    "WRAP_FOLD_MS",
+    "FOLD_SETTLE_MS",
     "pinpoint",
     "AgentStatusHistoryEndpoint",
     "AgentStatusEndpoint",
@@ -124,14 +129,73 @@ def row_drafts(row: AgentStatusHistoryRow, endpoint: str = "agentStatusHistory")
     return out
 
 
-def _ordered(rows: Sequence[AgentStatusHistoryRow]) -> list[AgentStatusHistoryRow]:
-    """``changeTimestamp`` order; rows sharing one keep the vendor's order."""
-    return [r for _, _, r in sorted((to_ms(r.change_timestamp), i, r) for i, r in enumerate(rows))]
+WRAP_FOLD_MS = 1_000
+"""A ``Waiting`` at most this long before a ``Wrap`` (status times) is folded: it is the
+log noting the contact's end, not time the agent was idle. The docs' example writes
+``Waiting`` 3 ms and 0 ms before each ``Wrap`` (07:20:37.387/.390, 07:21:27.600)."""
+FOLD_SETTLE_MS = 2_000
+"""How long after a ``Waiting`` row was written its ``Wrap`` may still come: a trailing
+``Waiting`` written less than this before the end of what was read is held back (not
+published, the cursor kept before it) and decided on the next read, so the fold never
+depends on where a window ends."""
+
+
+class Step(msgspec.Struct, frozen=True):
+    """One draft of the status log with where it came from: the row's ``changeTimestamp``,
+    its index in the vendor's order, and the aspect it belongs to (presence or state)."""
+
+    change_ms: int
+    row: int
+    aspect: str
+    draft: Draft
+
+
+def _is(d: Draft, raw: str) -> bool:
+    return d.type == "cc.agent.state.changed" and d.transition.casefold() == f"state:{raw}".casefold()
+
+
+def log_steps(
+    rows: Sequence[AgentStatusHistoryRow], endpoint: str = "agentStatusHistory", *, settled_to_ms: int | None = None,
+) -> tuple[list[Step], list[Step]]:
+    """The log's drafts in the order things happened, the foldable ``Waiting`` folded.
+
+    Order: each draft's own vendor time (``statusTimestamp``, ``userStatusTimestamp``,
+    ``signOn``), not ``changeTimestamp``: the log writes a status late, after a newer one
+    (the docs' ``Dialing_Outbound_Campaign`` at 07:20:16.027 is written after ``Waiting``
+    at 07:20:21.250). Ties keep the log's order (``changeTimestamp``, then the vendor's).
+    A ``Waiting`` followed by its agent's ``Wrap`` within :data:`WRAP_FOLD_MS` is dropped.
+
+    ``settled_to_ms``: the log is complete up to this ``changeTimestamp`` (a window's
+    end); an agent's last ``Waiting`` written within :data:`FOLD_SETTLE_MS` of it is held
+    back, with the agent's steps after it. Returns the steps and the held-back ``Waiting``
+    steps. None for ``settled_to_ms``: the log is complete, nothing is held.
+    """
+    by_change = sorted(range(len(rows)), key=lambda i: (to_ms(rows[i].change_timestamp), i))
+    steps = [Step(to_ms(rows[i].change_timestamp), n, aspect, d)
+             for n, i in enumerate(by_change) for aspect, d in row_drafts(rows[i], endpoint)]
+    steps.sort(key=lambda s: (s.draft.at_ms, s.change_ms, s.row))  # stable: a row's drafts keep their order
+    states: dict[str, list[int]] = {}
+    for k, s in enumerate(steps):
+        if s.draft.type == "cc.agent.state.changed":
+            states.setdefault(s.draft.entity_id, []).append(k)
+    drop: set[int] = set()
+    held: list[Step] = []
+    for idx in states.values():
+        for a, b in zip(idx, idx[1:]):
+            wait, wrap = steps[a].draft, steps[b].draft
+            if _is(wait, "Waiting") and _is(wrap, "Wrap") and wrap.at_ms - wait.at_ms <= WRAP_FOLD_MS:
+                drop.add(a)
+        last = steps[idx[-1]]
+        if settled_to_ms is not None and _is(last.draft, "Waiting") and last.change_ms > settled_to_ms - FOLD_SETTLE_MS:
+            # a Wrap may still be written for it: this agent's steps from there on wait
+            drop.update(k for k in range(idx[-1], len(steps)) if steps[k].draft.entity_id == last.draft.entity_id)
+            held.append(last)
+    return [s for k, s in enumerate(steps) if k not in drop], held
 
 
 def history_drafts(rows: Sequence[AgentStatusHistoryRow], endpoint: str = "agentStatusHistory") -> list[Draft]:
-    """Rows -> drafts in ``changeTimestamp`` order (the order they happened in the log)."""
-    return [d for r in _ordered(rows) for _, d in row_drafts(r, endpoint)]
+    """A complete log -> its drafts in the order things happened (see :func:`log_steps`)."""
+    return [s.draft for s in log_steps(rows, endpoint)[0]]
 
 
 DEFER = None
@@ -142,33 +206,29 @@ def pinpoint(
     endpoint: str = "agentStatus",
 ) -> list[tuple[int, Draft]] | None:
     """The exact transitions behind one changed snapshot row, from its agent's history,
-    as (``changeTimestamp`` ms, draft) in log order.
+    as (``changeTimestamp`` ms, draft) in the order they happened (:func:`log_steps`).
 
     Every row from ``recent_from_ms`` on is emitted (those the history endpoint has not
     covered yet), plus, per aspect (presence, state), the row that set the current value
     if it is older. ``None`` (:data:`DEFER`): the change is younger than the grace period
-    and the history does not show it yet; look again next poll. An agent whose change is
-    older than anything the history still holds gets nothing (no invented times).
+    and the history does not show it yet, or the agent's last ``Waiting`` may still be
+    folded into a ``Wrap``; look again next poll. An agent whose change is older than
+    anything the history still holds gets nothing (no invented times).
     """
     snap_ms = change_ms_of(snap.change_timestamp)
     fresh = snap_ms is not None and snap_ms >= now_ms - DEFER_GRACE_MS
     if not rows:
         return DEFER if fresh else []
-    ordered = _ordered(rows)
-    newest = to_ms(ordered[-1].change_timestamp)
+    newest = max(to_ms(r.change_timestamp) for r in rows)
     if fresh and snap_ms is not None and newest < snap_ms - CHANGE_TOLERANCE_MS:
         return DEFER
-    latest: dict[str, AgentStatusHistoryRow] = {}
-    for r in ordered:
-        for aspect, _ in row_drafts(r, endpoint):
-            latest[aspect] = r
-    out: list[tuple[int, Draft]] = []
-    for r in ordered:
-        change = to_ms(r.change_timestamp)
-        for aspect, d in row_drafts(r, endpoint):
-            if change >= recent_from_ms or latest.get(aspect) is r:
-                out.append((change, d))
-    return out
+    steps, held = log_steps(rows, endpoint, settled_to_ms=now_ms)
+    if held:
+        return DEFER
+    latest: dict[str, int] = {}
+    for s in steps:
+        latest[s.aspect] = s.row
+    return [(s.change_ms, s.draft) for s in steps if s.change_ms >= recent_from_ms or latest.get(s.aspect) == s.row]
 
 
 def _agent_digest(r: AgentStatusRow) -> bytes:
@@ -289,15 +349,25 @@ class AgentStatusHistoryEndpoint(Endpoint):
             self.window = self.window.at(cursor)
         windows = plan_windows(cursor, now_ms, lookback_ms=self.lookback_ms, safety_lag_ms=self.lag_ms,
                                max_window_ms=MAX_WINDOW_MS, max_span_ms=self.span_ms)
-        for w in windows:
+        while windows:
+            w = windows.pop(0)
             rows, bad, server_ms = await self.read_window(w.start_ms, w.end_ms)
-            keyed = [(to_ms(r.change_timestamp), d) for r in _ordered(rows) for _, d in row_drafts(r, self.name)]
-            fresh, state = sort_out(self.window, keyed)
+            steps, held = log_steps(rows, self.name, settled_to_ms=w.end_ms)
+            fresh, state = sort_out(self.window, [(s.change_ms, s.draft) for s in steps])
             # The cursor is vendor time (see _cursor_after): a reporting database that lags,
-            # a skewed or jumping host clock, cannot move it past rows not yet read.
-            self.window = state.close(self._cursor_after(rows, state.cursor, w.end_ms, server_ms), lookback_ms=self.lookback_ms)
+            # a skewed or jumping host clock, cannot move it past rows not yet read. Nor past
+            # a Waiting held back (its Wrap may come): the next read has it again.
+            after = self._cursor_after(rows, state.cursor, w.end_ms, server_ms)
+            complete_to = w.end_ms
+            if held:
+                held_from = min(s.change_ms for s in held)
+                after = min(after, Cursor(held_from))
+                complete_to = min(complete_to, min(s.draft.at_ms for s in held))
+                if windows:  # a catch-up goes on: its next window reads the held rows again
+                    windows[0] = Window(min(held_from, windows[0].start_ms), windows[0].end_ms)
+            self.window = state.close(after, lookback_ms=self.lookback_ms)
             self.polled_to = w.end_ms
-            yield PollResult(fresh, bad, cursor_ms=self.window.cursor.ts_ms, complete_up_to_ms=w.end_ms)
+            yield PollResult(fresh, bad, cursor_ms=self.window.cursor.ts_ms, complete_up_to_ms=complete_to)
         if not windows and self.polled_to is None:
             self.polled_to = cursor.ts_ms
 
@@ -352,7 +422,7 @@ class AgentStatusEndpoint(Endpoint):
         if recent_from is None:
             yield PollResult([], complete_up_to_ms=None)
             return
-        read = await self.client.agent_status()
+        read = await self.client.agent_status(now=from_ms(now_ms))
         good, bad = split_bad(read.items)
         rows: dict[str, AgentStatusRow] = {(guid(r.user_id) or r.user_id): r for r in good}
         current = {a: _agent_digest(r) for a, r in rows.items()}
@@ -409,7 +479,8 @@ class RaiSource:
             history,
             StatsEndpoint("contactStatistic", cfg, client.contact_statistic,
                           to_draft=lambda r, at: contact_stats_draft(r, at, "contactStatistic"),
-                          change_ms=lambda r: change_ms_of(r.max_change_timestamp)),
+                          change_ms=lambda r: change_ms_of(r.max_change_timestamp),
+                          bucket_ms=lambda r: bucket_start_ms(r.time_category)),
             StatsEndpoint("agentStatistic", cfg, client.agent_statistic,
                           to_draft=lambda r, at: agent_stats_draft(r, at, "agentStatistic"),
                           change_ms=lambda r: change_ms_of(r.max_change_timestamp)),

@@ -10,7 +10,7 @@ from ...http import quote_segment
 from ...offload import decode_off_loop
 from ...timeutil import format_ts
 from ...tolerant import BadRecord
-from ..sinch_common import RowsRead, SinchClient, decode_rows
+from ..sinch_common import LANGUAGE, RowsRead, SinchClient, decode_rows
 from .models import Agent, Contact, ContactDetail, ContactSummary, QueueStatus
 
 __all__ = ["RmiClient"]
@@ -29,18 +29,20 @@ class RmiClient(SinchClient):
     async def agents(self, start: datetime) -> RowsRead[Agent]:
         """Every agent now, with queue configuration and statistics (``showQueueInfo=3``);
         ``startTime`` (required) bounds the statistics."""
-        return await self.rows("/agents", {"startTime": _aware(start), "showQueueInfo": 3}, Agent)
+        return await self.rows("/agents", {"startTime": _aware(start), "showQueueInfo": 3, **LANGUAGE}, Agent)
 
     async def contacts(self, start: datetime, *, show_all_in_process: bool = True) -> RowsRead[Contact]:
-        """Contacts after ``start``, plus every contact still in process."""
-        params: dict[str, str | int] = {"startTime": _aware(start)}
+        """Contacts after ``start``, plus every contact still in process, in ``id`` order:
+        the default order is by ``name``, which contacts do not have, so pages of an
+        unstable order could overlap and skip; ids are unique, so this order is total."""
+        params: dict[str, str | int] = {"startTime": _aware(start), "sort": "id", **LANGUAGE}
         if show_all_in_process:
             params["showAllInProcess"] = 1
         return await self.rows("/contacts", params, Contact)
 
     async def contact(self, contact_id: str) -> Contact:
         """One contact by id; 400 (``Invalid GUID``) and 404 raise SkippableError."""
-        response = await self.http.get(f"/contacts/{quote_segment(contact_id)}")
+        response = await self.http.get(f"/contacts/{quote_segment(contact_id)}", LANGUAGE)
         rows = await decode_off_loop(len(response.body), decode_rows, response.body, Contact)
         if len(rows) != 1 or not isinstance(rows[0], Contact):
             reason = rows[0].reason if rows and not isinstance(rows[0], Contact) else f"{len(rows)} rows"
@@ -49,10 +51,10 @@ class RmiClient(SinchClient):
 
     async def contact_details(self, contact_id: str) -> list[ContactDetail | BadRecord]:
         """The events of one contact, in time order (bad rows as BadRecord)."""
-        return await self.list_once(f"/contacts/{quote_segment(contact_id)}/details", ContactDetail)
+        return await self.list_once(f"/contacts/{quote_segment(contact_id)}/details", ContactDetail, LANGUAGE)
 
     async def queue_statuses(self) -> RowsRead[QueueStatus]:
-        return await self.rows("/queueStatuses", {}, QueueStatus)
+        return await self.rows("/queueStatuses", LANGUAGE, QueueStatus)
 
     async def contact_summaries(self, start: datetime) -> RowsRead[ContactSummary]:
-        return await self.rows("/contactSummaries", {"startTime": _aware(start)}, ContactSummary)
+        return await self.rows("/contactSummaries", {"startTime": _aware(start), **LANGUAGE}, ContactSummary)

@@ -1,7 +1,8 @@
 """Sinch RMI: endpoints -> pure mapping -> drafts.
 
 - ``agents`` (snapshot): presence (``userStatus`` + profile), work state
-  (``contactHandlingStatus``), workload (active phone/chat/email contacts) and queue
+  (``contactHandlingStatus``; wrap-up, which it has no value for, is ``Waiting`` with a
+  contact still active: :func:`wrapping`), workload (active phone/chat/email contacts) and queue
   logins (the ``serving`` flags) of every agent. RMI reports how long each value has
   held, not since when: ``since`` is the poll time minus that duration, floored to the
   second. Queue logins carry no time at all: their ``since`` is the start of the
@@ -32,7 +33,14 @@ from ...clients import build_http
 from ...config import SourceConfig
 from ...emit import Draft, draft_order
 from ...errors import SkippableError, StreamerError
-from ...events import AgentQueuesChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Workload
+from ...events import (
+    AgentQueuesChanged,
+    AgentWorkloadChanged,
+    InteractionStateChanged,
+    InteractionTransferred,
+    Workload,
+    WorkState,
+)
 from ...source import BadInput, Endpoint, PollResult, VendorSpec, window_settings
 from ...timeutil import format_ts, from_ms, to_ms
 from ...track.transfer import Leg, detect_transfers
@@ -76,6 +84,9 @@ __all__ = [
     "AgentsEndpoint",
     "ContactsEndpoint",
     "FINAL_STATUSES",
+    "WRAP_RULE",
+    "wrapping",
+    "direction_of",
 ]
 
 VENDOR = "sinch_rmi"
@@ -87,6 +98,10 @@ GROUP_MEMORY_MS = 15 * 60 * 1000
 _MEDIUM = {"PHONE": "Phone", "CHAT": "Chat", "EMAIL": "Email"}
 _INBOUND = ("callin", "emailin", "chatin", "voicemailin", "cbr")
 _OUTBOUND = ("callout", "emailout", "chatout")
+_INTERNAL = ("cbrintcallin",)
+"""RMI contact types: "CBRIntCallIn (=internal call, which is made to queue to get agent
+to handle callback request)"."""
+WRAP_RULE = "sinch-waiting-with-active-contact"
 
 
 # --- pure mapping: agents -------------------------------------------------------------
@@ -106,6 +121,26 @@ def _logged_out(a: Agent) -> bool:
     return (a.user_status or "").strip().casefold() == "loggedout"
 
 
+def wrapping(a: Agent) -> bool:
+    """Whether the agent is in wrap-up. RMI ``/agents`` lists no wrap value for
+    ``contactHandlingStatus`` (nor RAI ``/agentStatus``); the status log writes ``Waiting``
+    as a contact ends and ``Wrap`` just after, while the contact stays in process
+    (``InProcess_WrapUp``) and so active. Read: ``Waiting`` with an active contact is
+    wrap-up. A ``Wrap`` value, should a server send one, is read as wrap-up too."""
+    if (a.contact_handling_status or "").strip().casefold() != "waiting":
+        return False
+    return any((c or 0) > 0 for c in (a.active_phone_contacts, a.active_chat_contacts, a.active_email_contacts))
+
+
+def _wrap_draft(agent: str, raw: str, at_ms: int, endpoint: str) -> Draft:
+    d = state_draft(agent, raw, at_ms, endpoint)
+    state = WorkState(state="Wrap", raw=raw)
+    return msgspec.structs.replace(
+        d, transition=f"state:{raw}:wrap", value=msgspec.to_builtins(state),
+        payload=msgspec.structs.replace(d.payload, current=state, inferred=True, rule=WRAP_RULE),
+    )
+
+
 def agent_drafts(a: Agent, now_ms: int, endpoint: str = "agents") -> dict[str, Draft]:
     """One /agents row -> its current presence, state, workload and queue logins, keyed
     by aspect (the endpoint publishes an aspect when its value changed)."""
@@ -120,7 +155,8 @@ def agent_drafts(a: Agent, now_ms: int, endpoint: str = "agents") -> dict[str, D
         out["state"] = state_draft(agent, "LoggedOut", status_ms, endpoint)
     elif a.contact_handling_status:
         at = _since(now_ms, a.contact_handling_status_duration)
-        out["state"] = state_draft(agent, a.contact_handling_status.strip(), at, endpoint)
+        raw = a.contact_handling_status.strip()
+        out["state"] = (_wrap_draft if wrapping(a) else state_draft)(agent, raw, at, endpoint)
     counts = (a.active_phone_contacts, a.active_chat_contacts, a.active_email_contacts)
     if any(c is not None for c in counts) or _logged_out(a):
         w = Workload(calls=counts[0] or 0, semi_live=counts[1] or 0, non_live=counts[2] or 0)
@@ -155,8 +191,11 @@ def _aspect_digest(d: Draft) -> bytes:
 # --- pure mapping: contacts ----------------------------------------------------------
 
 
-def _direction(kind: str | None) -> str | None:
+def direction_of(kind: str | None) -> str | None:
+    """A contact ``type`` as a direction: Inbound, Outbound, Internal, or None."""
     k = (kind or "").casefold()
+    if k.startswith(_INTERNAL):
+        return "Internal"
     if k.startswith(_OUTBOUND) or k.startswith("cbrcallout"):
         return "Outbound"
     if k.startswith(_INBOUND) or k == "ivr":
@@ -180,7 +219,7 @@ def _interaction_draft(
         endpoint=endpoint,
         payload=InteractionStateChanged(
             interaction_id=interaction, agent_id=agent, medium=_MEDIUM.get((c.channel or "").upper(), c.channel),
-            direction=_direction(c.type), previous_state=None, state=state, reason=reason,
+            direction=direction_of(c.type), previous_state=None, state=state, reason=reason,
             since=format_ts(at), raw=raw,
         ),
     )

@@ -18,7 +18,11 @@ def body(name: str) -> bytes:
     return raw if raw.lstrip().startswith(b"[") else b"[" + raw + b"]"
 
 
-#: what the RAI status-log example means, in the log's order: (type, time, raw or category)
+#: what the RAI status-log example means, in the order things happened (the status
+#: times, not the order the log wrote them): (type, time, raw or category). The two
+#: ``Waiting`` rows written 3 ms and 0 ms before a ``Wrap`` (07:20:37.387, 07:21:27.600)
+#: are the call ending, folded into the Wrap; the two ``Dialing_Outbound_Campaign`` rows
+#: written after a newer ``Waiting`` come before it.
 SEED_EVENTS = [
     ("presence.changed", "2019-12-03T07:19:59.127Z", "Ready"),
     ("session.started", "2019-12-03T07:19:59.127Z", None),
@@ -27,18 +31,16 @@ SEED_EVENTS = [
     ("presence.changed", "2019-12-03T07:20:12.960Z", "Ready"),
     ("state.changed", "2019-12-03T07:20:16.027Z", "OBJoin"),
     ("state.changed", "2019-12-03T07:20:16.027Z", "Preview"),
-    ("state.changed", "2019-12-03T07:20:21.250Z", "Waiting"),
     ("state.changed", "2019-12-03T07:20:16.027Z", "Dialing_Outbound_Campaign"),
+    ("state.changed", "2019-12-03T07:20:21.250Z", "Waiting"),
     ("state.changed", "2019-12-03T07:20:21.907Z", "Talking_Outbound_Campaign"),
-    ("state.changed", "2019-12-03T07:20:37.387Z", "Waiting"),
     ("state.changed", "2019-12-03T07:20:37.390Z", "Wrap"),
     ("state.changed", "2019-12-03T07:20:42.230Z", "Waiting"),
     ("state.changed", "2019-12-03T07:20:42.233Z", "OBUnJoin"),
     ("state.changed", "2019-12-03T07:20:45.053Z", "OBJoin"),
     ("state.changed", "2019-12-03T07:20:45.053Z", "Preview"),
-    ("state.changed", "2019-12-03T07:21:08.223Z", "Waiting"),
     ("state.changed", "2019-12-03T07:20:45.053Z", "Dialing_Outbound_Campaign"),
-    ("state.changed", "2019-12-03T07:21:27.600Z", "Waiting"),
+    ("state.changed", "2019-12-03T07:21:08.223Z", "Waiting"),
     ("state.changed", "2019-12-03T07:21:27.600Z", "Wrap"),
     ("state.changed", "2019-12-03T07:22:40.587Z", "Waiting"),
     ("state.changed", "2019-12-03T07:22:40.593Z", "OBUnJoin"),

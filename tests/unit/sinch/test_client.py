@@ -101,7 +101,7 @@ async def test_requests_carry_basic_auth_json_and_the_window() -> None:
     assert req.headers["accept"] == "application/json"
     assert req.url.path == "/RI/rai/agentStatusHistory"
     assert dict(req.url.params) == {"startTime": "2019-12-03T07:00:00.000Z", "endTime": "2019-12-03T08:00:00.000Z",
-                                    "userId": "A,B", "offset": "0", "limit": "10"}
+                                    "userId": "A,B", "language": "EN", "offset": "0", "limit": "10"}
 
 
 def test_the_api_key_header_is_sent_only_when_configured() -> None:
@@ -151,7 +151,7 @@ async def test_ids_are_one_path_segment() -> None:
         return httpx.Response(200, json=[])
 
     await RmiClient(http_for(handler, "https://cc.example/RI/rmi")).contact_details("../agents?x=1")
-    assert seen == ["/RI/rmi/contacts/..%2Fagents%3Fx%3D1/details"]
+    assert seen == ["/RI/rmi/contacts/..%2Fagents%3Fx%3D1/details?language=EN"]
 
 
 async def test_a_bad_row_in_a_page_does_not_cost_the_page() -> None:
@@ -175,3 +175,98 @@ def test_config_errors_name_the_key(change: dict[str, Any], error: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_config({"sources": [{**src, **change}]}, env={})
     assert str(err.value).startswith(error)
+
+
+# --- S4: language=EN wherever the docs list the parameter --------------------------------
+
+RMI_TAKES_LANGUAGE = {"/agents", "/contacts", "/contacts/{id}", "/contacts/{id}/details", "/queueStatuses",
+                      "/contactSummaries"}
+RAI_TAKES_LANGUAGE = {"/agentStatusHistory", "/agentStatus", "/contactStatistic", "/agentStatistic"}
+RAI_WITHOUT = {"/contactHistory", "/agentHistory"}  # not in their parameters: there it would filter a field
+
+
+async def test_every_request_that_takes_language_sends_en_and_no_other_does() -> None:
+    seen: dict[str, dict[str, str]] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.split("/RI/")[1][3:]
+        path = path.replace("C" * 32, "{id}")
+        seen[path] = dict(request.url.params)
+        return httpx.Response(200, json=[{"id": "C" * 32, "status": "InProcess", "arrivalTime": "2024-05-01T10:00:00Z"}]
+                              if path == "/contacts/{id}" else [])
+
+    rmi = RmiClient(http_for(handler, "https://cc.example/RI/rmi"))
+    await rmi.agents(START)
+    await rmi.contacts(START)
+    await rmi.contact("C" * 32)
+    await rmi.contact_details("C" * 32)
+    await rmi.queue_statuses()
+    await rmi.contact_summaries(START)
+    rai = RaiClient(http_for(handler))
+    end = datetime(2019, 12, 3, 8, tzinfo=UTC)
+    await rai.agent_status_history(START, end)
+    await rai.agent_status()
+    for read in (rai.contact_statistic, rai.agent_statistic, rai.contact_history, rai.agent_history):
+        await read(START, end)
+    assert set(seen) == RMI_TAKES_LANGUAGE | RAI_TAKES_LANGUAGE | RAI_WITHOUT
+    assert {p for p, q in seen.items() if q.get("language") == "EN"} == RMI_TAKES_LANGUAGE | RAI_TAKES_LANGUAGE
+    assert not [p for p in RAI_WITHOUT if "language" in seen[p]]
+
+
+async def test_contacts_are_paged_in_a_stable_order() -> None:
+    """S6: /contacts defaults to sorting by ``name``, which contacts do not have."""
+    server = OffsetServer([])
+    await RmiClient(http_for(server, "https://cc.example/RI/rmi")).contacts(START)
+    assert server.requests[0].url.params["sort"] == "id"
+
+
+# --- S5: every RAI endpoint has the 10,000-row limit -------------------------------------
+
+
+class CappedStats:
+    """RAI rows of one kind, one per 5 minutes of ``changeTimestamp``, filtered on the
+    query's time range, the query cut at ``cap`` rows whatever the paging."""
+
+    def __init__(self, n: int, cap: int) -> None:
+        base = START.timestamp() * 1000
+        self.times = [int(base + 300_000 * i) for i in range(n)]
+        self.cap = cap
+        self.queries = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        from streamer.timeutil import format_ms, parse_ts, to_ms
+
+        p = request.url.params
+        lo = to_ms(parse_ts(p["startTime"]))
+        hi = to_ms(parse_ts(p["endTime"])) if "endTime" in p else 1 << 62
+        self.queries += p.get("offset") == "0"
+        kind = request.url.path.rsplit("/", 1)[1]
+        rows = []
+        for i, t in enumerate(self.times):
+            if lo <= t < hi:
+                if kind == "agentStatus":
+                    rows.append({"userId": f"{i:032X}", "changeTimestamp": format_ms(t)})
+                elif kind.startswith("agent"):
+                    rows.append({"userId": f"{i:032X}", "timeCategory": format_ms(t), "maxChangeTimestamp": format_ms(t)})
+                else:
+                    rows.append({"queueId": f"{i:032X}", "timeCategory": format_ms(t), "maxChangeTimestamp": format_ms(t)})
+        rows = rows[: self.cap]
+        offset, limit = int(p["offset"]), int(p["limit"])
+        return httpx.Response(200, json=rows[offset: offset + limit])
+
+
+@pytest.mark.parametrize("endpoint", ["agentStatus", "contactStatistic", "agentStatistic", "contactHistory",
+                                      "agentHistory"])
+async def test_a_query_cut_at_the_row_limit_is_split_until_every_row_is_read(endpoint: str) -> None:
+    server = CappedStats(n=100, cap=16)
+    client = RaiClient(http_for(server), page_limit=5)
+    client.row_limit = 16
+    end = datetime(2019, 12, 3, 7, tzinfo=UTC).replace(day=4)
+    if endpoint == "agentStatus":
+        read = await client.agent_status(START)
+    else:
+        read = await getattr(client, {"contactStatistic": "contact_statistic", "agentStatistic": "agent_statistic",
+                                      "contactHistory": "contact_history", "agentHistory": "agent_history"}[endpoint])(
+            START, end)
+    ids = {getattr(r, "user_id", None) or getattr(r, "queue_id", None) for r in read.items}
+    assert len(ids) == 100 and server.queries > 6

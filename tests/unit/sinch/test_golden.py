@@ -46,7 +46,16 @@ def run(drafts: list[Draft], ctx: SourceContext) -> list[dict[str, Any]]:
 
 def test_rai_agent_status_history() -> None:
     evs = run(history_drafts(rows("rai/agent_status_history", AgentStatusHistoryRow)), RAI)
-    assert len(evs) == 25 and {e["subject"] for e in evs} == {FOX}
+    assert len(evs) == 23 and {e["subject"] for e in evs} == {FOX}
+    states = [(e["time"], e["data"]["current"]["raw"], (e["data"]["previous"] or {}).get("raw"))
+              for e in evs if e["type"] == "cc.agent.state.changed"]
+    # S1: the Waiting written 3 ms (and 0 ms) before Wrap is folded: the call goes to Wrap
+    assert ("2019-12-03T07:20:37.390Z", "Wrap", "Talking_Outbound_Campaign") in states
+    assert ("2019-12-03T07:21:27.600Z", "Wrap", "Waiting") in states
+    assert not [s for s in states if s[0] in ("2019-12-03T07:20:37.387Z",)]
+    # S2: in status-time order, nothing is late and every change names the state it left
+    assert [s[0] for s in states] == sorted(s[0] for s in states)
+    assert not [e for e in evs if e["data"].get("late")]
     assert evs[0]["time"] == "2019-12-03T07:19:59.127Z" and evs[-1]["time"] == "2019-12-03T07:40:58.870Z"
     assert [e["type"] for e in evs if "session" in e["type"]] == ["cc.agent.session.started", "cc.agent.session.ended"]
     check_golden("sinch/rai_agent_status_history.events.json", evs)

@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import httpx
 import msgspec
+import pytest
 
 from streamer.auth import BasicAuth
 from streamer.http import HttpClient
@@ -25,6 +26,7 @@ from streamer.vendors.sinch_rmi.source import (
     ContactsEndpoint,
     agent_drafts,
     contact_drafts,
+    direction_of,
     group_transfers,
     queue_status_draft,
 )
@@ -38,7 +40,7 @@ GROUP = "9" * 32
 
 def contact(cid: str, agent: str | None, **times: str) -> Contact:
     row: dict[str, Any] = {"id": cid * 32 if len(cid) == 1 else cid, "contactGroupId": GROUP, "channel": "PHONE",
-                           "type": "CallIn", "status": times.pop("status", "InProcess"),
+                           "type": times.pop("type", "CallIn"), "status": times.pop("status", "InProcess"),
                            "arrivalTime": times.pop("arrival", "2024-05-01T10:00:00.000Z")}
     if agent:
         row["agentId"], row["agentName"] = agent, f"Agent {agent[0]}"
@@ -250,3 +252,60 @@ async def test_a_quiet_queue_makes_no_noise_and_a_change_is_one_event() -> None:
                                          "agents_busy": [2, 1]}
     assert change["data"]["values"]["waiting_duration_max"] == 0 and change["subject"] == "queue/F8C2697F37D044DB929B10F75381C624"
     assert change["data"]["scope"] == "queue" and change["data"]["name"] == "CustomerService"
+
+
+# --- S3: wrap-up has no contactHandlingStatus value; it is Waiting with a contact still active ---
+
+
+def _agent(status: str, phone: int, **more: Any) -> Agent:
+    row = {"id": A, "userStatus": "Ready", "userStatusDuration": 600_000, "contactHandlingStatus": status,
+           "contactHandlingStatusDuration": 5_000, "availability": "Busy", "activePhoneContacts": phone,
+           "activeChatContacts": 0, "activeEmailContacts": 0, **more}
+    out = decode_rows(msgspec.json.encode([row]), Agent)[0]
+    assert isinstance(out, Agent), out
+    return out
+
+
+def test_waiting_with_a_contact_still_active_is_wrap_up_and_a_wrap_value_is_read_too() -> None:
+    now = to_ms(parse_ts("2024-05-01T10:00:00.000Z"))
+    wrap = agent_drafts(_agent("Waiting", 1), now)["state"]
+    assert (wrap.payload.current.state, wrap.payload.current.raw) == ("Wrap", "Waiting")
+    assert wrap.payload.inferred and wrap.payload.rule == "sinch-waiting-with-active-contact"
+    assert wrap.payload.since == "2024-05-01T09:59:55.000Z"  # the Waiting written as the contact ended
+    idle = agent_drafts(_agent("Waiting", 0, availability="Free"), now)["state"]
+    assert (idle.payload.current.state, idle.payload.inferred) == ("Idle", False)
+    assert wrap.transition != idle.transition  # two facts, two ids, even at one instant
+    # the other reading: a server that does send Wrap
+    assert agent_drafts(_agent("Wrap", 1), now)["state"].payload.current.state == "Wrap"
+    assert agent_drafts(_agent("Talking_Inbound", 1), now)["state"].payload.current.state == "Busy"
+
+
+async def test_the_simulator_renders_no_wrap_value_and_the_client_still_sees_wrap_up() -> None:
+    clock = FakeClock()
+    world = World(seed=5, agents=8, clock=clock)
+    http = sim_http(world, Faults(1), "/sinch/RI/rmi")
+    ep = AgentsEndpoint(RmiClient(http, page_limit=50), source_cfg("sinch_rmi"))
+    h = Harness("sinch_rmi")
+    rendered: set[str] = set()
+    for _ in range(60):
+        clock.t += 1
+        rows = (await http.get("/agents", {"startTime": "2000-01-01T00:00:00.000Z"})).body
+        rendered |= {r.get("contactHandlingStatus") for r in msgspec.json.decode(rows)} - {None}
+        await h.poll(ep, int(clock.t * 1000))
+    documented = {"Talking_Inbound", "Talking_Outbound", "Talking_Outbound_CBR", "Talking_Outbound_Campaign",
+                  "Chatting_Inbound", "Emailing_Inbound", "Emailing_Outbound", "Dialing_Outbound",
+                  "Dialing_Outbound_CBR", "Dialing_Outbound_Campaign", "Waiting"}  # RMI /agents
+    assert rendered and rendered <= documented, rendered
+    states = [e["data"]["current"] for e in h.events(["cc.agent.state.changed"])]
+    assert {"state": "Wrap", "raw": "Waiting", "reason": None} in states, states
+    await http.aclose()
+
+
+@pytest.mark.parametrize(("kind", "direction"), [
+    ("CBRIntCallIn", "Internal"), ("CBR", "Inbound"), ("CBRCallOut", "Outbound"), ("CallIn", "Inbound"),
+    ("CallIn/Forwarded", "Inbound"), ("CallOutOB", "Outbound"), ("VOICEMAILIN", "Inbound"), ("ChatOut", "Outbound"),
+])
+def test_contact_types_have_the_documented_direction(kind: str, direction: str) -> None:
+    c = contact("A", A, type=kind, arrivalQueueTime=t("00:00"), connectTime=t("00:05"))
+    assert direction_of(kind) == direction
+    assert {d.payload.direction for d in contact_drafts(c)} == {direction}
