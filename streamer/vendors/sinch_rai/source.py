@@ -170,6 +170,9 @@ def log_steps(
     back, with the agent's steps after it. Returns the steps and the held-back ``Waiting``
     steps. None for ``settled_to_ms``: the log is complete, nothing is held.
     """
+    # A row served twice (paging over a log that grew, a retried page) is one change: the
+    # fold below compares an agent's consecutive states, and a repeat would sit between.
+    rows = list({msgspec.json.encode(r): r for r in rows}.values())
     by_change = sorted(range(len(rows)), key=lambda i: (to_ms(rows[i].change_timestamp), i))
     steps = [Step(to_ms(rows[i].change_timestamp), n, aspect, d)
              for n, i in enumerate(by_change) for aspect, d in row_drafts(rows[i], endpoint)]
