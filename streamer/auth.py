@@ -131,6 +131,24 @@ class OAuth2ClientCredentials:
         assert self._token is not None
         return {"authorization": f"Bearer {self._token.reveal()}"}
 
+    def _rejected(self, status: int, body: bytes) -> str:
+        """What the token endpoint rejected, from its OAuth2 ``error`` code (RFC 6749,
+        5.2): the client credentials, the scope or the grant. Never the secret."""
+        error, description = _oauth_error(body)
+        secret = self._client_secret.reveal()
+        if secret and description and secret in description:
+            description = description.replace(secret, "***")
+        if error in ("invalid_scope",):
+            what = f"the scope {self._scope!r}" if self._scope else "the request without a scope"
+        elif error in ("unsupported_grant_type", "invalid_grant", "unauthorized_client"):
+            what = "the client_credentials grant"
+        else:
+            what = "the client credentials"
+        detail = f": {error}" if error else ""
+        if description:
+            detail += f" ({description[:200]})"
+        return f"token endpoint rejected {what} for client_id {self._client_id!r} (HTTP {status}){detail}"
+
     async def _fetch(self, http: httpx.AsyncClient) -> None:
         form: dict[str, str] = {"grant_type": "client_credentials"}
         headers = {"accept": "application/json"}
@@ -152,10 +170,7 @@ class OAuth2ClientCredentials:
             raise RetriableError(f"token request failed: {type(exc).__name__}") from None
         status = resp.status_code
         if status in (400, 401):
-            raise FatalError(
-                f"token endpoint rejected the client credentials for client_id "
-                f"{self._client_id!r} (HTTP {status})"
-            )
+            raise FatalError(self._rejected(status, resp.content))
         if status == 429 or status >= 500:
             raise RetriableError(f"token endpoint returned HTTP {status}")
         if status >= 300:
@@ -170,3 +185,19 @@ class OAuth2ClientCredentials:
         self._token = Secret(tok.access_token)
         margin = min(self._margin, lifetime / 2)  # a short-lived token is still usable
         self._expires_at = self._clock() + max(0.0, lifetime - margin)
+
+
+class _OAuthError(msgspec.Struct):
+    error: str | None = None
+    error_description: str | None = None
+
+
+def _oauth_error(body: bytes) -> tuple[str | None, str | None]:
+    """``error`` and ``error_description`` of an OAuth2 error body, when it has them."""
+    try:
+        e = msgspec.json.decode(body, type=_OAuthError)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None, None
+    error = e.error if isinstance(e.error, str) and e.error.isprintable() else None
+    desc = e.error_description if isinstance(e.error_description, str) and e.error_description.isprintable() else None
+    return (error[:80] if error else None), desc

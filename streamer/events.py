@@ -110,13 +110,17 @@ class WorkState(msgspec.Struct, kw_only=True):
 
 
 class Workload(msgspec.Struct, kw_only=True):
+    """Counts of an agent's live (calls), semi-live and non-live interactions. A count
+    the vendor's endpoint does not report is absent (Vonage ``agent-status`` reports only
+    ``calls``), never null or 0 standing in for it."""
+
     calls: int | None = None
-    semi_live: int | None = None
-    non_live: int | None = None
+    semi_live: int | None | msgspec.UnsetType = msgspec.UNSET
+    non_live: int | None | msgspec.UnsetType = msgspec.UNSET
     total: int | msgspec.UnsetType = msgspec.UNSET
     """Interactions of any medium, for a vendor that counts only the total (Alvaria's
-    ``interactionCount``; then calls/semi_live/non_live are null: not split). Absent
-    for vendors that give the split."""
+    ``interactionCount``; then ``calls`` is null and the split counts are absent: not
+    split). Absent for vendors that give the split."""
 
 
 class AgentPresenceChanged(_Change, kw_only=True):

@@ -49,10 +49,14 @@ def _vendor_module(name: str) -> Any:
 def build_app(world: World, faults: Faults) -> Starlette:
     """All vendor apps under their prefixes, faults applied; ``/_sim`` is never faulted."""
     vendors: dict[str, Any] = {}
+    no_retry_after: set[str] = set()  # prefixes of vendors whose 429 documents no Retry-After
     for name in SIMULATED_VENDORS:
         module = _vendor_module(name)
         if module is not None:
-            vendors.update(module.mount(world, faults))
+            mounted = module.mount(world, faults)
+            vendors.update(mounted)
+            if not getattr(module, "RETRY_AFTER", True):
+                no_retry_after.update(mounted)
 
     async def set_faults(request: Request) -> Response:
         if request.method == "POST":
@@ -81,7 +85,8 @@ def build_app(world: World, faults: Faults) -> Starlette:
         Route("/_sim/faults", set_faults, methods=["GET", "POST"]),
         Route("/_sim/truth", truth),
     ]
-    routes += [Mount(prefix, app=FaultMiddleware(app, faults)) for prefix, app in vendors.items()]
+    routes += [Mount(prefix, app=FaultMiddleware(app, faults, retry_after=prefix not in no_retry_after))
+               for prefix, app in vendors.items()]
     return Starlette(routes=routes)
 
 

@@ -210,9 +210,11 @@ def _retry_after(seconds: float) -> str:
 class FaultMiddleware:
     """ASGI middleware applying the HTTP-level faults of a :class:`Faults`."""
 
-    def __init__(self, app: ASGIApp, faults: Faults) -> None:
+    def __init__(self, app: ASGIApp, faults: Faults, *, retry_after: bool = True) -> None:
         self.app = app
         self.faults = faults
+        self.retry_after = retry_after
+        """Whether a 429 carries ``Retry-After`` (only where the vendor documents it)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -222,8 +224,8 @@ class FaultMiddleware:
         if self.faults.latency_ms > 0:
             await anyio.sleep(self.faults.latency_ms / 1000)
         if kind == "rate_limit":
-            await _reply(send, 429, b'{"message":"Too many requests"}', "application/json",
-                         [(b"retry-after", _retry_after(self.faults.retry_after).encode())])
+            extra = [(b"retry-after", _retry_after(self.faults.retry_after).encode())] if self.retry_after else []
+            await _reply(send, 429, b'{"message":"Too many requests"}', "application/json", extra)
         elif kind == "server_error":
             await _reply(send, 503, b'{"message":"Service Unavailable"}', "application/json")
         elif kind == "random_error":

@@ -103,16 +103,23 @@ def test_seed_examples_come_out_as_exactly_the_events_they_describe(
         ("cc.interaction.state.changed", "2019-12-19T15:47:31.289Z", "016f1c6b", "01", "Ringing"): 1,
         ("cc.interaction.state.changed", "2019-12-19T15:47:35.836Z", "016f1c6b", "01", "Connected"): 1,
         ("cc.interaction.state.changed", "2019-12-19T15:48:56.600Z", "016f1c6b", "01", "Wrap"): 1,
+        # ... and agent 01's part ends with the Wrap: 15:48:56.600 + 3912 ms (issue 15, V1)
+        ("cc.interaction.state.changed", "2019-12-19T15:49:00.512Z", "016f1c6b", "01", "Ended"): 1,
         # FAQ agent-status example: 002 busy on an outbound call, 003 idle
         ("cc.agent.presence.changed", "2019-12-19T16:00:23.249Z", "002", None, "Ready", None): 1,
         ("cc.agent.workload.changed", "2019-12-19T16:05:30.212Z", "002", 1): 1,
         ("cc.interaction.state.changed", "2019-12-19T16:05:30.212Z", "b6c01065", "002", "Connected"): 1,
         ("cc.agent.presence.changed", "2019-12-19T16:00:30.145Z", "003", None, "Ready", None): 1,
         ("cc.agent.workload.changed", "2019-12-19T15:49:00.512Z", "003", 0): 1,
-        # FAQ interaction: consult transfer 01 -> 002 at 01's hand-over, then the end
+        # FAQ interaction: queued (result Delivered), agent 01 holds the customer (issue 15, V4) ...
+        ("cc.interaction.state.changed", "2020-01-10T11:13:11.561Z", "016f8db7", None, "Queued"): 1,
+        ("cc.interaction.state.changed", "2020-01-10T11:13:36.069Z", "016f8db7", "01", "Held"): 1,
+        # ... consult transfer 01 -> 002 at 01's hand-over, then the end
         ("cc.interaction.transferred", "2020-01-10T11:13:59.237Z", "016f8db7", "01", "002", "consult"): 1,
         ("cc.interaction.state.changed", "2020-01-10T11:14:32.864Z", "016f8db7", None, "Ended"): 1,
         # the CCR variant: agent 01 alone, then a Call Connect Router channel: no transfer
+        ("cc.interaction.state.changed", "2020-01-10T11:13:11.561Z", "0000ccr0", None, "Queued"): 1,
+        ("cc.interaction.state.changed", "2020-01-10T11:13:36.069Z", "0000ccr0", "01", "Held"): 1,
         ("cc.interaction.state.changed", "2020-01-10T11:14:32.864Z", "0000ccr0", None, "Ended"): 1,
     })
     assert sorted(got.items(), key=str) == sorted(expected.items(), key=str)

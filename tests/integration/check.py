@@ -14,13 +14,41 @@ from streamer.simulator.world import World
 from .harness import event_key, events, last_checkpoint, read_topic, truth_key, verify
 
 
+def derived_truth(world: World, cursor_ms: int, lookback_ms: int) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    """The agents' interaction states the daemon derives rather than reads off one row:
+    (allowed, expected). An agent's part ends (Ended) at the end of one of its activities
+    on the interaction, surely at the last one once the cursor is a lookback past it;
+    Held at a channel's Held event (its initiatingAgentId), Connected again when it ends."""
+    allowed: set[tuple[Any, ...]] = set()
+    last: dict[tuple[str, str], tuple[int, int | None]] = {}  # (start, end) of the latest activity
+    for a in world.activities(lambda a: a.type == "Interaction"):
+        key = (a.interaction_guid or "", a.agent_id)
+        if a.end_ms is not None:
+            allowed.add(("interaction", *key, "Ended", a.end_ms))
+        if key not in last or a.start_ms >= last[key][0]:
+            last[key] = (a.start_ms, a.end_ms)
+    expected = {("interaction", *k, "Ended", end) for k, (_, end) in last.items()
+                if end is not None and end <= cursor_ms - lookback_ms}
+    for i in world.interactions():
+        for ch in i.channels:
+            for ev in ch.events:
+                agent = (ev.properties or {}).get("initiatingAgentId")
+                if ev.type == "Held" and agent:
+                    allowed.add(("interaction", i.guid, agent, "Held", ev.start_ms))
+                    allowed.add(("interaction", i.guid, agent, "Connected", ev.end_ms))
+    return allowed, expected
+
+
 def check_against_truth(
     bootstrap: str, prefix: str, world: World, source_id: str = "vonage-it", kafka: KafkaConfig | None = None,
+    lookback_ms: int = 20_000,
 ) -> dict[str, int]:
     """Every history activity before the checkpointed cursor is on Kafka exactly once,
     nothing is invented, ids are unique, and per-key sequences are 1..n in offset order.
     Only ``source_id``'s events count (several sources may poll one simulated world).
-    ``kafka``: the client settings to read with (TLS), when not plain ``bootstrap``."""
+    ``kafka``: the client settings to read with (TLS), when not plain ``bootstrap``;
+    ``lookback_ms``: the source's lookback (an agent's part end is published a lookback
+    after it)."""
     evs = events(bootstrap, prefix, "agent", "interaction", kafka=kafka)
     cursor = last_checkpoint(bootstrap, prefix, source_id, kafka)["cursors"]["agent-activities"]
     return check_events(evs, cursor, world, source_id)
@@ -48,8 +76,9 @@ def check_events(all_evs: list[dict[str, Any]], cursor: int, world: World, sourc
     assert not dup_ids, f"duplicate event ids: {list(dup_ids.items())[:5]}"
 
     truth = world.activities()
-    all_truth = {truth_key(a) for a in truth}
-    expected = {truth_key(a) for a in truth if a.start_ms < cursor}
+    derived, derived_expected = derived_truth(world, cursor, lookback_ms)
+    all_truth = {truth_key(a) for a in truth} | derived
+    expected = {truth_key(a) for a in truth if a.start_ms < cursor} | derived_expected
     actual = Counter(k for k in (event_key(e) for e in evs) if k is not None)
     missing = expected - set(actual)
     assert not missing, f"{len(missing)} history activities never published, e.g. {sorted(missing, key=str)[:5]}"

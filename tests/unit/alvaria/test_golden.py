@@ -116,7 +116,7 @@ def test_user_activity_seed() -> None:
     assert change["current"] == {"state": "Wrap", "raw": "wrap", "reason": None}
     assert change["previous_duration_ms"] == 76_000 and change["since"] == "2018-02-07T11:31:02.000Z"
     # interactionCount: the doc's 1, then 0 in the changed variant; a total, not split by medium
-    assert load1["previous"] is None and load1["current"] == {"calls": None, "semi_live": None, "non_live": None,
+    assert load1["previous"] is None and load1["current"] == {"calls": None,
                                                               "total": 1}
     assert load0["previous"] == load1["current"] and load0["current"]["total"] == 0
     assert load0["since"] == change["since"]  # the count changed with the state: stateStartTime

@@ -10,7 +10,9 @@ from typing import Any
 
 from streamer.emit import Draft
 from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction, decode_page, decode_record
-from streamer.vendors.vonage.source import activity_drafts, interaction_drafts, status_drafts
+from streamer.timeutil import to_ms
+from streamer.vendors.vonage.parts import PartEnds
+from streamer.vendors.vonage.source import activity_drafts, interaction_drafts, part_end_draft, status_drafts
 
 from ._golden import check_golden
 from ._helpers import events, run_drafts
@@ -26,8 +28,12 @@ def _history_order(drafts: list[Draft]) -> list[Draft]:
 
 def seed_events() -> list[dict[str, Any]]:
     page = decode_page((FIXTURES / "agent_activities_seed.json").read_bytes(), Activity)
-    assert all(isinstance(a, Activity) for a in page.items)
-    drafts = _history_order([d for a in page.items for d in activity_drafts(a)])  # type: ignore[arg-type]
+    assert all(isinstance(a, Activity) for a in page.items) and page.up_to is not None
+    parts = PartEnds(keep_ms=0)
+    for a in page.items:
+        parts.see(a)  # type: ignore[arg-type]
+    ends = [part_end_draft(p) for p in parts.settled(to_ms(page.up_to))]  # the page vouches up to upTo
+    drafts = _history_order([d for a in page.items for d in activity_drafts(a)] + ends)  # type: ignore[arg-type]
     return events(run_drafts(drafts))
 
 
@@ -69,8 +75,9 @@ def test_agent_activities_seed() -> None:
         ("cc.interaction.state.changed", SEED_GUID, "2019-12-19T15:47:31.289Z"),
         ("cc.interaction.state.changed", SEED_GUID, "2019-12-19T15:47:35.836Z"),
         ("cc.interaction.state.changed", SEED_GUID, "2019-12-19T15:48:56.600Z"),
+        ("cc.interaction.state.changed", SEED_GUID, "2019-12-19T15:49:00.512Z"),  # issue 15, V1
     ]
-    logged_out, ready, session, workload, ringing, connected, wrap = (e["data"] for e in evs)
+    logged_out, ready, session, workload, ringing, connected, wrap, ended = (e["data"] for e in evs)
     assert logged_out["previous"] is None and logged_out["current"]["category"] == "LoggedOut"
     assert logged_out["current"]["name"] == "Logged Out" and logged_out["current"]["eligible_for_routing"] is False
     assert ready["previous"]["category"] == "LoggedOut" and ready["current"]["category"] == "Ready"
@@ -86,16 +93,28 @@ def test_agent_activities_seed() -> None:
         (None, "Ringing"), ("Ringing", "Connected"), ("Connected", "Wrap"),
     ]
     assert [d["previous_duration_ms"] for d in (ringing, connected, wrap)] == [None, 4547, 80764]
-    for d in (ringing, connected, wrap):
+    for d in (ringing, connected, wrap, ended):
         assert (d["interaction_id"], d["agent_id"], d["medium"], d["direction"]) == (SEED_GUID, "01", "Phone", "Inbound")
+    # agent 01's part ends with its last activity: Wrap 15:48:56.600 + 3912 ms
+    assert (ended["previous_state"], ended["state"], ended["since"]) == ("Wrap", "Ended", "2019-12-19T15:49:00.512Z")
+    assert ended["previous_duration_ms"] == 3912 and ended["inferred"] is True
     check_golden("vonage/agent_activities_seed.events.json", evs)
 
 
 def test_interaction_faq_transfer() -> None:
     evs = transfer_events()
     _common(evs)
-    assert [e["type"] for e in evs] == ["cc.interaction.transferred", "cc.interaction.state.changed"]
-    transfer, ended = evs
+    assert [(e["type"], e["time"], e["data"].get("agent_id"), e["data"].get("state")) for e in evs] == [
+        # issue 15, V4: the customer's Queue event (result Delivered) and agent 01's Held
+        ("cc.interaction.state.changed", "2020-01-10T11:13:11.561Z", None, "Queued"),
+        ("cc.interaction.state.changed", "2020-01-10T11:13:36.069Z", "01", "Held"),
+        ("cc.interaction.transferred", "2020-01-10T11:13:59.237Z", None, None),
+        ("cc.interaction.state.changed", "2020-01-10T11:14:32.864Z", None, "Ended"),
+    ]
+    queued, held, transfer, ended = evs
+    assert queued["data"]["reason"] == "Delivered" and queued["data"]["raw"] == "Queue"
+    # the hold ended 1 ms after agent 01 left (11:13:59.237): 01 is not Connected again
+    assert held["data"]["raw"] == "Held"
     assert transfer["subject"] == "016f8db7-798f-407c-9925-ef8c2b51e6b0"
     assert transfer["time"] == "2020-01-10T11:13:59.237Z"
     t = transfer["data"]
@@ -119,7 +138,8 @@ def test_agent_status_faq() -> None:
     ]
     p002, w002, i002, p003, w003 = (e["data"] for e in evs)
     assert p002["current"]["category"] == "Ready" and p002["previous"] is None and p002["since"] == "2019-12-19T16:00:23.249Z"
-    assert w002["current"]["calls"] == 1 and w003["current"]["calls"] == 0
+    # issue 15, V3: the FAQ's agent-status workload has only calls; no null counts stand in
+    assert w002["current"] == {"calls": 1} and w003["current"] == {"calls": 0}
     assert w003["since"] == "2019-12-19T15:49:00.512Z"
     assert p003["since"] == "2019-12-19T16:00:30.145Z"
     assert (i002["agent_id"], i002["state"], i002["previous_state"], i002["direction"]) == ("002", "Connected", None, "Outbound")

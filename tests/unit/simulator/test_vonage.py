@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from streamer.simulator.faults import Faults
+from streamer.simulator.vonage import processing_lag_ms
 from streamer.simulator.vonage_render import iso
 from streamer.simulator.world import World
 from tests.unit.simulator.conftest import T0, FakeClock
@@ -106,18 +107,36 @@ async def test_include_semantics(client: httpx.AsyncClient, clock: FakeClock, wo
     started = (await client.get("/vonage/agent-activities", params=params)).json()
     assert started["meta"]["totalCount"] == sum(lo <= a.start_ms < hi for a in acts)
     expect = sum(lo <= a.start_ms < hi or (a.end_ms is not None and lo <= a.end_ms < hi) for a in acts)
-    for include in ("StartedOrEnded", "Processed"):
-        body = (await client.get("/vonage/agent-activities", params={**params, "include": include})).json()
-        assert body["meta"]["totalCount"] == expect
+    body = (await client.get("/vonage/agent-activities", params={**params, "include": "StartedOrEnded"})).json()
+    assert body["meta"]["totalCount"] == expect
     assert expect > started["meta"]["totalCount"]
+    # Processed (issue 15, V9): what was written in the window, each moment possibly late
+    def written(ms: int | None) -> bool:
+        return ms is not None and lo <= ms + processing_lag_ms(ms) < hi
+
+    late = 0
+    for lo in range(int((T0 + 5) * 1000), int((T0 + 85) * 1000), 5_000):
+        hi = lo + 5_000
+        query = {"start": iso(lo), "end": iso(hi), "limit": 5000, "include": "Processed"}
+        processed = (await client.get("/vonage/agent-activities", params=query)).json()
+        assert processed["meta"]["totalCount"] == sum(written(a.start_ms) or written(a.end_ms) for a in acts)
+        keys = {(i["agentId"], i["type"], i["start"]) for i in processed["items"]}
+        ended_before = [a for a in acts if a.end_ms is not None and a.end_ms < lo and written(a.end_ms)]
+        assert all((a.agent_id, a.type, iso(a.start_ms)) in keys for a in ended_before)
+        late += len(ended_before)
+    assert late > 0  # rows that ended before their window, written late
 
 
 async def test_type_filters_and_sub_resources(client: httpx.AsyncClient, clock: FakeClock) -> None:
     clock.advance(40)
-    for path, type_ in (("presence", "Presence"), ("interactions", "Interaction"), ("workload", "Workload")):
+    for path, type_ in (("presence", "Presence"), ("interactions", "Interaction")):
         sub = await _all_pages(client, f"/vonage/agent-activities/{path}", start=START, limit=500)
         by_param = await _all_pages(client, "/vonage/agent-activities", start=START, type=type_, limit=500)
         assert sub == by_param and sub and {i["type"] for i in sub} == {type_}
+    # issue 15, V9: the documents name no /agent-activities/workload
+    assert (await client.get("/vonage/agent-activities/workload", params={"start": START})).status_code == 404
+    workload = await _all_pages(client, "/vonage/agent-activities", start=START, type="Workload", limit=500)
+    assert workload and {i["type"] for i in workload} == {"Workload"}
     one = await _all_pages(client, "/vonage/agent-activities", start=START, agentId="02")
     assert one and {i["agentId"] for i in one} == {"02"}
     interaction = next(i for i in await _all_pages(client, "/vonage/agent-activities/interactions", start=START))
