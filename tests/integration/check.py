@@ -51,10 +51,12 @@ def check_against_truth(
     after it)."""
     evs = events(bootstrap, prefix, "agent", "interaction", kafka=kafka)
     cursor = last_checkpoint(bootstrap, prefix, source_id, kafka)["cursors"]["agent-activities"]
-    return check_events(evs, cursor, world, source_id)
+    return check_events(evs, cursor, world, source_id, lookback_ms)
 
 
-def check_sources(bootstrap: str, prefix: str, world: World, source_ids: list[str]) -> dict[str, int]:
+def check_sources(
+    bootstrap: str, prefix: str, world: World, source_ids: list[str], lookback_ms: int = 20_000,
+) -> dict[str, int]:
     """:func:`check_against_truth` for several sources polling one world (topics read once)."""
     evs = events(bootstrap, prefix, "agent", "interaction")
     cps: dict[str, dict[str, Any]] = {}
@@ -64,11 +66,13 @@ def check_sources(bootstrap: str, prefix: str, world: World, source_ids: list[st
     total: Counter[str] = Counter()
     for sid in source_ids:
         assert sid in cps, f"{sid}: no checkpoint written"
-        total.update(check_events(evs, cps[sid]["cursors"]["agent-activities"], world, sid))
+        total.update(check_events(evs, cps[sid]["cursors"]["agent-activities"], world, sid, lookback_ms))
     return dict(total)
 
 
-def check_events(all_evs: list[dict[str, Any]], cursor: int, world: World, source_id: str) -> dict[str, int]:
+def check_events(
+    all_evs: list[dict[str, Any]], cursor: int, world: World, source_id: str, lookback_ms: int,
+) -> dict[str, int]:
     """The comparison itself, for ``source_id``'s events among ``all_evs``."""
     evs = [e for e in all_evs if e["_key"].startswith(f"{source_id}/")]
     ids = Counter(e["id"] for e in evs)

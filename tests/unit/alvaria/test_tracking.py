@@ -289,7 +289,7 @@ def test_any_answers_give_chained_unique_events_and_paired_sessions(polls: list[
 def test_interaction_count_is_the_workload_total_timed_by_the_state_change() -> None:
     run = Run()
     (load,) = [e for e in run.team("t", [row(state="idle", start_s=0)]) if e["type"] == "cc.agent.workload.changed"]
-    assert load["data"]["current"] == {"calls": None, "semi_live": None, "non_live": None, "total": 0}
+    assert load["data"]["current"] == {"calls": None, "total": 0}
     assert load["data"]["previous"] is None and load["time"] == "2024-03-01T09:00:00.000Z"
     # a call arrives: state and count change together, at stateStartTime
     evs = run.team("t", [row(state="active", start_s=30, count=1)])
