@@ -30,9 +30,11 @@ from starlette.routing import Route
 from streamer.simulator.alvaria_render import (
     CONTACT_LISTS,
     TEAMS,
+    Rules,
     WORK_TYPES,
     UserView,
     channel_rows,
+    holds_by_interaction,
     list_body,
     parse_tz_offset,
     presence_user,
@@ -46,8 +48,8 @@ from streamer.simulator.tokens import TokenStore
 from streamer.simulator.truth import TruthActivity
 from streamer.simulator.world import World
 
-__all__ = ["alvaria_app", "mount", "ORG", "API_KEY", "CLIENT_ID", "CLIENT_SECRET", "SCOPE", "TOKEN_PATH",
-           "TOKEN_TTL_S", "ALVARIA_DRIFT"]
+__all__ = ["alvaria_app", "mount", "current_views", "ORG", "API_KEY", "CLIENT_ID", "CLIENT_SECRET", "SCOPE",
+           "TOKEN_PATH", "TOKEN_TTL_S", "ALVARIA_DRIFT"]
 
 ORG = "sim"
 API_KEY = "sim-key"
@@ -99,6 +101,22 @@ def _drift(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def current_views(world: World, now_ms: int) -> dict[str, UserView]:
+    """Every user's state at ``now_ms`` (the world advanced to it, under its lock)."""
+    snaps = world.agent_status()
+    cutoff = min((s.presence.start_ms for s in snaps), default=0)
+
+    def ended(a: TruthActivity) -> bool:
+        if a.end_ms is None:
+            return False
+        if a.type == "Presence":
+            return a.category == "LoggedOut"
+        return a.type == "Interaction" and a.end_ms >= cutoff
+
+    holds = holds_by_interaction(world.interactions(lambda i: i.end_ms is None))
+    return user_views(snaps, world.activities(ended), holds, now_ms, Rules(speed=world.speed))
+
+
 def alvaria_app(world: World, faults: Faults) -> Starlette:
     """The Reporting API v2 of organization ``sim`` over ``world``."""
     tokens = TokenStore(world.clock)
@@ -106,19 +124,6 @@ def alvaria_app(world: World, faults: Faults) -> Starlette:
     def quirks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = faults.transform({"items": rows})["items"]
         return _drift(out) if faults.field_case_drift else out
-
-    def views(now: int) -> dict[str, UserView]:
-        snaps = world.agent_status()
-        cutoff = min((s.presence.start_ms for s in snaps), default=0)
-
-        def ended(a: TruthActivity) -> bool:
-            if a.end_ms is None:
-                return False
-            if a.type == "Presence":
-                return a.category == "LoggedOut"
-            return a.type == "Interaction" and a.end_ms >= cutoff
-
-        return user_views(snaps, world.activities(ended))
 
     def guarded(fn: Callable[[Request, int], Response]) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -154,13 +159,13 @@ def alvaria_app(world: World, faults: Faults) -> Starlette:
         tz = parse_tz_offset(request.query_params.get("tzOffset"))
         if tz is None:
             raise ApiError(400, "Bad Request: invalid tzOffset")
-        vs = views(now)
+        vs = current_views(world, now)
         members = team_members(team, vs)
         return envelope([user_row(vs[m], team, now, tz) for m in members])
 
     def team_activity(request: Request, now: int) -> Response:
         team = required(request, "teamId", TEAMS)
-        vs = views(now)
+        vs = current_views(world, now)
         return envelope([team_row(team, (vs[m] for m in team_members(team, vs)))])
 
     def channel_activity(request: Request, now: int) -> Response:
@@ -179,7 +184,7 @@ def alvaria_app(world: World, faults: Faults) -> Starlette:
         work_type = request.query_params.get("workTypeId")
         if work_type and work_type not in WORK_TYPES:
             raise ApiError(404, "Not Found")
-        vs = views(now)
+        vs = current_views(world, now)
         users = [presence_user(v) for _, v in sorted(vs.items()) if v.state_id != "loggedoff"]
         return _json({"kind": "via#presenceDataList", "users": quirks(users), "totalItems": len(users)})
 

@@ -1,18 +1,28 @@
 """Pure rendering of ground truth in the Alvaria Cloud Reporting API v2 JSON shapes.
 
-The world knows presences and per-agent interaction activities; Alvaria reports one
-*state* per user. The mapping, applied to one instant:
+The world knows presences, per-agent interaction activities and the interactions' Held
+events; Alvaria reports one *state* per user. The mapping, applied to one instant:
 
 | world | Alvaria ``stateId`` (``stateStartTime``) |
 |---|---|
 | presence Logged Out | ``loggedoff`` (the presence's start) |
-| presence Break / Lunch / Meeting | ``notready``, reason = the presence name (its start) |
+| presence Break | ``park``, reason ``break`` (its start); ``parkwarning`` after ``park_warning_s`` |
+| presence Lunch / Meeting | ``notready``, reason = the presence name (its start) |
 | Ready, an interaction Ringing | ``pendingactive`` (the activity's start) |
-| Ready, an interaction Connected | ``active`` (its start) |
-| Ready, an interaction in Wrap | ``wrap`` (its start) |
+| Ready, an interaction Connected | ``active`` (its start, or the end of the agent's last hold on it) |
+| Ready, Connected, a Held the agent initiated | ``held`` (the Held event's start) |
+| Ready, an interaction in Wrap | ``wrap`` (its start); ``wrapwarning`` after ``wrap_warning_s`` |
 | Ready, a ring that went unanswered | ``notready``, reason ``rona`` (its start) |
 | Ready, two or more interactions | ``multiline`` (the newest one's start) |
-| Ready, nothing open | ``idle`` (the later of the presence start and the last interaction's end) |
+| Ready, nothing open | ``idle`` (the later of the presence start and the last interaction's end), |
+| | preceded by ``loggedon`` just after a login, and by ``reserved`` then ``preview`` |
+| | for preview agents (see :class:`Rules`) |
+
+The state names are the doc's userActivityRow ``stateId`` / ``stateName`` enumeration
+(``alvaria-cloud-reporting-api.txt``, "userActivityRow", Enumerated Values). The doc
+gives no trigger for park, the two warnings, loggedon, reserved or preview: the rules in
+:class:`Rules` are the simulator's own choice, deterministic (no randomness), and add
+state changes only, never other field values.
 
 ``signOnTime`` is the end of the agent's last Logged Out presence. Times are rendered
 like the doc's examples: UTC, whole seconds, ``Z``.
@@ -22,19 +32,21 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from streamer.simulator.truth import AgentSnapshot, TruthActivity, TruthInteraction
+from streamer.simulator.truth import AgentSnapshot, TruthActivity, TruthEvent, TruthInteraction
 
 __all__ = [
     "TEAMS",
     "WORK_TYPES",
     "CONTACT_LISTS",
     "STATE_NAMES",
+    "Rules",
     "UserView",
+    "holds_by_interaction",
     "iso_s",
     "parse_tz_offset",
     "team_members",
@@ -55,8 +67,11 @@ CONTACT_LISTS: dict[str, int] = {"callbackList": 500}
 """Contact list -> records in it."""
 
 STATE_NAMES: dict[str, str] = {
+    # the doc's userActivityRow enumeration: stateId -> stateName
     "idle": "Idle", "active": "Active", "wrap": "Wrap", "pendingactive": "Pending Active",
     "notready": "Not Ready", "loggedoff": "Logged Off", "multiline": "Multiline",
+    "held": "Held", "park": "Park", "parkwarning": "Park Warning", "wrapwarning": "Wrap Warning",
+    "loggedon": "Logged On", "reserved": "Reserved", "preview": "Preview",
 }
 _BY_CATEGORY = {"Ringing": "pendingactive", "Connected": "active", "Wrap": "wrap", "Unexpected": "notready"}
 
@@ -99,6 +114,81 @@ def team_members(team_id: str, agent_ids: Iterable[str]) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class Rules:
+    """The simulator's triggers for the states whose trigger the doc does not give.
+
+    Lengths are in the world's virtual seconds (divided by ``speed`` like every duration
+    the world draws). The doc only says what the states are: teamActivity's
+    ``parkWarningCount`` / ``wrapWarningCount`` count users in 'park warning' and
+    'wrapwarning', channelActivity's ``previewCount`` users "previewing information
+    before initiating a call to the customer".
+
+    - ``wrap_warning_s``: a wrap open that long becomes ``wrapwarning`` (from then on).
+    - ``park_warning_s``: a park (a Break) open that long becomes ``parkwarning``.
+    - ``logged_on_s``: after a login the user is ``loggedon`` that long, or until the
+      first interaction is offered.
+    - ``reserved_s``, ``preview_s``: every ``preview_every``-th agent (by number) works
+      a preview list: each time it becomes free it is ``reserved`` for a record, then
+      ``preview``-s it, then skips it (the world has no outbound calls) and is ``idle``.
+      An inbound interaction offered meanwhile ends this.
+    """
+
+    wrap_warning_s: float = 3.0
+    park_warning_s: float = 10.0
+    logged_on_s: float = 1.0
+    reserved_s: float = 1.0
+    preview_s: float = 3.0
+    preview_every: int = 4
+    speed: float = 1.0
+
+    def ms(self, seconds: float) -> int:
+        """``seconds`` of virtual time in clock milliseconds."""
+        return max(1, round(seconds * 1000 / self.speed))
+
+    def previews(self, agent_id: str) -> bool:
+        """Whether the agent works the preview list."""
+        return agent_id.isdigit() and int(agent_id) % self.preview_every == 0
+
+
+def holds_by_interaction(interactions: Iterable[TruthInteraction]) -> dict[str, list[TruthEvent]]:
+    """Interaction guid -> the Held events of its External (customer) channel; each names
+    the agent who put the customer on hold in ``properties.initiatingAgentId``."""
+    out: dict[str, list[TruthEvent]] = {}
+    for i in interactions:
+        for ch in i.channels:
+            if ch.role == "External":
+                out.setdefault(i.guid, []).extend(e for e in ch.events if e.type == "Held")
+    return out
+
+
+def _connected(agent_id: str, x: TruthActivity, holds: Sequence[TruthEvent]) -> tuple[str, int]:
+    """``held`` while a hold the agent initiated during this Connected is open, else
+    ``active`` since the Connected start or the end of that agent's last hold."""
+    start = x.start_ms
+    for ev in holds:
+        if (ev.properties or {}).get("initiatingAgentId") != agent_id or ev.start_ms < x.start_ms:
+            continue
+        if ev.end_ms is None:
+            return "held", ev.start_ms
+        start = max(start, ev.end_ms)
+    return "active", start
+
+
+def _free(agent_id: str, since: int, logged_on: bool, now_ms: int, rules: Rules) -> tuple[str, int]:
+    """A Ready user with nothing open: the rule phases of :class:`Rules` from ``since``, then idle."""
+    phases: list[tuple[str, int]] = []
+    if logged_on:
+        phases.append(("loggedon", rules.ms(rules.logged_on_s)))
+    if rules.previews(agent_id):
+        phases += [("reserved", rules.ms(rules.reserved_s)), ("preview", rules.ms(rules.preview_s))]
+    for state, length in phases:
+        if now_ms < since + length:
+            return state, since
+        since += length
+    return "idle", since
+
+
+@dataclass(frozen=True, slots=True)
 class UserView:
     """One user's Alvaria state at one instant."""
 
@@ -112,10 +202,13 @@ class UserView:
 
 
 def user_views(
-    snapshots: Sequence[AgentSnapshot], ended: Iterable[TruthActivity]
+    snapshots: Sequence[AgentSnapshot], ended: Iterable[TruthActivity],
+    holds: Mapping[str, Sequence[TruthEvent]], now_ms: int, rules: Rules = Rules(),
 ) -> dict[str, UserView]:
-    """Each agent's Alvaria state. ``ended`` are closed activities: the interactions that
-    ended during the current presence (idle since) and the Logged Out presences (sign-on)."""
+    """Each agent's Alvaria state at ``now_ms``. ``ended`` are closed activities: the
+    interactions that ended during the current presence (idle since) and the Logged Out
+    presences (sign-on); ``holds`` the Held events of the ongoing interactions
+    (:func:`holds_by_interaction`)."""
     last_end: dict[str, int] = {}
     sign_on: dict[str, int] = {}
     for a in ended:
@@ -133,6 +226,15 @@ def user_views(
         signed_on: int | None = sign_on.get(s.agent_id)
         if p.category == "LoggedOut":
             state, start, signed_on, count = "loggedoff", p.start_ms, None, 0
+        elif p.name == "Break":
+            # park / parkwarning: userActivityRow stateId enumeration; teamActivityRows
+            # parkCount, parkWarningCount; "Reason codes are supported for the 'notready',
+            # 'park' and 'loggedout' states" (userActivityRow reasonId). Trigger: Rules.
+            state, start = "park", p.start_ms
+            warn = p.start_ms + rules.ms(rules.park_warning_s)
+            if now_ms >= warn:
+                state, start = "parkwarning", warn
+            reason_id, reason_name = "break", p.name
         elif p.category != "Ready":
             state, start = "notready", p.start_ms
             reason_id, reason_name = (p.name or "").lower(), p.name or ""
@@ -143,8 +245,21 @@ def user_views(
             state, start = _BY_CATEGORY.get(x.category or "", "active"), x.start_ms
             if x.category == "Unexpected":
                 reason_id, reason_name = "rona", "Ring No Answer"
+            elif x.category == "Connected":
+                # held: userActivityRow stateId enumeration; teamActivityRows holdCount
+                # ("users ... currently in the 'hold' state"); from the world's Held events
+                state, start = _connected(s.agent_id, x, holds.get(x.interaction_guid or "", ()))
+            elif x.category == "Wrap" and now_ms >= x.start_ms + rules.ms(rules.wrap_warning_s):
+                # wrapwarning: userActivityRow stateId enumeration; teamActivityRows
+                # wrapWarningCount. Trigger: Rules.wrap_warning_s
+                state, start = "wrapwarning", x.start_ms + rules.ms(rules.wrap_warning_s)
         else:
-            state, start = "idle", max(p.start_ms, last_end.get(s.agent_id, 0))
+            # loggedon, reserved, preview: userActivityRow stateId enumeration (preview
+            # also teamActivityRows previewCount, channelActivityRow previewCount:
+            # "previewing information before initiating a call"). Triggers: Rules.
+            done = last_end.get(s.agent_id, 0)
+            just_logged_on = signed_on == p.start_ms and done < p.start_ms
+            state, start = _free(s.agent_id, max(p.start_ms, done), just_logged_on, now_ms, rules)
         out[s.agent_id] = UserView(s.agent_id, state, start, reason_id, reason_name, count, signed_on)
     return out
 

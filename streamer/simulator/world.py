@@ -135,6 +135,11 @@ class World:
         return self._lock
 
     @property
+    def speed(self) -> float:
+        """How much faster than the clock the world runs: every duration it draws is divided by it."""
+        return self._speed
+
+    @property
     def agent_ids(self) -> list[str]:
         return list(self._agents)
 

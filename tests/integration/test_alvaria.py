@@ -21,7 +21,9 @@ import streamer.simulator.tokens as sim_tokens
 from streamer.broker import EmbeddedBroker
 from streamer.errors import StreamerError
 from streamer.kafka.publisher import topic_names
+from streamer.simulator.alvaria_render import Rules
 from streamer.simulator.app import SimulatorThread
+from streamer.simulator.truth import TruthActivity, TruthInteraction
 from streamer.timeutil import parse_ts, to_ms
 from tests.unit.alvaria._fixtures import load, team_activity_changed, user_activity_changed
 
@@ -92,6 +94,46 @@ def _floor_s(ms: int) -> int:
     return ms // 1000 * 1000
 
 
+def hold_times(interactions: list[TruthInteraction]) -> dict[tuple[str, str], set[int]]:
+    """(agent, interaction guid) -> starts and ends of the holds the agent initiated on it."""
+    out: dict[tuple[str, str], set[int]] = {}
+    for i in interactions:
+        for ch in i.channels:
+            for e in ch.events:
+                if ch.role == "External" and e.type == "Held":
+                    times = out.setdefault(((e.properties or {})["initiatingAgentId"], i.guid), set())
+                    times.update(t for t in (e.start_ms, e.end_ms) if t is not None)
+    return out
+
+
+def rule_times(truth: list[TruthActivity], holds: dict[tuple[str, str], set[int]], speed: float) -> dict[str, set[int]]:
+    """Agent -> the times the simulator's Alvaria rules (``alvaria_render.Rules``) add to the
+    world's activity boundaries: holds, the warnings, the ends of loggedon, reserved, preview."""
+    rules = Rules(speed=speed)
+    logins = {(a.agent_id, a.end_ms) for a in truth if a.type == "Presence" and a.category == "LoggedOut"}
+    out: dict[str, set[int]] = {}
+    for (agent, _), times in holds.items():
+        out.setdefault(agent, set()).update(times)
+    for a in truth:
+        times = out.setdefault(a.agent_id, set())
+        free: list[int] = []
+        if a.type == "Interaction" and a.category == "Wrap":
+            times.add(a.start_ms + rules.ms(rules.wrap_warning_s))
+        elif a.type == "Presence" and a.name == "Break":
+            times.add(a.start_ms + rules.ms(rules.park_warning_s))
+        elif a.type == "Presence" and a.category == "Ready":
+            login = (a.agent_id, a.start_ms) in logins
+            free.append(a.start_ms + (rules.ms(rules.logged_on_s) if login else 0))
+            times.update(free)
+        if a.type == "Interaction" and a.end_ms is not None:
+            free.append(a.end_ms)
+        if rules.previews(a.agent_id):
+            reserved, preview = rules.ms(rules.reserved_s), rules.ms(rules.preview_s)
+            for f in free:
+                times.update((f + reserved, f + reserved + preview))
+    return out
+
+
 def test_world_state_changes_and_team_counts(
     broker: EmbeddedBroker, tmp_path: Path, issued_tokens: list[str], daemons: list[DaemonProcess]
 ) -> None:
@@ -108,6 +150,8 @@ def test_world_state_changes_and_team_counts(
         assert daemon.terminate() == 0, log.read_text()[-3000:]
         served = sim.faults.settings()
         truth = sim.world.activities()
+        holds = hold_times(sim.world.interactions())
+        derived = rule_times(truth, holds, sim.world.speed)
         world_start, world_end = sim.world.start_ms, sim.world.now_ms()
 
     evs = events(broker.bootstrap, prefix, "agent", "stats", "source")
@@ -121,6 +165,8 @@ def test_world_state_changes_and_team_counts(
     # --- user states: chained, backed by the world, active -> wrap exactly once each ---------
     interactions: dict[tuple[str, str, int], list[Any]] = {}
     boundaries: dict[str, set[int]] = {}
+    for agent, times in derived.items():  # the states the simulator's rules add (issue 15 A4)
+        boundaries.setdefault(agent, set()).update(_floor_s(t) for t in times)
     for a in truth:
         b = boundaries.setdefault(a.agent_id, set())
         b.add(_floor_s(a.start_ms))
@@ -139,9 +185,13 @@ def test_world_state_changes_and_team_counts(
             since = to_ms(parse_ts(e["data"]["since"]))
             assert since in boundaries[agent], (agent, e["data"])  # nothing invented
             d = e["data"]
-            if d["previous"] and d["previous"]["raw"] == "active" and d["current"]["raw"] == "wrap":
-                active_to_wrap.append((agent, since, d))
+            if d["previous"] and d["previous"]["raw"] in ("active", "held") and d["current"]["raw"] == "wrap":
+                active_to_wrap.append((agent, since, d))  # held: a consult ends on hold
     assert active_to_wrap, "no active -> wrap change seen in 15 s"
+    raws = Counter(e["data"]["current"]["raw"] for chain in states.values() for e in chain)
+    print("states published:", dict(raws))
+    # some of the states only the simulator's rules give were published, and checked above
+    assert raws.keys() & {"held", "park", "parkwarning", "preview", "reserved", "loggedon", "wrapwarning"}, raws
     # every wrap long enough for a 1 s poll (the world's own, seeded) is there, exactly once
     long_wraps = [a for a in truth if a.type == "Interaction" and a.category == "Wrap"
                   and a.start_ms >= world_start + 3000 and (a.end_ms or world_end) - a.start_ms >= 2500
@@ -153,12 +203,16 @@ def test_world_state_changes_and_team_counts(
     for agent, since, d in active_to_wrap:
         (wrap,) = interactions[(agent, "Wrap", since)]
         started = since - d["previous_duration_ms"]
-        connected = [a for a in interactions.get((agent, "Connected", started), []) if a.end_ms == wrap.start_ms]
-        assert connected, (agent, d)  # the right previous state: the Connected that ended into this Wrap
+        (connected,) = [a for a in truth if a.agent_id == agent and a.category == "Connected"
+                        and a.interaction_guid == wrap.interaction_guid and a.end_ms == wrap.start_ms]
+        # the right previous state: the Connected that ended into this Wrap, since its start or a hold's
+        began = {connected.start_ms} | holds.get((agent, wrap.interaction_guid or ""), set())
+        assert started in {_floor_s(t) for t in began}, (agent, d)
         same = [e for e in states[agent] if e["data"]["current"]["raw"] == "wrap" and e["data"]["since"] == d["since"]]
         assert len(same) == 1
         assert d["current"] == {"state": "Wrap", "raw": "wrap", "reason": None}
-        assert d["previous"] == {"state": "Busy", "raw": "active", "reason": None}
+        assert d["previous"] in ({"state": "Busy", "raw": "active", "reason": None},
+                                 {"state": "Busy", "raw": "held", "reason": None})
     presence = chains(evs, "cc.agent.presence.changed")
     for chain in presence.values():
         assert all(e["data"]["current"] != e["data"]["previous"] for e in chain)

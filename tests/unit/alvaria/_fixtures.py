@@ -77,3 +77,14 @@ def channel_activity_durations(queue_dur: int) -> bytes:
         (b'"queueDur": 5', b'"queueDur": %d' % queue_dur),
         (b'"maxQueueDur": 0', b'"maxQueueDur": %d' % queue_dur),
     )
+
+
+def user_activity_state(state_id: str, state_name: str, start: str = "2018-02-07T11:31:02Z") -> bytes:
+    """The seed's userActivity with Keran123 in another state of the doc's enumeration
+    since ``start`` (everything else, the leftover ``reasonId`` "break" too, as served)."""
+    return _replace(
+        load("user_activity.json"),
+        (b'"stateId": "active"', b'"stateId": "%s"' % state_id.encode()),
+        (b'"stateName": "Active"', b'"stateName": "%s"' % state_name.encode()),
+        (b'"stateStartTime": "2018-02-07T11:29:46Z"', b'"stateStartTime": "%s"' % start.encode()),
+    )

@@ -6,13 +6,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamer.emit import SourceContext
 from streamer.rules import emit_with_rules
 from streamer.track.ledger import Ledger
-from streamer.vendors.alvaria.models import PresenceUser, Rows, TeamActivityRow, UserActivityRow
+from streamer.vendors.alvaria.models import PresenceUser, Rows, TeamActivityRow, UserActivityRow, decode_rows
 from streamer.vendors.alvaria.source import (
     STATES,
     LoggedOnState,
@@ -25,6 +26,8 @@ from streamer.vendors.alvaria.source import (
     track_users,
     work_state,
 )
+
+from ._fixtures import load, user_activity_state
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -161,6 +164,47 @@ def test_unknown_states_are_kept_raw_and_reasons_only_where_they_belong() -> Non
     named = UserActivityRow(user_id="u", state_name="Not Ready")
     assert work_state(named).state == "NotReady" and presence_of(named).category == "Away"
     assert {v[0] for v in STATES.values()} == {"Idle", "Busy", "Wrap", "NotReady", "LoggedOut"}
+
+
+# Issue 15 A4: the states the simulator did not produce, each read from the seed's own row.
+# stateId -> (the doc's stateName, normalized state, presence category, reason)
+DOC_STATES = {
+    "held": ("Held", "Busy", "Ready", None),
+    "park": ("Park", "NotReady", "Away", "break"),
+    "parkwarning": ("Park Warning", "NotReady", "Away", "break"),
+    "preview": ("Preview", "Busy", "Ready", None),
+    "reserved": ("Reserved", "Busy", "Ready", None),
+    "loggedon": ("Logged On", "NotReady", "Away", None),
+    "wrapwarning": ("Wrap Warning", "Wrap", "Ready", None),
+}
+
+
+@pytest.mark.parametrize("state_id", sorted(DOC_STATES))
+def test_each_documented_state_from_a_seed_shaped_row(state_id: str) -> None:
+    name, norm, category, reason = DOC_STATES[state_id]
+    run = Run()
+    run.team("salesTeam", _good(decode_rows(load("user_activity.json"), UserActivityRow)))  # active, Ready
+    evs = run.team("salesTeam", _good(decode_rows(user_activity_state(state_id, name), UserActivityRow)))
+    by_type = {e["type"]: e["data"] for e in evs}
+    state = by_type["cc.agent.state.changed"]
+    assert state["current"] == {"state": norm, "raw": state_id, "reason": reason}
+    assert state["previous"] == {"state": "Busy", "raw": "active", "reason": None}
+    assert state["since"] == "2018-02-07T11:31:02.000Z"  # stateStartTime
+    presence = by_type.get("cc.agent.presence.changed")
+    if category == "Ready":  # a working state: the presence stays Ready
+        assert presence is None, presence
+    else:
+        assert presence is not None and presence["previous"]["category"] == "Ready"
+        assert (presence["current"]["category"], presence["current"]["name"], presence["current"]["reason"]) == (
+            category, name, reason)
+        assert presence["current"]["eligible_for_routing"] is False
+    # only by its stateName (stateId is "internal" and "may change"): the same reading
+    named = UserActivityRow(user_id="u", state_name=name)
+    assert work_state(named).state == norm and presence_of(named).category == category
+
+
+def _good(rows: Rows[UserActivityRow]) -> list[UserActivityRow]:
+    return [r for r in rows.items if isinstance(r, UserActivityRow)]
 
 
 def test_a_state_without_start_time_is_not_repeated() -> None:
