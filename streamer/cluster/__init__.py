@@ -1,6 +1,7 @@
 """Several daemons share a config's sources through Kafka group membership (DESIGN rule 9).
 
-Groundwork for issue 12, tested on its own: :mod:`.assign` (who runs which source) and
-:mod:`.membership` (the group, the lease that fences). The daemon does not use them yet:
-``streamer run`` still runs every source of its config.
+:mod:`.assign` decides who runs which source (pure), :mod:`.membership` keeps this daemon
+in the group and holds the lease that fences its writes, :mod:`.status` answers
+``streamer status`` and :mod:`.workers` supervises ``streamer run --workers N``. The
+daemon (``runtime.Daemon``) starts and stops its sources on the group's assignments.
 """

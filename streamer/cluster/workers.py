@@ -78,21 +78,24 @@ class Supervisor:
     def run(self) -> int:
         """Supervise until a stop signal (exit 0 when every worker stopped cleanly) or a
         refusal (that worker's exit code)."""
-        for s in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(s, self._on_signal)
-        self.log.info("starting workers", workers=self.count, config=self.config)
-        for w in self.workers:
-            self._start(w)
-        code = 0
-        while self._stop_signal is None:
-            refused = self._watch()
-            if refused is not None:
-                code = refused
-                break
-            time.sleep(0.2)
-        if self._stop_signal is not None:
-            self.log.info("stopping workers", signal=signal.Signals(self._stop_signal).name)
-        return self._stop_all() or code
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.log.info("starting workers", workers=self.count, config=self.config)
+            for w in self.workers:
+                self._start(w)
+            code = 0
+            while self._stop_signal is None:
+                refused = self._watch()
+                if refused is not None:
+                    code = refused
+                    break
+                time.sleep(0.2)
+            if self._stop_signal is not None:
+                self.log.info("stopping workers", signal=signal.Signals(self._stop_signal).name)
+            return self._stop_all() or code
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
     def _watch(self) -> int | None:
         now = self._clock()

@@ -84,8 +84,9 @@ def kill_leftovers() -> None:
 class DaemonProcess:
     """``streamer run`` in a child process, as an operator would run it."""
 
-    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
         self.config, self.log = config, log
+        self.args = args or []
         self.env = {**os.environ, "IT_VONAGE_TOKEN": "sim-token", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -93,7 +94,7 @@ class DaemonProcess:
         self.log_from = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamer.cli", "run", "--config", str(self.config)],
+                [sys.executable, "-m", "streamer.cli", "run", "--config", str(self.config), *self.args],
                 cwd=ROOT, env=self.env, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
             )
         STARTED.append(self)

@@ -1,6 +1,6 @@
 """Group membership on the embedded broker: daemons split the sources, a leaver's sources
-move to the others and nothing else moves (issue 12 groundwork; the daemon does not use
-streamer.cluster yet)."""
+move to the others and nothing else moves (streamer.cluster.membership on its own; the
+daemons built on it are in test_cluster.py)."""
 
 from __future__ import annotations
 
