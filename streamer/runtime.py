@@ -20,7 +20,7 @@ import anyio
 import anyio.abc
 import msgspec
 import structlog
-from aiokafka.errors import KafkaError
+from aiokafka.errors import GroupAuthorizationFailedError, KafkaError, TopicAuthorizationFailedError
 
 from .cluster.membership import Membership
 from .config import SourceConfig, StreamerConfig, group_id
@@ -590,6 +590,8 @@ class Daemon:
             lease_margin=cfg.cluster.lease_margin,
         )
         self.publisher = Publisher(cfg.kafka, gate=self.membership.lease.valid)
+        membership = self.membership
+        metrics.group_member.set_function(lambda: 1.0 if membership.member else 0.0)
         self.store = StateStore(cfg.kafka)
         self.runners = {s.id: self._runner(s) for s in cfg.sources}
         """Every source of the config; those the group gave this daemon run."""
@@ -654,8 +656,9 @@ class Daemon:
                 # Every owned source has made its last commit: only now leave the group,
                 # so that the daemons taking the sources over read everything back.
                 self._owned_tg = None
-                with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                    await self._announce(None)
+                if self.publisher.started:
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                        await self._announce(None)
                 member.cancel()
                 outer.cancel_scope.cancel()
         finally:
@@ -673,10 +676,15 @@ class Daemon:
                 except (KafkaError, OSError) as e:
                     failures += 1
                     delay = backoff_delay(failures, cap=10.0)
-                    self.log.warning("group membership failed; rejoining", error=f"{type(e).__name__}: {e}",
-                                     retry_in=round(delay, 2))
+                    if isinstance(e, (GroupAuthorizationFailedError, TopicAuthorizationFailedError)):
+                        self.log.error(
+                            "kafka refused the group; the daemon needs READ on the group and its topic",
+                            group=self.membership.group_id, topic=self.membership.topic,
+                            error=f"{type(e).__name__}: {e}", retry_in=round(delay, 2))
+                    else:
+                        self.log.warning("group membership failed; rejoining", error=f"{type(e).__name__}: {e}",
+                                         retry_in=round(delay, 2))
                     await self._stop_owned()
-                    self.metrics.group_member.set(0)
                     await anyio.sleep(delay)
 
     async def _start_owned(self, owned: frozenset[str], epoch: int) -> None:
@@ -691,7 +699,6 @@ class Daemon:
         self._generation = (scope, done)
         self.metrics.rebalances.inc()
         self.metrics.owned_sources.set(len(runners))
-        self.metrics.group_member.set(1)
         tg.start_soon(self._run_owned, runners, scope, done)
         tg.start_soon(self._announce, _enc.encode(self.membership.record()))
 
@@ -716,7 +723,6 @@ class Daemon:
     async def _stop_owned(self) -> None:
         """A rebalance starts: stop every owned source after its in-flight commit."""
         generation, self._generation = self._generation, None
-        self.metrics.group_member.set(0)
         if generation is None:
             return
         scope, done = generation

@@ -53,7 +53,7 @@ def vonage_source(source_id: str, base_url: str, **overrides: Any) -> dict[str, 
 
 def write_config(
     path: Path, *, bootstrap: str, prefix: str, base_url: str, extra_sources: list[dict[str, Any]] | None = None,
-    kafka: dict[str, Any] | None = None, **source: Any,
+    kafka: dict[str, Any] | None = None, cluster: dict[str, Any] | None = None, **source: Any,
 ) -> Path:
     src = vonage_source(str(source.pop("id", "vonage-it")), base_url, **source)
     cfg = {
@@ -63,6 +63,10 @@ def write_config(
         "log_level": "info",
         "log_format": "json",
         "watermark_interval": "2s",
+        # A daemon SIGKILLed by a test stays a member of its group until its session times
+        # out, and the next start waits that long for its sources: shorter than the
+        # defaults (6 s, 1 s), which test_cluster.py keeps to show the default takeover.
+        "cluster": {"session_timeout": "4s", "heartbeat_interval": "500ms", "lease_margin": "1s", **(cluster or {})},
     }
     path.write_text(dump_config(cfg))
     return path

@@ -44,8 +44,9 @@ def sim() -> Iterator[SimulatorThread]:
 def cluster_config(tmp_path: Path, broker: EmbeddedBroker, sim: SimulatorThread, sources: int) -> tuple[Path, list[str]]:
     ids = [f"s{i:02d}" for i in range(sources)]
     base = f"{sim.base_url}/vonage"
+    defaults = {"session_timeout": "6s", "heartbeat_interval": "1s", "lease_margin": "1.5s"}  # what users get
     cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=unique_prefix(), base_url=base,
-                       id=ids[0], extra_sources=[vonage_source(i, base) for i in ids[1:]])
+                       id=ids[0], extra_sources=[vonage_source(i, base) for i in ids[1:]], cluster=defaults)
     return cfg, ids
 
 

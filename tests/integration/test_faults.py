@@ -15,7 +15,7 @@ from streamer.simulator.app import SimulatorThread
 
 from .check import check_against_truth
 from .harness import (
-    DaemonProcess, assert_clean_log, event_key, events, read_topic, truth_key, unique_prefix, write_config,
+    DaemonProcess, assert_clean_log, event_key, events, read_topic, truth_key, unique_prefix, wait_for, write_config,
 )
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,9 @@ def test_vendor_fault_storm_keeps_running_and_loses_nothing(broker: EmbeddedBrok
         cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix,
                            base_url=f"{sim.base_url}/vonage")
         daemon = DaemonProcess(cfg, log).start()
-        time.sleep(4)
+        # The storm starts once every endpoint is polling (healthy): it is to break a running daemon.
+        daemon.wait_restored()  # the topics exist from here on
+        assert wait_for(lambda: set(health_by_endpoint(broker.bootstrap, prefix)) == ENDPOINTS, 60)
         before = dict(sim.faults.faults_served)
         sim.faults.update(retry_after=1, **burst)
         time.sleep(20)
