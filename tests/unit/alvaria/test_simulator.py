@@ -15,12 +15,7 @@ from streamer.simulator.app import build_app
 from streamer.simulator.faults import Faults
 from streamer.simulator.world import World
 from streamer.vendors.alvaria.models import (
-    ChannelActivityRow,
-    ListActivityRow,
-    PresenceUser,
-    TeamActivityRow,
     UserActivityRow,
-    decode_list_activity,
     decode_rows,
 )
 
