@@ -112,11 +112,6 @@ def cases() -> list[Any]:
     for source_id in ("vonage", "rmi", "rai", "alvaria"):
         for switch in SWITCHES:
             marks = []
-            if (source_id, switch) == ("rai", "rows_out_of_order"):
-                # agentStatusHistory rows sharing a changeTimestamp keep the vendor's order
-                # today; how they are ordered (by status time, issue 15 S2) is the Sinch item's
-                marks.append(pytest.mark.xfail(reason="RAI order of rows sharing changeTimestamp: issue 15 S2",
-                                               strict=False))
             out.append(pytest.param(source_id, switch, marks=marks, id=f"{source_id}-{switch}"))
     return out
 

@@ -176,7 +176,10 @@ def log_steps(
     by_change = sorted(range(len(rows)), key=lambda i: (to_ms(rows[i].change_timestamp), i))
     steps = [Step(to_ms(rows[i].change_timestamp), n, aspect, d)
              for n, i in enumerate(by_change) for aspect, d in row_drafts(rows[i], endpoint)]
-    steps.sort(key=lambda s: (s.draft.at_ms, s.change_ms, s.row))  # stable: a row's drafts keep their order
+    # Stable: a row's drafts keep their order. A Waiting and a Wrap at the same instant (the
+    # docs show 0 ms apart) are the call's end, then its wrap-up, whatever order the log has.
+    waiting_rows = {s.row for s in steps if _is(s.draft, "Waiting")}
+    steps.sort(key=lambda s: (s.draft.at_ms, s.change_ms, s.row not in waiting_rows, s.row))
     states: dict[str, list[int]] = {}
     for k, s in enumerate(steps):
         if s.draft.type == "cc.agent.state.changed":
