@@ -8,6 +8,7 @@ the crash-recovery path is the only recovery path.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import random
@@ -700,21 +701,27 @@ class Daemon:
         self.metrics.rebalances.inc()
         self.metrics.owned_sources.set(len(runners))
         tg.start_soon(self._run_owned, runners, scope, done)
-        tg.start_soon(self._announce, _enc.encode(self.membership.record()))
 
-    async def _announce(self, value: bytes | None) -> None:
-        """Say on the group's topic who owns what (for ``streamer status``; best effort)."""
+    async def _announce(self, value: bytes | None, *, attempts: int = 1) -> None:
+        """Say on the group's topic who owns what (for ``streamer status``), trying up to
+        ``attempts`` times: the lease may lapse for a moment around a rebalance."""
         record = OutRecord(self.membership.topic, self.membership.name.encode(), value, [])
-        try:
-            await self.publisher.send([record])
-        except StreamerError as e:
-            self.log.warning("could not announce this daemon's sources", error=str(e))
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.publisher.send([record])
+                return
+            except StreamerError as e:
+                if attempt == attempts:
+                    self.log.warning("could not announce this daemon's sources", error=str(e))
+                    return
+            await anyio.sleep(min(5.0, 0.25 * 2 ** attempt))
 
     async def _run_owned(self, runners: list[SourceRunner], scope: anyio.CancelScope, done: anyio.Event) -> None:
         try:
             with scope:
-                await self._prefetch_state(runners)
                 async with anyio.create_task_group() as tg:
+                    tg.start_soon(functools.partial(self._announce, _enc.encode(self.membership.record()), attempts=8))
+                    await self._prefetch_state(runners)
                     for r in runners:
                         tg.start_soon(r.run)
         finally:

@@ -40,6 +40,12 @@ from .assign import MemberInfo, assign
 __all__ = ["Lease", "Membership", "MemberRecord", "PROTOCOL", "member_view"]
 
 PROTOCOL = "ccstream-sources-v1"
+REBALANCE_TIMEOUT_S = 20.0
+"""How long the coordinator waits for the members to rejoin once a rebalance starts. A
+member stops its sources (their in-flight commits) before it rejoins, which can take
+seconds on a busy host; kicking it out for that would start another rebalance. Safe at
+any length: the lease of a member that does not rejoin runs out a session after its
+last heartbeat, before the rebalance can give its sources away."""
 
 
 class _Declared(msgspec.Struct, frozen=True):
@@ -145,6 +151,7 @@ class Membership:
         self._heartbeat_interval = heartbeat_interval
         self._on_revoked, self._on_assigned = on_revoked, on_assigned
         self._join_sent = time.monotonic()
+        self._sync_sent = float("-inf")
         self._consumer: AIOKafkaConsumer | None = None
         self._log = structlog.get_logger("streamer.cluster")
 
@@ -175,6 +182,8 @@ class Membership:
 
             @classmethod
             def metadata(cls, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
+                if me._consumer is not None:  # before the first JoinGroup: its SyncGroup proves the lease
+                    me._watch_heartbeats(me._consumer)
                 declared = _Declared(sorted(me.sources), sorted(me.owned), me.epoch, me.name)
                 return ConsumerProtocolMemberMetadata(0, sorted(topics), msgspec.json.encode(declared))
 
@@ -219,6 +228,7 @@ class Membership:
         finally:
             self.lease.void()
             self._join_sent = time.monotonic()  # the JoinGroup that follows is sent after this
+            self._sync_sent = float("-inf")
 
     async def _assigned(self) -> None:
         given, self._pending = self._pending, None
@@ -229,8 +239,12 @@ class Membership:
             self.member_id = self._consumer._coordinator.member_id
         self.epoch = max(self.epoch, given.epoch)
         self.owned = frozenset(given.sources)
-        self.lease.grant(self._join_sent)
-        self._log.info("assignment", epoch=self.epoch, sources=sorted(self.owned))
+        # The SyncGroup that brought the assignment reset our session on the coordinator:
+        # proof of membership from when it was sent (the JoinGroup before it may have
+        # waited a whole rebalance for other members).
+        self.lease.grant(max(self._join_sent, self._sync_sent))
+        self._log.info("assignment", epoch=self.epoch, sources=sorted(self.owned),
+                       lease_s=round(self.lease.remaining(), 2))
         await self._on_assigned(self.owned, self.epoch)
 
     def _watch_heartbeats(self, consumer: AIOKafkaConsumer) -> None:
@@ -239,6 +253,9 @@ class Membership:
         aiokafka has no hook for these; its coordinator's methods are wrapped on this
         one instance (checked by the tests against the locked aiokafka version)."""
         coordinator = consumer._coordinator
+        if coordinator is None or getattr(coordinator, "_ccstream_watched", False):
+            return
+        coordinator._ccstream_watched = True
         heartbeat, rejoin, reset = coordinator._do_heartbeat, coordinator.request_rejoin, coordinator.reset_generation
 
         async def do_heartbeat() -> bool:
@@ -258,6 +275,14 @@ class Membership:
             self.owned = frozenset()
             reset()
 
+        send_req = coordinator._send_req
+
+        async def send_req_timed(request: Any) -> Any:
+            if type(request).__name__.startswith("SyncGroupRequest"):
+                self._sync_sent = time.monotonic()
+            return await send_req(request)
+
+        coordinator._send_req = send_req_timed
         coordinator._do_heartbeat = do_heartbeat
         coordinator.request_rejoin = request_rejoin
         coordinator.reset_generation = reset_generation
@@ -270,11 +295,12 @@ class Membership:
             enable_auto_commit=False,
             partition_assignment_strategy=(self._assignor(),),
             session_timeout_ms=int(self._session_timeout * 1000),
-            rebalance_timeout_ms=int(self._session_timeout * 1000),
+            rebalance_timeout_ms=int(max(self._session_timeout, REBALANCE_TIMEOUT_S) * 1000),
             heartbeat_interval_ms=int(self._heartbeat_interval * 1000),
         )
         consumer.subscribe([self.topic], listener=self._Listener(self))
         self._consumer = consumer
+        self._join_sent = time.monotonic()
         try:
             await consumer.start()
         except BaseException:
