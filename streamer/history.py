@@ -86,6 +86,10 @@ async def read_range(
         # The endpoint reads [cursor - lookback, now - lag): aim it at the chunk (at least
         # one lookback long), and keep only what started inside the range.
         read_end = max(chunk_end, done_to + lookback + 1)
+        if chunk_end >= end_ms:
+            # Read a lookback past the end: a row the vendor writes late (include=Processed
+            # windows are processing time) belongs to the range by its own time.
+            read_end = max(read_end, end_ms + lookback)
         async for result in ep.poll(done_to + lookback, read_end + lag):
             result.drafts = [d for d in result.drafts if start_ms <= d.at_ms < end_ms]
             result.complete_up_to_ms = None
