@@ -121,7 +121,9 @@ class SourceRunner:
                                  max_field_bytes=gcfg.kafka.max_record_bytes // FIELD_SHARE)
         self.log = structlog.get_logger("streamer.source").bind(source=cfg.id)
         self.source = source
-        self.lock = anyio.Lock()
+        self.lock = anyio.Semaphore(1)
+        """Held by a commit or a restore; the daemon also holds it while a rebalance runs
+        (a semaphore, not a Lock: it is taken and given back from the group's task)."""
         self.ledger = Ledger(seen_refresh_ms=int(gcfg.state_retention * 500))
         self.checkpoint = Checkpoint(source_id=self.state_key)
         self.needs_restore = True
@@ -571,6 +573,21 @@ class SourceRunner:
         await self._set_health_safely(ep, status, reason)
 
 
+PAUSE_WAIT_S = 2.0
+"""How long a rebalance waits for a source to pause (its in-flight commit) before stopping it."""
+
+
+class _Owned:
+    """A source this daemon runs: its task's scope, and whether a rebalance paused it."""
+
+    def __init__(self, runner: SourceRunner) -> None:
+        self.runner = runner
+        self.scope = anyio.CancelScope()
+        self.done = anyio.Event()
+        self.started = False
+        self.paused = False
+
+
 SHUTDOWN_GRACE_S = 10.0
 """How long a stop signal waits for the in-flight commit before the process exits anyway."""
 
@@ -601,7 +618,9 @@ class Daemon:
         self.refused: str | None = None
         """Why the daemon refused to start (wrong topics, no right to create them), if it did."""
         self._owned_tg: anyio.abc.TaskGroup | None = None
-        self._generation: tuple[anyio.CancelScope, anyio.Event] | None = None
+        self._owned: dict[str, _Owned] = {}
+        """The sources this daemon runs (paused while a rebalance runs)."""
+        self._restoring: anyio.CancelScope | None = None
 
     def _runner(self, s: SourceConfig) -> SourceRunner:
         membership = self.membership
@@ -685,22 +704,48 @@ class Daemon:
                     else:
                         self.log.warning("group membership failed; rejoining", error=f"{type(e).__name__}: {e}",
                                          retry_in=round(delay, 2))
-                    await self._stop_owned()
+                    await self._stop_all_owned()
                     await anyio.sleep(delay)
 
     async def _start_owned(self, owned: frozenset[str], epoch: int) -> None:
-        """The group gave this daemon ``owned`` at ``epoch``: restore them and poll."""
+        """The group gave this daemon ``owned`` at ``epoch``. A source it ran until the
+        rebalance, with nobody else in between, goes on from where it paused; the others
+        it ran stop; new ones restore from Kafka and poll."""
         tg = self._owned_tg
         if tg is None:  # shutting down
             return
-        runners = [self.runners[sid] for sid in sorted(owned) if sid in self.runners]
-        for r in runners:
+        expelled, self.membership.dropped = self.membership.dropped, False
+        for sid in [sid for sid, o in self._owned.items() if sid not in owned or expelled or not o.paused]:
+            await self._stop_one(sid)
+        fresh = [self.runners[sid] for sid in sorted(owned) if sid in self.runners and sid not in self._owned]
+        for sid, o in self._owned.items():
+            o.runner.owner_epoch = epoch
+            o.paused = False
+            o.runner.lock.release()
+        for r in fresh:
             r.owner_epoch = epoch
-        scope, done = anyio.CancelScope(), anyio.Event()
-        self._generation = (scope, done)
         self.metrics.rebalances.inc()
-        self.metrics.owned_sources.set(len(runners))
-        tg.start_soon(self._run_owned, runners, scope, done)
+        self.metrics.owned_sources.set(len(self._owned) + len(fresh))
+        if fresh:
+            self._restoring = anyio.CancelScope()
+            self._start_fresh(tg, fresh, self._restoring)
+        tg.start_soon(functools.partial(self._announce, _enc.encode(self.membership.record()), attempts=8))
+
+    def _start_fresh(self, tg: anyio.abc.TaskGroup, runners: list[SourceRunner], scope: anyio.CancelScope) -> None:
+        """Start ``runners``, after one shared read of their state (in the background)."""
+        for r in runners:
+            self._owned[r.cfg.id] = _Owned(r)
+
+        async def go() -> None:
+            with scope:
+                await self._prefetch_state(runners)
+            for r in runners:
+                o = self._owned.get(r.cfg.id)
+                if o is not None and o.runner is r and not o.started:
+                    o.started = True
+                    tg.start_soon(self._run_one, o)
+
+        tg.start_soon(go)
 
     async def _announce(self, value: bytes | None, *, attempts: int = 1) -> None:
         """Say on the group's topic who owns what (for ``streamer status``), trying up to
@@ -716,25 +761,44 @@ class Daemon:
                     return
             await anyio.sleep(min(5.0, 0.25 * 2 ** attempt))
 
-    async def _run_owned(self, runners: list[SourceRunner], scope: anyio.CancelScope, done: anyio.Event) -> None:
+    async def _run_one(self, o: "_Owned") -> None:
         try:
-            with scope:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(functools.partial(self._announce, _enc.encode(self.membership.record()), attempts=8))
-                    await self._prefetch_state(runners)
-                    for r in runners:
-                        tg.start_soon(r.run)
+            with o.scope:
+                await o.runner.run()
         finally:
-            done.set()
+            o.done.set()
+
+    async def _stop_one(self, sid: str) -> None:
+        o = self._owned.pop(sid)
+        o.scope.cancel()
+        if o.paused:
+            o.paused = False
+            o.runner.lock.release()  # the cancelled runner's commit waits no more
+        if o.started:
+            await o.done.wait()
 
     async def _stop_owned(self) -> None:
-        """A rebalance starts: stop every owned source after its in-flight commit."""
-        generation, self._generation = self._generation, None
-        if generation is None:
-            return
-        scope, done = generation
-        scope.cancel()
-        await done.wait()
+        """A rebalance starts: no commit may run until the new assignment. Each source's
+        in-flight commit finishes; the source then waits, paused, or stops if it cannot
+        pause within ``PAUSE_WAIT_S`` (a long restore)."""
+        if self._restoring is not None:
+            self._restoring.cancel()  # a shared read for sources started last time
+            self._restoring = None
+        for sid, o in list(self._owned.items()):
+            if o.paused:
+                continue
+            if not o.started:
+                await self._stop_one(sid)
+                continue
+            with anyio.move_on_after(PAUSE_WAIT_S):
+                await o.runner.lock.acquire()
+                o.paused = True
+            if not o.paused:
+                await self._stop_one(sid)
+
+    async def _stop_all_owned(self) -> None:
+        for sid in list(self._owned):
+            await self._stop_one(sid)
         self.metrics.owned_sources.set(0)
 
     async def _prefetch_state(self, runners: list[SourceRunner]) -> None:

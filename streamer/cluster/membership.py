@@ -145,6 +145,9 @@ class Membership:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.member_id = ""
         """The coordinator's id for this member (set at each assignment)."""
+        self.dropped = False
+        """The group expelled this member since the owner last looked (the owner clears it):
+        its sources may have been written by another member in between."""
         self.lease = Lease(session_timeout - lease_margin)
         self.rebalances = 0
         self._session_timeout = session_timeout
@@ -214,11 +217,21 @@ class Membership:
         def __init__(self, owner: "Membership") -> None:
             self.owner = owner
 
+        # aiokafka logs a listener's exception with the standard logging and goes on:
+        # say it where the daemon's errors go.
         async def on_partitions_revoked(self, revoked: Any) -> None:
-            await self.owner._revoked()
+            try:
+                await self.owner._revoked()
+            except Exception:
+                self.owner._log.exception("stopping the sources for a rebalance failed")
+                raise
 
         async def on_partitions_assigned(self, assigned: Any) -> None:
-            await self.owner._assigned()
+            try:
+                await self.owner._assigned()
+            except Exception:
+                self.owner._log.exception("starting the assigned sources failed")
+                raise
 
     async def _revoked(self) -> None:
         # The lease still runs (heartbeats no longer renew it): in-flight commits finish
@@ -270,6 +283,7 @@ class Membership:
 
         def reset_generation() -> None:  # expelled: the sources may already be someone else's
             self.lease.void()
+            self.dropped = True
             if self.owned:
                 self._log.warning("expelled from the group; stopped writing", sources=sorted(self.owned))
             self.owned = frozenset()
@@ -314,6 +328,7 @@ class Membership:
                 await consumer.getmany(timeout_ms=500)  # a poll keeps the member in the group
         finally:
             self.lease.void()
+            self.dropped = True  # a new consumer joins as a new member
             self.owned = frozenset()
             self._consumer = None
             with anyio.CancelScope(shield=True):

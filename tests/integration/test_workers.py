@@ -20,7 +20,7 @@ from streamer.config import dump_config, load_config
 from streamer.simulator.app import SimulatorThread
 
 from .check import check_sources
-from .harness import DaemonProcess, unique_prefix, vonage_source, wait_for, write_config
+from .harness import DaemonProcess, read_topic, unique_prefix, vonage_source, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +45,16 @@ def owned_per_member(cfg: Path) -> dict[int, int]:
     if st.unowned:
         return {}
     return {int(m.name.rpartition(":")[2]): len(m.owned) for m in st.members}
+
+
+def agent_activity_cursors(cfg: Path) -> dict[str, int]:
+    c = load_config(cfg)
+    out = {}
+    for r in read_topic(c.kafka.bootstrap_servers, f"{c.kafka.topic_prefix}.streamer.checkpoints"):
+        cursor = json.loads(r.value)["cursors"].get("agent-activities") if r.value else None
+        if cursor is not None:
+            out[r.key.decode()] = cursor
+    return out
 
 
 def owned_metric(port: int) -> float:
@@ -83,6 +93,8 @@ def test_two_workers_share_the_sources_and_a_dead_one_is_restarted(
             took = time.monotonic() - killed
             assert '"event": "worker died; restarting"' in log.read_text()
 
+            # every source polls its history again, whoever owns it, before the stop
+            assert wait_for(lambda: set(ids) <= set(agent_activity_cursors(cfg)), 60), agent_activity_cursors(cfg)
             assert parent.terminate(timeout=40) == 0, log.read_text()[-3000:]
             assert not alive(first[0]) and not alive(restarted)
         finally:
