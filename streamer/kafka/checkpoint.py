@@ -1,9 +1,11 @@
 """Checkpoints and tracked state in compacted topics; restore; output-tail read-back.
 
-Write order after every batch: events (acked) -> changed ledger entities to
-``<prefix>.streamer.state`` -> the checkpoint (cursors + covered output offsets) to
-``<prefix>.streamer.checkpoints``. A crash between any two steps is repaired on start
-by reading the output written after the checkpoint's offsets back into the ledger.
+Write order after every batch: events (acked) -> in one send, the changed ledger
+entities to ``<prefix>.streamer.state`` and the checkpoint (cursors + covered output
+offsets) to ``<prefix>.streamer.checkpoints``. Either of that send may land without the
+other, so its checkpoint covers the output only up to the previous batch, whose state was
+acked before. A crash anywhere is repaired on start by reading the output written after
+the checkpoint's offsets back into the ledger.
 """
 
 from __future__ import annotations
