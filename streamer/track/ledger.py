@@ -81,14 +81,8 @@ entity compresses to about a third of its msgpack size. In memory only, never sa
 so it may change between versions."""
 
 
-FREEZE_LEVEL = 1
-"""Deflate's fastest level: on an entity of a few hundred bytes primed with ``_ZDICT`` it
-is as small as level 6 (within a few bytes) at half the time; freezing was about 6% of the
-daemon at the default load."""
-
-
 def _freeze(e: EntityState) -> bytes:
-    z = zlib.compressobj(FREEZE_LEVEL, zlib.DEFLATED, -12, 2, zdict=_ZDICT)
+    z = zlib.compressobj(6, zlib.DEFLATED, -12, 2, zdict=_ZDICT)
     return _FROZEN + z.compress(_pack(e)) + z.flush()
 
 
