@@ -66,6 +66,10 @@ def main() -> None:
     print()
     print(table(results))
     print(f"\nwrote {OUT}")
+    for name in names:
+        profile = results[name].get("profile") if isinstance(results[name], dict) else None
+        if profile:
+            print(f"{name} profile: {profile}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,12 @@ until the window's events stop arriving, so a daemon that lags is measured, not 
   + the read, by design: reported without a target.
 - CPU of the daemon over the window as a share of one core (target <= 50 %); the
   simulator's, the broker's and this consumer's as context, since all share the machine.
+
+The stress run (the simulator's default load) is also profiled: py-spy samples the daemon
+over the measuring window and writes a flame graph, ``bench/profile-stress.svg``, next to
+results.json. It samples without pausing the daemon (``--nonblocking``) at ``PROFILE_RATE``
+Hz; its own CPU is reported as context. Without py-spy (or when it cannot attach) the run
+goes on unprofiled and says why.
 """
 
 from __future__ import annotations
@@ -71,6 +77,14 @@ TARGET_MS = STATUS_INTERVAL_S * 1000 + 200
 CPU_TARGET_PCT = 50.0
 TOPICS = ("agent", "interaction")
 TOKEN_ENV = "BENCH_VONAGE_TOKEN"
+PROFILED = "stress"
+PROFILE_RATE = 50
+"""Samples per second: enough for a 60 s window, and light on a shared 2-core machine."""
+
+
+def profile_path(load: str) -> Path:
+    """Where the flame graph of ``load``'s window goes: next to results.json."""
+    return Path(__file__).with_name(f"profile-{load}.svg")
 
 
 class _Event(msgspec.Struct):
@@ -163,8 +177,24 @@ async def _partitions(bootstrap: str, topics: list[str], timeout: float = 60.0) 
             await asyncio.sleep(0.5)
 
 
-async def _consume(bootstrap: str, prefix: str, pids: dict[str, int], started: float) -> _Measurement:
-    """Read until the window's events are in; sample CPU at the window's ends."""
+def _profile(stack: contextlib.ExitStack, pid: int, out: Path, log: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling ``pid`` (and its children) for the measuring window, or None without py-spy."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        return None
+    out.unlink(missing_ok=True)
+    with open(log, "ab") as o:
+        proc = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking",
+                                 "--rate", str(PROFILE_RATE), "--duration", f"{MEASURE_S:.0f}", "--output", str(out)],
+                                stdout=o, stderr=o, stdin=subprocess.DEVNULL)
+    stack.callback(_stop, proc)
+    return proc
+
+
+async def _consume(bootstrap: str, prefix: str, pids: dict[str, int], started: float,
+                   at_window: Any = None) -> _Measurement:
+    """Read until the window's events are in; sample CPU at the window's ends; ``at_window()``
+    is called when the window opens (to start the profiler)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_WAIT_MS)
     await consumer.start()
@@ -179,6 +209,8 @@ async def _consume(bootstrap: str, prefix: str, pids: dict[str, int], started: f
         last = end
         while (now := time.time()) < end + DRAIN_MAX_S and (now < end or now - last < QUIET_S):
             if len(samples) < 2 and now >= (begin, end)[len(samples)]:
+                if not samples and at_window is not None:
+                    pids.update(at_window())
                 samples.append((now, {name: (cpu_seconds(pid), _cpu_wait(pid)) for name, pid in pids.items()}))
             batches = await consumer.getmany(timeout_ms=100)
             got = int(time.time() * 1000)
@@ -221,7 +253,7 @@ def _ms(p: dict[str, float]) -> str:
     return f"p50 {p['p50']:,.0f} / p99 {p['p99']:,.0f} / max {p['max']:,.0f} ms"
 
 
-def _report(m: _Measurement, load: str) -> dict[str, Any]:
+def _report(m: _Measurement, load: str, profile: str | None = None) -> dict[str, Any]:
     snapshot = m.events.get("agent-status")
     if not snapshot:
         raise RuntimeError("no agent-status event in the measuring window: did the daemon poll?")
@@ -255,14 +287,16 @@ def _report(m: _Measurement, load: str) -> dict[str, Any]:
         Figure(name="simulator CPU", value=cpu["simulator"], unit="% of a core",
                detail=f"{SOURCES} worlds in one process, waited {m.waited['simulator']:.1f} s for a CPU; "
                       f"the machine has {os.cpu_count()} cores"),
-        Figure(name="broker CPU", value=cpu["broker"], unit="% of a core", detail=f"this consumer: {cpu['consumer']:.0f} %"),
+        Figure(name="broker CPU", value=cpu["broker"], unit="% of a core",
+               detail=f"this consumer: {cpu['consumer']:.0f} %" + (f"; py-spy: {cpu['py-spy']:.0f} %" if "py-spy" in cpu else "")),
     ]
     setup_extra = {"sources": SOURCES, "agents_per_source": AGENTS, "agent_status_interval_s": STATUS_INTERVAL_S,
                    "history_endpoints": HISTORY, "warmup_s": WARMUP_S, "window_s": MEASURE_S, "cut": m.cut}
     for f in figures:
         f.name = f"{load}: {f.name}"
+    extra = {"profile": profile} if profile else {}
     return as_builtins(figures, setup=setup_extra, by_endpoint_ms=by_endpoint,
-                       snapshot_split_ms={"detection": seen, "publish_and_consume": pipe})
+                       snapshot_split_ms={"detection": seen, "publish_and_consume": pipe}, **extra)
 
 
 def run() -> dict[str, Any]:
@@ -270,6 +304,8 @@ def run() -> dict[str, Any]:
     for load, calls in LOADS.items():
         result = _run_load(load, calls)
         out["figures"] += result.pop("figures")
+        if "profile" in result:
+            out["profile"] = result.pop("profile")
         out[load] = result
     return out
 
@@ -287,8 +323,31 @@ def _run_load(load: str, calls_per_agent_hour: float | None) -> dict[str, Any]:
         started = time.time()
         daemon = _spawn(stack, ["-m", "streamer.cli", "run", "--config", str(config)], daemon_log, {TOKEN_ENV: "sim-token"})
         pids = {"daemon": daemon.pid, "simulator": sim.pid, "broker": broker.proc.pid, "consumer": os.getpid()}
-        measured = asyncio.run(_consume(broker.bootstrap, prefix, pids, started))
+        out, spy_log = profile_path(load), Path(tmp, "py-spy.log")
+        spy: list[subprocess.Popen[bytes]] = []
+
+        def start_profile() -> dict[str, int]:
+            proc = _profile(stack, daemon.pid, out, spy_log)
+            spy.extend([proc] if proc else [])
+            return {"py-spy": proc.pid} if proc else {}
+
+        measured = asyncio.run(_consume(broker.bootstrap, prefix, pids, started,
+                                        start_profile if load == PROFILED else None))
         for name, proc, log in (("daemon", daemon, daemon_log), ("simulator", sim, sim_log)):
             if proc.poll() is not None:
                 raise RuntimeError(f"the {name} exited with {proc.returncode} during the run: {_tail(log)}")
-    return _report(measured, load)
+        profile = _profile_result(spy, out, spy_log) if load == PROFILED else None
+    return _report(measured, load, profile)
+
+
+def _profile_result(spy: list[subprocess.Popen[bytes]], out: Path, log: Path) -> str:
+    """Where the flame graph is, or why there is none."""
+    if not spy:
+        return "not profiled: py-spy is not installed (the bench extra has it)"
+    try:
+        spy[0].wait(30)
+    except subprocess.TimeoutExpired:
+        return f"not profiled: py-spy did not finish: {_tail(log)}"
+    if spy[0].returncode != 0 or not out.exists():
+        return f"not profiled: py-spy exited with {spy[0].returncode}: {_tail(log)}"
+    return str(out.relative_to(ROOT))

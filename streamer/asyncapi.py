@@ -70,8 +70,18 @@ def _event_message(spec: Any, envelope: str, entity: str) -> dict[str, Any]:
             "type": "object",
             "properties": {
                 "content-type": {"type": "string", "const": CONTENT_TYPE},
+                "ccs-entity": {"type": "string", "examples": ["agent/07"],
+                               "description": "The daemon's key of the entity: `<topic name>/<subject>`."},
+                "ccs-stream": {"type": "string", "examples": ["presence"],
+                               "description": "Which of the entity's states the event changes."},
+                "ccs-since-ms": {"type": "string", "pattern": "^[0-9]+$", "examples": ["1795251600000"],
+                                 "description": "`time` as Unix milliseconds (decimal digits)."},
+                "ccs-value": {"description": "The state the event entered, as compact JSON (vendor strings "
+                                             "cut as in `data`): the next event's `previous`."},
             },
-            "description": "Headers starting with `ccs-` are the daemon's own bookkeeping; consumers ignore them.",
+            "description": ("The `ccs-` headers are part of the contract but meant for the daemon: after a "
+                            "restart it reads its own output back through them (README, Record headers). "
+                            "Consumers may ignore them; they only repeat what the event says."),
         },
         "payload": {"$ref": f"{EVENTS_SCHEMA_FILE}#/$defs/{envelope}"},
         "correlationId": {"description": "The CloudEvent id: the same vendor fact always has the same id.",

@@ -4,8 +4,8 @@ production) it costs one dict lookup.
 
 Points: ``after-publish`` (events for the agent, interaction or stats topics acked, state
 and checkpoint not yet written: a commit of only health or watermarks does not count),
-``after-state`` (state written, checkpoint not), ``during-restore`` (tail read, nothing
-written yet).
+``after-state`` (state and checkpoint written, in one send; the checkpoint covers the
+output only up to the commit before), ``during-restore`` (tail read, nothing written yet).
 """
 
 from __future__ import annotations

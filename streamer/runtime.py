@@ -423,11 +423,14 @@ class SourceRunner:
             self.checkpoint.cursors[ep.name] = max(result.cursor_ms, self.checkpoint.cursors.get(ep.name, 0))
         pruned = self.ledger.prune(now, int(self.gcfg.state_retention * 1000), ("interaction/", "stats/"))
         state = self.store.state_records(self.state_key, self.ledger.take_dirty())
-        advance_offsets(self.checkpoint.offsets, acks, self.tailed)
-        await self.publisher.send(state)
-        crash_point("after-state")
+        # State and checkpoint in one send, one ack: either may land without the other, so
+        # the checkpoint claims only the output whose state an earlier send saved, and a
+        # restart reads this commit's events back from the tail (its cursors are safe:
+        # the events are acked). Only once this state is acked is its output covered.
         self.checkpoint.owner_epoch = self.owner_epoch
-        await self.publisher.send([self.store.checkpoint_record(self.checkpoint)])
+        await self.publisher.send([*state, self.store.checkpoint_record(self.checkpoint)])
+        advance_offsets(self.checkpoint.offsets, acks, self.tailed)
+        crash_point("after-state")
         self.written_epoch = self.owner_epoch
         self.metrics.last_checkpoint.labels(self.cfg.id).set(self.clock())
         if watermark:

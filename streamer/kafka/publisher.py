@@ -30,6 +30,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from ..config import KafkaConfig
 from ..emit import OutRecord
 from .connection import client_kwargs, connect_failure
+from .partition import PARTITIONER
 from .topics import MIN_RETENTION_MS, ensure_topics
 from ..errors import FencedError, KafkaRejectedError, KafkaTlsError, KafkaUnavailableError
 
@@ -115,6 +116,7 @@ def producer_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
         "compression_type": None if cfg.compression == "none" else cfg.compression,
         "request_timeout_ms": int(cfg.request_timeout * 1000),
         "max_request_size": cfg.max_record_bytes,
+        "partitioner": PARTITIONER,
     }
 
 

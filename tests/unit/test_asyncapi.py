@@ -126,3 +126,27 @@ def test_yaml_round_trips_deterministically() -> None:
 def test_committed_file_equals_the_generated_one() -> None:
     committed = (SCHEMAS / "asyncapi.yaml").read_bytes()
     assert committed == render_asyncapi(), "schemas/asyncapi.yaml is stale: run `make schemas` and commit it"
+
+
+def test_every_header_an_event_carries_is_in_the_contract() -> None:
+    """The `ccs-` headers a consumer sees are documented: in each event message of the
+    AsyncAPI and in the README's table of record headers."""
+    import msgspec
+
+    from streamer.emit import Draft, SourceContext, emit
+    from streamer.events import AgentPresenceChanged, Presence
+    from streamer.track.ledger import Ledger
+
+    p = Presence(name="Ready", category="Ready")
+    draft = Draft(type="cc.agent.presence.changed", entity_id="07", stream="presence", transition="Ready",
+                  at_ms=1_795_251_600_000, value=msgspec.to_builtins(p), previous_type=Presence, endpoint="agent-status",
+                  payload=AgentPresenceChanged(agent_id="07", previous=None, current=p, since="2026-11-19T06:20:00Z"))
+    out = emit(draft, Ledger(), SourceContext("vonage", "s1", "cc"), 1_795_251_600_000)
+    assert out is not None
+    sent = {name for name, _ in out[0].headers}
+    readme = (SCHEMAS.parent / "README.md").read_text()
+    for msg in asyncapi_document()["components"]["messages"].values():
+        if msg["contentType"] == CONTENT_TYPE:
+            assert sent <= set(msg["headers"]["properties"]), (msg["name"], sent)
+    for name in sent - {"content-type"}:
+        assert f"| `{name}` |" in readme, f"README: record header {name} is not in the table"

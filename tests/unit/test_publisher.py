@@ -164,3 +164,17 @@ def test_the_restore_after_a_failed_commit_reads_back_only_once_the_send_cannot_
         assert runner.needs_restore is False
 
     anyio.run(go)
+
+
+def test_zstd_is_the_default_codec_and_the_producer_can_make_it() -> None:
+    from aiokafka import AIOKafkaProducer
+
+    kafka = parse_config({}, env={}).kafka
+    kw = producer_kwargs(kafka)
+    assert kafka.compression == "zstd" and kw["compression_type"] == "zstd"
+
+    async def go() -> None:
+        producer = AIOKafkaProducer(**kw)  # refuses a codec whose library is missing
+        await producer.stop()
+
+    anyio.run(go)
