@@ -4,7 +4,7 @@ acked state covers: state and checkpoint may land one without the other."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import anyio
 import msgspec
