@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,19 +44,15 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
-from bench.common import Figure, as_builtins, cpu_seconds, percentiles
-from bench.sim_farm import world_path
+from bench.common import (ROOT, Figure, as_builtins, cpu_seconds, cpu_wait, farm_config, percentiles, spawn, stop, tail,
+                          topic_partitions, wait_listening)
 from streamer.broker import EmbeddedBroker, free_port
-from streamer.config import KafkaConfig, dump_config
-from streamer.errors import KafkaUnavailableError
-from streamer.kafka.checkpoint import partitions
 from streamer.timeutil import parse_ts, to_ms
 
 __all__ = ["run"]
 
-ROOT = Path(__file__).resolve().parents[1]
 SOURCES = 10
 AGENTS = 1000
 LOADS: dict[str, float | None] = {"typical": 12.0, "stress": None}
@@ -107,74 +102,7 @@ class _Measurement(msgspec.Struct):
     """Events of the window were still arriving when reading stopped."""
 
 
-# --- processes -----------------------------------------------------------------------
-
-
-def _spawn(stack: contextlib.ExitStack, args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """A child process whose output goes to ``log``; stopped when ``stack`` closes."""
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**os.environ, **(env or {})},
-                                stdout=out, stderr=out, stdin=subprocess.DEVNULL)
-    stack.callback(_stop, proc)
-    return proc
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"simulator exited with {proc.returncode}: {_tail(log)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"simulator did not listen on port {port} within {timeout:.0f}s")
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-2000:]
-
-
-def _write_config(path: Path, bootstrap: str, prefix: str, sim_url: str) -> Path:
-    sources = [{
-        "id": f"vonage-{i:02d}",
-        "vendor": "vonage",
-        "base_url": sim_url + world_path(i),
-        "auth": {"type": "bearer", "token": f"${{{TOKEN_ENV}}}"},
-        **HISTORY,
-        "endpoints": {"agent-status": {"poll_interval": f"{STATUS_INTERVAL_S:g}s"}},
-    } for i in range(1, SOURCES + 1)]
-    # idempotence off: the embedded broker rejects InitProducerId
-    cfg = {"kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "idempotence": False}, "sources": sources,
-           "log_level": "info", "log_format": "json"}
-    path.write_text(dump_config(cfg))
-    return path
-
-
 # --- measuring -----------------------------------------------------------------------
-
-
-async def _partitions(bootstrap: str, topics: list[str], timeout: float = 60.0) -> list[TopicPartition]:
-    """Every partition of ``topics``, once the daemon has created them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await partitions(KafkaConfig(bootstrap_servers=bootstrap), topics)
-        except KafkaUnavailableError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
 
 
 def _profile(stack: contextlib.ExitStack, pid: int, out: Path, log: Path) -> subprocess.Popen[bytes] | None:
@@ -187,7 +115,7 @@ def _profile(stack: contextlib.ExitStack, pid: int, out: Path, log: Path) -> sub
         proc = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking",
                                  "--rate", str(PROFILE_RATE), "--duration", f"{MEASURE_S:.0f}", "--output", str(out)],
                                 stdout=o, stderr=o, stdin=subprocess.DEVNULL)
-    stack.callback(_stop, proc)
+    stack.callback(stop, proc)
     return proc
 
 
@@ -199,7 +127,7 @@ async def _consume(bootstrap: str, prefix: str, pids: dict[str, int], started: f
                                 auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_WAIT_MS)
     await consumer.start()
     try:
-        consumer.assign(await _partitions(bootstrap, [f"{prefix}.{t}" for t in TOPICS]))
+        consumer.assign(await topic_partitions(bootstrap, [f"{prefix}.{t}" for t in TOPICS]))
         await consumer.seek_to_beginning()
         begin, end = started + WARMUP_S, started + WARMUP_S + MEASURE_S
         window = range(int(begin * 1000), int(end * 1000))
@@ -211,7 +139,7 @@ async def _consume(bootstrap: str, prefix: str, pids: dict[str, int], started: f
             if len(samples) < 2 and now >= (begin, end)[len(samples)]:
                 if not samples and at_window is not None:
                     pids.update(at_window())
-                samples.append((now, {name: (cpu_seconds(pid), _cpu_wait(pid)) for name, pid in pids.items()}))
+                samples.append((now, {name: (cpu_seconds(pid), cpu_wait(pid)) for name, pid in pids.items()}))
             batches = await consumer.getmany(timeout_ms=100)
             got = int(time.time() * 1000)
             values = [r.value for records in batches.values() for r in records if r.value is not None]
@@ -223,15 +151,6 @@ async def _consume(bootstrap: str, prefix: str, pids: dict[str, int], started: f
     used = {name: at1[name][0] - at0[name][0] for name in pids}
     waited = {name: at1[name][1] - at0[name][1] for name in pids}
     return _Measurement(events, t1 - t0, used, waited, now - last < QUIET_S)
-
-
-def _cpu_wait(pid: int) -> float:
-    """Seconds the threads of ``pid`` have been runnable but not running (Linux schedstat)."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):  # a thread that just ended
-            total += int((task / "schedstat").read_text().split()[1])
-    return total / 1e9
 
 
 def _record(events: dict[str, list[tuple[int, int, int]]], batch: list[_Event], got: int, window: range) -> bool:
@@ -316,12 +235,14 @@ def _run_load(load: str, calls_per_agent_hour: float | None) -> dict[str, Any]:
         assert broker.proc is not None
         port, sim_log, daemon_log = free_port(), Path(tmp, "sim.log"), Path(tmp, "daemon.log")
         args = ["-m", "bench.sim_farm", str(port), str(SOURCES), str(AGENTS)]
-        sim = _spawn(stack, args + ([] if calls_per_agent_hour is None else [str(calls_per_agent_hour)]), sim_log)
-        _wait_listening(port, sim, sim_log)
+        sim = spawn(stack, args + ([] if calls_per_agent_hour is None else [str(calls_per_agent_hour)]), sim_log)
+        wait_listening(port, sim, sim_log)
         prefix = f"lat{uuid.uuid4().hex[:8]}"
-        config = _write_config(Path(tmp, "config.yaml"), broker.bootstrap, prefix, f"http://127.0.0.1:{port}")
+        config = farm_config(Path(tmp, "config.yaml"), bootstrap=broker.bootstrap, prefix=prefix,
+                             sim_url=f"http://127.0.0.1:{port}", sources=SOURCES, status_interval_s=STATUS_INTERVAL_S,
+                             history=HISTORY, token_env=TOKEN_ENV)
         started = time.time()
-        daemon = _spawn(stack, ["-m", "streamer.cli", "run", "--config", str(config)], daemon_log, {TOKEN_ENV: "sim-token"})
+        daemon = spawn(stack, ["-m", "streamer.cli", "run", "--config", str(config)], daemon_log, {TOKEN_ENV: "sim-token"})
         pids = {"daemon": daemon.pid, "simulator": sim.pid, "broker": broker.proc.pid, "consumer": os.getpid()}
         out, spy_log = profile_path(load), Path(tmp, "py-spy.log")
         spy: list[subprocess.Popen[bytes]] = []
@@ -335,7 +256,7 @@ def _run_load(load: str, calls_per_agent_hour: float | None) -> dict[str, Any]:
                                         start_profile if load == PROFILED else None))
         for name, proc, log in (("daemon", daemon, daemon_log), ("simulator", sim, sim_log)):
             if proc.poll() is not None:
-                raise RuntimeError(f"the {name} exited with {proc.returncode} during the run: {_tail(log)}")
+                raise RuntimeError(f"the {name} exited with {proc.returncode} during the run: {tail(log)}")
         profile = _profile_result(spy, out, spy_log) if load == PROFILED else None
     return _report(measured, load, profile)
 
@@ -347,7 +268,7 @@ def _profile_result(spy: list[subprocess.Popen[bytes]], out: Path, log: Path) ->
     try:
         spy[0].wait(30)
     except subprocess.TimeoutExpired:
-        return f"not profiled: py-spy did not finish: {_tail(log)}"
+        return f"not profiled: py-spy did not finish: {tail(log)}"
     if spy[0].returncode != 0 or not out.exists():
-        return f"not profiled: py-spy exited with {spy[0].returncode}: {_tail(log)}"
+        return f"not profiled: py-spy exited with {spy[0].returncode}: {tail(log)}"
     return str(out.relative_to(ROOT))
