@@ -4,6 +4,7 @@ gone, even one queued before; a checkpoint from a newer owner stops the source."
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from streamer.broker import EmbeddedBroker
@@ -44,7 +45,7 @@ def test_no_produce_request_goes_out_once_the_lease_is_gone_even_one_queued_befo
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(queued)
-                await anyio.sleep(0)  # the record is in the producer's batch, lingering
+                await anyio.lowlevel.checkpoint()  # the record is in the producer's batch, lingering
                 lease["valid"] = False
             assert failure and "held back" in str(failure[0])
             with pytest.raises(FencedError):

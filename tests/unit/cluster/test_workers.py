@@ -18,12 +18,12 @@ def test_a_refusing_worker_stops_the_supervisor_with_its_exit_code() -> None:
 
 def test_a_worker_that_dies_is_started_again_and_sigterm_stops_all(tmp_path: Path) -> None:
     starts = tmp_path / "starts"
-    script = ("import pathlib, signal, sys, time\n"
+    script = ("import pathlib, signal, sys\n"
               f"p = pathlib.Path({str(starts)!r}); n = len(p.read_text()) if p.exists() else 0\n"
               "p.write_text('x' * (n + 1))\n"
               "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
               "if n == 0: sys.exit(137)  # the first start dies at once (as after a SIGKILL in a shell)\n"
-              "time.sleep(60)\n")
+              "signal.pause()  # until the supervisor's SIGTERM\n")
     sup = Supervisor("c.yaml", 1, command=lambda config, i: [sys.executable, "-c", script])
     stop = threading.Event()
 
