@@ -6,13 +6,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-import msgspec
 
 from streamer.config import KafkaConfig
 from streamer.simulator.vonage import processing_lag_ms
 from streamer.simulator.world import World
 
-from .harness import event_key, events, last_checkpoint, read_topic, truth_key, verify
+from .harness import event_key, events, last_checkpoint, latest_checkpoints, truth_key, verify
 
 
 def derived_truth(world: World, cursor_ms: int, lookback_ms: int) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
@@ -60,10 +59,7 @@ def check_sources(
 ) -> dict[str, int]:
     """:func:`check_against_truth` for several sources polling one world (topics read once)."""
     evs = events(bootstrap, prefix, "agent", "interaction")
-    cps: dict[str, dict[str, Any]] = {}
-    for r in read_topic(bootstrap, f"{prefix}.streamer.checkpoints"):
-        if r.value:
-            cps[r.key.decode()] = msgspec.json.decode(r.value)
+    cps = latest_checkpoints(bootstrap, prefix)
     total: Counter[str] = Counter()
     for sid in source_ids:
         assert sid in cps, f"{sid}: no checkpoint written"

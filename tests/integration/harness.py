@@ -163,6 +163,12 @@ def last_checkpoint(bootstrap: str, prefix: str, source_id: str, kafka: KafkaCon
     return cps[-1]
 
 
+def latest_checkpoints(bootstrap: str, prefix: str) -> dict[str, dict[str, Any]]:
+    """source (or backfill key) -> its latest checkpoint."""
+    return {r.key.decode(): msgspec.json.decode(r.value)
+            for r in read_topic(bootstrap, f"{prefix}.streamer.checkpoints") if r.value}
+
+
 def truth_key(a: Any) -> tuple[Any, ...] | None:
     """A simulator activity as the event key it must produce."""
     if a.type == "Presence":

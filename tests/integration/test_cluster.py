@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from streamer.broker import EmbeddedBroker
@@ -24,8 +23,8 @@ from streamer.config import load_config
 from streamer.simulator.app import SimulatorThread
 
 from .check import check_sources
-from .harness import ROOT, DaemonProcess, assert_clean_log, events, read_topic, unique_prefix, vonage_source, wait_for, \
-    write_config
+from .harness import ROOT, DaemonProcess, assert_clean_log, events, latest_checkpoints, unique_prefix, vonage_source, \
+    wait_for, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -77,24 +76,19 @@ def balanced(cfg: Path, daemons: list[DaemonProcess], sources: list[str]) -> boo
             and sorted(s for m in st.members for s in m.owned) == sorted(sources) and max(sizes) - min(sizes) <= 1)
 
 
+def checkpoints(cfg: Path) -> dict[str, dict[str, object]]:
+    c = load_config(cfg)
+    return latest_checkpoints(c.kafka.bootstrap_servers, c.kafka.topic_prefix)
+
+
 def epochs(cfg: Path) -> dict[str, int]:
     """source -> the owner epoch of its latest checkpoint."""
-    prefix = load_config(cfg).kafka.topic_prefix
-    out = {}
-    for r in read_topic(load_config(cfg).kafka.bootstrap_servers, f"{prefix}.streamer.checkpoints"):
-        if r.value:
-            out[r.key.decode()] = msgspec.json.decode(r.value)["owner_epoch"]
-    return out
+    return {k: int(cp["owner_epoch"]) for k, cp in checkpoints(cfg).items()}  # type: ignore[call-overload]
 
 
 def cursors(cfg: Path) -> dict[str, int]:
     """source -> the agent-activities cursor (vendor ms) of its latest checkpoint."""
-    c = load_config(cfg)
-    out = {}
-    for r in read_topic(c.kafka.bootstrap_servers, f"{c.kafka.topic_prefix}.streamer.checkpoints"):
-        if r.value:
-            out[r.key.decode()] = msgspec.json.decode(r.value)["cursors"].get("agent-activities", 0)
-    return out
+    return {k: cp["cursors"].get("agent-activities", 0) for k, cp in checkpoints(cfg).items()}  # type: ignore[attr-defined]
 
 
 def run_on(cfg: Path, ids: list[str], seconds: float) -> None:

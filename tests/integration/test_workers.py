@@ -20,7 +20,7 @@ from streamer.config import dump_config, load_config
 from streamer.simulator.app import SimulatorThread
 
 from .check import check_sources
-from .harness import DaemonProcess, read_topic, unique_prefix, vonage_source, wait_for, write_config
+from .harness import DaemonProcess, latest_checkpoints, unique_prefix, vonage_source, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -49,12 +49,8 @@ def owned_per_member(cfg: Path) -> dict[int, int]:
 
 def agent_activity_cursors(cfg: Path) -> dict[str, int]:
     c = load_config(cfg)
-    out = {}
-    for r in read_topic(c.kafka.bootstrap_servers, f"{c.kafka.topic_prefix}.streamer.checkpoints"):
-        cursor = json.loads(r.value)["cursors"].get("agent-activities") if r.value else None
-        if cursor is not None:
-            out[r.key.decode()] = cursor
-    return out
+    return {k: cp["cursors"]["agent-activities"] for k, cp in
+            latest_checkpoints(c.kafka.bootstrap_servers, c.kafka.topic_prefix).items() if "agent-activities" in cp["cursors"]}
 
 
 def owned_metric(port: int) -> float:
