@@ -45,7 +45,7 @@ test-latest test-oldest: $(UV)
 		--deselect tests/unit/test_lock.py::test_this_environment_is_exactly_the_lock
 
 run: install
-	$(BIN)/python -m streamer.demo --config config.yaml
+	$(BIN)/python -m streamer.cli.demo --config config.yaml
 
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=10

@@ -51,7 +51,7 @@ def _caught_up(log: Path) -> bool:
 
 
 def catch_up(span: str, tmp: Path) -> dict[str, Any]:
-    from streamer.broker import EmbeddedBroker
+    from streamer.kafka.broker import EmbeddedBroker
     from streamer.simulator.app import SimulatorThread
     from streamer.simulator.world import World
     from tests.integration.harness import DaemonProcess, events, unique_prefix, write_config

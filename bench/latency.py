@@ -48,7 +48,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.common import (ROOT, Figure, as_builtins, cpu_seconds, cpu_wait, farm_config, percentiles, spawn, stop, tail,
                           topic_partitions, wait_listening)
-from streamer.broker import EmbeddedBroker, free_port
+from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.timeutil import parse_ts, to_ms
 
 __all__ = ["run"]

@@ -29,10 +29,10 @@ from deepdiff import DeepDiff
 
 from bench.common import Figure, as_builtins
 from streamer.config import KafkaConfig
-from streamer.emit import SourceContext
+from streamer.engine.emit import SourceContext
 from streamer.kafka.checkpoint import StateStore
-from streamer.rules import emit_with_rules
-from streamer.source import split_bad
+from streamer.engine.rules import emit_with_rules
+from streamer.engine.source import split_bad
 from streamer.track.ledger import Ledger
 from streamer.track.snapshot import RawRows, diff
 from streamer.vendors.vonage.models import AgentStatus, decode_page

@@ -29,9 +29,9 @@ from typing import Any, AsyncIterator, Awaitable, Callable, NamedTuple, Sequence
 from aiokafka import AIOKafkaProducer
 
 from bench.common import Figure, as_builtins
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.config import KafkaConfig
-from streamer.emit import OutRecord, SourceContext, agent_current_record, emit
+from streamer.engine.emit import OutRecord, SourceContext, agent_current_record, emit
 from streamer.errors import KafkaUnavailableError
 from streamer.kafka.publisher import Publisher
 from streamer.track.ledger import Ledger

@@ -161,7 +161,7 @@ def measure(mode: str, bootstrap: str, prefix: str) -> dict[str, Any]:
 def run() -> dict[str, Any]:
     import anyio
 
-    from streamer.broker import EmbeddedBroker
+    from streamer.kafka.broker import EmbeddedBroker
     from streamer.kafka.checkpoint import read_limit_s
     from tests.integration.harness import unique_prefix
 

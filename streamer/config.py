@@ -17,8 +17,8 @@ from typing import Any, Literal, Mapping
 import msgspec
 import yaml
 
-from .errors import ConfigError
-from .secrets import Secret
+from streamer.errors import ConfigError
+from streamer.secrets import Secret
 
 __all__ = [
     "dump_config",
@@ -310,7 +310,7 @@ def _check(cfg: StreamerConfig) -> None:
             raise ConfigError(f"sources[{i}].poll_interval: must be positive")
         if src.max_catchup_span < 60:
             raise ConfigError(f"sources[{i}].max_catchup_span: must be at least 1m, got {src.max_catchup_span:g}s")
-        from .vendors import registry  # late import: vendors import config types
+        from streamer.vendors import registry  # late import: vendors import config types
 
         vendor = registry.get(src.vendor)
         if vendor is None:

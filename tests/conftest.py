@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("soak", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))

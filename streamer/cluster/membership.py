@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 
-from .assign import MemberInfo, assign
+from streamer.cluster.assign import MemberInfo, assign
 
 __all__ = ["Lease", "Membership", "MemberRecord", "PROTOCOL", "member_view"]
 

@@ -20,12 +20,12 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from ..config import KafkaConfig
-from ..emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, OutRecord
-from ..errors import CheckpointError, KafkaUnavailableError
-from .coalesce import Coalescer
-from .connection import client_kwargs
-from ..track.ledger import EntityState
+from streamer.config import KafkaConfig
+from streamer.engine.emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, OutRecord
+from streamer.errors import CheckpointError, KafkaUnavailableError
+from streamer.kafka.coalesce import Coalescer
+from streamer.kafka.connection import client_kwargs
+from streamer.track.ledger import EntityState
 
 __all__ = [
     "CHECKPOINT_VERSION",

@@ -9,8 +9,8 @@ from typing import Any
 
 from aiokafka.helpers import create_ssl_context
 
-from ..config import KafkaConfig
-from ..errors import KafkaTlsError, KafkaUnavailableError
+from streamer.config import KafkaConfig
+from streamer.errors import KafkaTlsError, KafkaUnavailableError
 
 __all__ = ["client_kwargs", "connect_failure", "explain_tls_failure"]
 

@@ -27,12 +27,12 @@ from aiokafka.errors import (
 )
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from ..config import KafkaConfig
-from ..emit import OutRecord
-from .connection import client_kwargs, connect_failure
-from .partition import PARTITIONER
-from .topics import MIN_RETENTION_MS, ensure_topics
-from ..errors import FencedError, KafkaRejectedError, KafkaTlsError, KafkaUnavailableError
+from streamer.config import KafkaConfig
+from streamer.engine.emit import OutRecord
+from streamer.kafka.connection import client_kwargs, connect_failure
+from streamer.kafka.partition import PARTITIONER
+from streamer.kafka.topics import MIN_RETENTION_MS, ensure_topics
+from streamer.errors import FencedError, KafkaRejectedError, KafkaTlsError, KafkaUnavailableError
 
 __all__ = ["Ack", "Publisher", "ProduceFenced", "gate_produce", "topic_names", "producer_kwargs", "record_size", "size_over", "kafka_error"]
 

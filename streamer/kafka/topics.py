@@ -17,9 +17,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
-from ..config import KafkaConfig
-from ..errors import KafkaRejectedError, KafkaUnavailableError, TopicMismatchError
-from .connection import client_kwargs
+from streamer.config import KafkaConfig
+from streamer.errors import KafkaRejectedError, KafkaUnavailableError, TopicMismatchError
+from streamer.kafka.connection import client_kwargs
 
 __all__ = [
     "TopicSpec", "TopicInfo", "TopicCheck", "contract_topics", "check_topics", "partition_changes", "ensure_topics",

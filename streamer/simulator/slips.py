@@ -10,8 +10,8 @@ where the example's pattern fits (the simulator's bodies are compact msgspec JSO
 | ``json_glued_literal`` | ``vonage-insights-stats-agent-activities.txt``, the 6-item page: ``"guid": null"6a6d57c3-2105-42e3-86fe-411a3496a28f"`` (a ``null`` glued to a string value) |
 | ``json_missing_colon`` | ``sinch-cc-rmi-monitoring-api.txt``, ``GET /contacts``: ``"source" "0401234XXX",`` (a space where the colon between a key and its string value belongs) |
 
-Strings are found with :data:`streamer.jsonrepair.STRING`, so nothing inside a string is
-touched. Each slip alone keeps the body repairable by :func:`streamer.jsonrepair.repair_json`
+Strings are found with :data:`streamer.http.jsonrepair.STRING`, so nothing inside a string is
+touched. Each slip alone keeps the body repairable by :func:`streamer.http.jsonrepair.repair_json`
 (the doc shows them one at a time; a combination is not promised to be).
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from streamer.jsonrepair import split_strings
+from streamer.http.jsonrepair import split_strings
 
 __all__ = ["SLIPS", "COMMENT", "comments", "missing_comma", "glued_literal", "missing_colon", "apply_slips"]
 

@@ -13,7 +13,7 @@ from typing import Any, Container, Iterable, Mapping
 
 import msgspec
 
-from .cut import cut_strings
+from streamer.track.cut import cut_strings
 
 __all__ = [
     "Recent", "StreamState", "EntityState", "Admission", "Ledger", "RECENT_PER_STREAM", "RECENT_STRING_BYTES",

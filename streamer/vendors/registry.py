@@ -1,33 +1,42 @@
-"""The vendors this build knows, found by convention: ``streamer.vendors.<name>.source``
-defines ``SPEC`` (a :class:`VendorSpec`). Adding a vendor is adding its folder."""
+"""The vendors this build knows, found by convention: any package under ``streamer.vendors``
+with a ``source`` module that defines ``SPEC`` (a :class:`VendorSpec`) is a vendor, named by
+``SPEC.name``. Adding a vendor is adding its folder."""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
-from ..config import VENDORS
-from ..source import VendorSpec
+import streamer.vendors
+from streamer.engine.source import VendorSpec
 
 __all__ = ["get", "names"]
 
-_cache: dict[str, VendorSpec | None] = {}
+_specs: dict[str, VendorSpec] | None = None
+
+
+def _discover() -> dict[str, VendorSpec]:
+    global _specs
+    if _specs is None:
+        found: dict[str, VendorSpec] = {}
+        prefix = streamer.vendors.__name__ + "."
+        for info in pkgutil.walk_packages(streamer.vendors.__path__, prefix):
+            if not info.name.endswith(".source"):
+                continue
+            spec = getattr(importlib.import_module(info.name), "SPEC", None)
+            if isinstance(spec, VendorSpec):
+                if spec.name in found:
+                    raise RuntimeError(f"vendor {spec.name!r} is declared twice ({info.name})")
+                found[spec.name] = spec
+        _specs = found
+    return _specs
 
 
 def get(name: str) -> VendorSpec | None:
     """The vendor's spec, or ``None`` when this build has no folder for it."""
-    if name not in _cache:
-        module_name = f"{__package__}.{name}.source"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name not in (module_name, f"{__package__}.{name}"):
-                raise  # the vendor exists but something it imports is missing: say so
-            _cache[name] = None
-        else:
-            _cache[name] = module.SPEC
-    return _cache[name]
+    return _discover().get(name)
 
 
 def names() -> list[str]:
-    """Vendors implemented in this build."""
-    return [n for n in VENDORS if get(n) is not None]
+    """Vendors implemented in this build, in discovery order."""
+    return list(_discover())

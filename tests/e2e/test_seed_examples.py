@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 
 from ..integration.harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for, write_config
 from tests.stub_http import JsonHandler, serve

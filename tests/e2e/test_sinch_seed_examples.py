@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.timeutil import parse_ts, to_ms
 
 from ..integration.harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for

@@ -212,7 +212,7 @@ def assert_clean_log(log: Path, *secrets: str) -> None:
 def produce(bootstrap: str, prefix: str, topic: str, key: bytes, value: bytes | None) -> None:
     """Create the contract's topics under ``prefix`` and write one raw record (to stage trouble)."""
     from streamer.kafka.publisher import Publisher
-    from streamer.emit import OutRecord
+    from streamer.engine.emit import OutRecord
 
     async def go() -> None:
         pub = Publisher(embedded_kafka(bootstrap, topic_prefix=prefix))

@@ -18,7 +18,7 @@ import pytest
 
 import streamer.simulator.tokens as sim_tokens
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.errors import StreamerError
 from streamer.kafka.publisher import topic_names
 from streamer.simulator.alvaria_render import Rules

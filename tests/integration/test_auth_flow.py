@@ -12,7 +12,7 @@ import pytest
 
 import streamer.simulator.tokens as sim_tokens
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.kafka.publisher import topic_names
 from streamer.simulator.app import SimulatorThread
 

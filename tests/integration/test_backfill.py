@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.simulator.world import World
 from streamer.timeutil import format_ts, from_ms

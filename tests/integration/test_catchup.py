@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.errors import KafkaUnavailableError
 from streamer.simulator.app import SimulatorThread
 from streamer.simulator.world import World

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 
 from .harness import DaemonProcess, events, produce, unique_prefix, write_config

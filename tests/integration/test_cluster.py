@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.cluster.status import GroupStatus, group_status
 from streamer.config import load_config
 from streamer.simulator.app import SimulatorThread

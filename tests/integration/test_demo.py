@@ -58,7 +58,7 @@ def test_a_stop_signal_to_the_process_group_leaves_no_process_behind(tmp_path: P
     out = tmp_path / "demo.out"
     with open(out, "wb") as sink:
         demo = subprocess.Popen(
-            [sys.executable, "-m", "streamer.demo", "--config", str(ROOT / "config.yaml"), "--history", "120"],
+            [sys.executable, "-m", "streamer.cli.demo", "--config", str(ROOT / "config.yaml"), "--history", "120"],
             cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group, as a terminal's job is
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 
 from .check import check_against_truth, check_with_verify

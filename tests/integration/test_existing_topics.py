@@ -9,7 +9,7 @@ import anyio
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 
 from .harness import DaemonProcess, unique_prefix, write_config
 

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 
 from .check import check_against_truth

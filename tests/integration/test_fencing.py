@@ -7,14 +7,14 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.config import StreamerConfig, parse_config
-from streamer.emit import OutRecord
+from streamer.engine.emit import OutRecord
 from streamer.errors import FencedError
 from streamer.kafka.checkpoint import Checkpoint, StateStore, partitions, read_to_end
 from streamer.kafka.publisher import Publisher
-from streamer.metrics import Metrics
-from streamer.runtime import SourceRunner
+from streamer.ops.metrics import Metrics
+from streamer.engine.runtime import SourceRunner
 from streamer.vendors import registry
 
 from .harness import embedded_kafka, unique_prefix, vonage_source

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streamer.broker import EmbeddedBroker, free_port
+from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.config import KafkaConfig, load_config
 from streamer.simulator.app import SimulatorThread
 

@@ -10,7 +10,7 @@ import anyio
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.cluster.membership import Membership
 
 from tests.waiting import eventually

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streamer.broker import EmbeddedBroker, free_port
-from streamer.metrics import METRIC_NAMES
+from streamer.kafka.broker import EmbeddedBroker, free_port
+from streamer.ops.metrics import METRIC_NAMES
 from streamer.simulator.app import SimulatorThread
 
 from .harness import DaemonProcess, events, unique_prefix, wait_for, write_config

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlparse
 import msgspec
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.kafka.publisher import record_size
-from streamer.emit import OutRecord
+from streamer.engine.emit import OutRecord
 from streamer.errors import KafkaUnavailableError
 from streamer.timeutil import format_ms, parse_ts, to_ms
 

@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 from cloudevents.v1.http import from_json
 
-from streamer.broker import EmbeddedBroker
-from streamer.events import EVENT_SPECS
+from streamer.kafka.broker import EmbeddedBroker
+from streamer.contract.events import EVENT_SPECS
 from streamer.simulator.app import SimulatorThread
 
 from .harness import ROOT, DaemonProcess, read_topic, unique_prefix, write_config

@@ -6,8 +6,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from streamer.broker import EmbeddedBroker
-from streamer.emit import OutRecord
+from streamer.kafka.broker import EmbeddedBroker
+from streamer.engine.emit import OutRecord
 from streamer.kafka.checkpoint import partitions, read_to_end
 from streamer.kafka.publisher import Ack, Publisher
 

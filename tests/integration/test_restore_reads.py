@@ -10,9 +10,9 @@ from typing import Any
 import anyio
 import pytest
 
-from streamer.broker import EmbeddedBroker, free_port
+from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.config import KafkaConfig
-from streamer.emit import OutRecord
+from streamer.engine.emit import OutRecord
 from streamer.errors import KafkaUnavailableError
 from streamer.kafka import checkpoint
 from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore

@@ -10,7 +10,7 @@ import msgspec
 
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 
 from .harness import DaemonProcess, read_topic, unique_prefix, write_config

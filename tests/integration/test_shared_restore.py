@@ -7,8 +7,8 @@ import anyio
 import msgspec
 import pytest
 
-from streamer.broker import EmbeddedBroker
-from streamer.emit import OutRecord
+from streamer.kafka.broker import EmbeddedBroker
+from streamer.engine.emit import OutRecord
 from streamer.errors import CheckpointError
 from streamer.kafka.checkpoint import Checkpoint, StateStore, Restored
 from streamer.kafka.publisher import Publisher

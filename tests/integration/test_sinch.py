@@ -17,13 +17,13 @@ import pytest
 
 from streamer.config import dump_config
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.simulator.sinch_render import agent_guid, group_guid, status_rows
 from streamer.timeutil import parse_ts, to_ms
-from streamer.vendors.sinch_common import decode_rows
-from streamer.vendors.sinch_rai.models import AgentStatusHistoryRow
-from streamer.vendors.sinch_rai.source import log_steps
+from streamer.vendors.sinch.common import decode_rows
+from streamer.vendors.sinch.rai.models import AgentStatusHistoryRow
+from streamer.vendors.sinch.rai.source import log_steps
 
 from ..unit.sinch._fixtures import SEED_EVENTS
 from .harness import EMBEDDED_KAFKA, DaemonProcess, assert_clean_log, events, last_checkpoint, unique_prefix

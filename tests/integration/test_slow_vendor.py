@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.errors import KafkaUnavailableError
 from streamer.timeutil import parse_ts
 

@@ -10,15 +10,15 @@ import anyio
 import msgspec
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.config import parse_config
-from streamer.emit import Draft, OutRecord
+from streamer.engine.emit import Draft, OutRecord
 from streamer.errors import KafkaUnavailableError
-from streamer.events import AgentPresenceChanged, Presence
+from streamer.contract.events import AgentPresenceChanged, Presence
 from streamer.kafka.checkpoint import StateStore
 from streamer.kafka.publisher import Ack, Publisher
-from streamer.runtime import SourceRunner
-from streamer.source import Endpoint, PollResult
+from streamer.engine.runtime import SourceRunner
+from streamer.engine.source import Endpoint, PollResult
 
 from .harness import EMBEDDED_KAFKA, events, unique_prefix
 

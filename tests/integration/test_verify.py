@@ -14,7 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from streamer.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.simulator.world import World
 from streamer.timeutil import format_ms, parse_ts, to_ms

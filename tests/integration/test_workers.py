@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streamer.broker import EmbeddedBroker, free_port
+from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.cluster.status import group_status
 from streamer.config import dump_config, load_config
 from streamer.simulator.app import SimulatorThread

@@ -8,10 +8,10 @@ from typing import Any, Iterator
 
 import yaml
 
-from streamer.asyncapi import EVENTS_SCHEMA_FILE, asyncapi_document, render_asyncapi
-from streamer.events import CONTENT_TYPE, EVENT_SPECS
+from streamer.contract.asyncapi import EVENTS_SCHEMA_FILE, asyncapi_document, render_asyncapi
+from streamer.contract.events import CONTENT_TYPE, EVENT_SPECS
 from streamer.kafka.publisher import topic_names
-from streamer.schemas import events_schema
+from streamer.contract.schemas import events_schema
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -133,8 +133,8 @@ def test_every_header_an_event_carries_is_in_the_contract() -> None:
     AsyncAPI and in the README's table of record headers."""
     import msgspec
 
-    from streamer.emit import Draft, SourceContext, emit
-    from streamer.events import AgentPresenceChanged, Presence
+    from streamer.engine.emit import Draft, SourceContext, emit
+    from streamer.contract.events import AgentPresenceChanged, Presence
     from streamer.track.ledger import Ledger
 
     p = Presence(name="Ready", category="Ready")

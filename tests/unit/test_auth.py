@@ -9,9 +9,9 @@ import anyio
 import httpx
 import pytest
 
-from streamer.auth import Auth, BasicAuth, BearerAuth, OAuth2ClientCredentials
+from streamer.http.auth import Auth, BasicAuth, BearerAuth, OAuth2ClientCredentials
 from streamer.errors import FatalError, RetriableError
-from streamer.http import HttpClient
+from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 
 CANARY = "canary-s3cr3t-7f1d"

@@ -10,12 +10,12 @@ import anyio
 import msgspec
 
 from streamer.config import parse_config
-from streamer.emit import Draft, OutRecord
-from streamer.events import AgentPresenceChanged, Presence
+from streamer.engine.emit import Draft, OutRecord
+from streamer.contract.events import AgentPresenceChanged, Presence
 from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore
 from streamer.kafka.publisher import Ack
-from streamer.runtime import SourceRunner
-from streamer.source import Endpoint, PollResult
+from streamer.engine.runtime import SourceRunner
+from streamer.engine.source import Endpoint, PollResult
 
 
 class _Ep(Endpoint):

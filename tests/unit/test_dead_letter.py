@@ -5,8 +5,8 @@ import base64
 import msgspec
 
 from streamer.config import parse_config
-from streamer.runtime import MAX_DEAD_LETTER_RAW, SourceRunner
-from streamer.source import BadInput
+from streamer.engine.runtime import MAX_DEAD_LETTER_RAW, SourceRunner
+from streamer.engine.source import BadInput
 
 
 class _Ep:

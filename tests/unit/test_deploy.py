@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from streamer import cli, metrics
+from streamer import cli
+from streamer.ops import metrics
 from streamer.config import StreamerConfig, parse_config
 
 from ..pki import make_pki

@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from streamer.auth import BearerAuth
+from streamer.http.auth import BearerAuth
 from streamer.errors import FatalError, RetriableError, SkippableError, StreamerError
-from streamer.http import (
+from streamer.http.client import (
     STATUS_ACTIONS,
     Action,
     HttpClient,

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from streamer.auth import BearerAuth
+from streamer.http.auth import BearerAuth
 from streamer.errors import SkippableError
-from streamer.http import ERROR_BODY_BYTES, HttpClient
-from streamer.inflate import ACCEPT_ENCODING, STEP, Inflater
+from streamer.http.client import ERROR_BODY_BYTES, HttpClient
+from streamer.http.inflate import ACCEPT_ENCODING, STEP, Inflater
 from streamer.secrets import Secret
 
 

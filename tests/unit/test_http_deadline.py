@@ -12,9 +12,9 @@ import anyio
 import anyio.abc
 import pytest
 
-from streamer.auth import BearerAuth
+from streamer.http.auth import BearerAuth
 from streamer.errors import RetriableError
-from streamer.http import HttpClient
+from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 
 

@@ -5,9 +5,9 @@ import msgspec
 import pytest
 
 from streamer.errors import SkippableError
-from streamer.jsonrepair import MAX_REPAIR_BYTES, repair_json
-from streamer.tolerant import decode_body
-from streamer.vendors.sinch_common import decode_rows, repair_sinch
+from streamer.http.jsonrepair import MAX_REPAIR_BYTES, repair_json
+from streamer.http.tolerant import decode_body
+from streamer.vendors.sinch.common import decode_rows, repair_sinch
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streamer.broker import free_port
+from streamer.kafka.broker import free_port
 from streamer.config import parse_config
 from streamer.errors import ConfigError
 from streamer.kafka.connection import client_kwargs, explain_tls_failure

@@ -13,16 +13,16 @@ import httpx
 import msgspec
 import pytest
 
-from streamer.auth import BasicAuth, BearerAuth
-from streamer.http import HttpClient
-from streamer.jsonrepair import MAX_REPAIR_BYTES
-from streamer.offload import OFF_LOOP_BYTES, decode_off_loop
+from streamer.http.auth import BasicAuth, BearerAuth
+from streamer.http.client import HttpClient
+from streamer.http.jsonrepair import MAX_REPAIR_BYTES
+from streamer.http.offload import OFF_LOOP_BYTES, decode_off_loop
 from streamer.secrets import Secret
-from streamer.vendors import sinch_common
+from streamer.vendors.sinch import common as sinch_common
 from streamer.vendors.alvaria import client as alvaria_client
 from streamer.vendors.alvaria.client import AlvariaClient
-from streamer.vendors.sinch_common import SinchClient
-from streamer.vendors.sinch_rai.models import AgentStatusHistoryRow
+from streamer.vendors.sinch.common import SinchClient
+from streamer.vendors.sinch.rai.models import AgentStatusHistoryRow
 from streamer.vendors.vonage import client as vonage_client
 from streamer.vendors.vonage.client import VonageClient
 from streamer.vendors.vonage.models import AgentStatus

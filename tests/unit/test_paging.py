@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamer.errors import PageLoopError, SkippableError
-from streamer.paging import PageNumberPaginator, Paginator
+from streamer.http.paging import PageNumberPaginator, Paginator
 
 
 def page(n: int, of: int, items: list[int] | None = None) -> dict[str, Any]:

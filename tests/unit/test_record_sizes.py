@@ -20,13 +20,13 @@ from aiokafka.errors import (
 )
 
 from streamer.config import KafkaConfig, parse_config
-from streamer.emit import H_VALUE, MAX_FIELD_BYTES, OutRecord, SourceContext
+from streamer.engine.emit import H_VALUE, MAX_FIELD_BYTES, OutRecord, SourceContext
 from streamer.errors import KafkaRejectedError, KafkaUnavailableError, RetriableError
-from streamer.events import Presence
+from streamer.contract.events import Presence
 from streamer.kafka.checkpoint import StateStore
 from streamer.kafka.publisher import Publisher, kafka_error, record_size
-from streamer.rules import emit_with_rules
-from streamer.runtime import SourceRunner
+from streamer.engine.rules import emit_with_rules
+from streamer.engine.runtime import SourceRunner
 from streamer.timeutil import parse_ts
 from streamer.track.ledger import Ledger
 from streamer.vendors.vonage.source import presence_draft
@@ -108,7 +108,7 @@ def test_an_event_still_over_the_limit_is_dead_lettered_and_the_dead_letter_fits
 
 
 def test_a_dead_letter_of_a_huge_body_fits_the_record_limit() -> None:
-    from streamer.source import BadInput
+    from streamer.engine.source import BadInput
 
     for limit in (16_384, 100_000, 1_048_576):
         rec = _runner(max_record_bytes=limit)._dead_letter(_Ep(), BadInput("x" * 50_000, b"\xff" * 5_000_000), 0)  # type: ignore[arg-type]
@@ -172,7 +172,7 @@ def test_the_publisher_refuses_a_record_over_the_limit_before_sending_anything()
 def test_a_refused_restore_reports_failing_and_retries_instead_of_killing_the_daemon(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from streamer import runtime
+    from streamer.engine import runtime
     from streamer.kafka.checkpoint import Restored
 
     from .test_publisher import FakeProducer, _Source

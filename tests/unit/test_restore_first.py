@@ -9,8 +9,8 @@ import anyio
 
 from streamer.config import parse_config
 from streamer.errors import KafkaUnavailableError
-from streamer.runtime import SourceRunner
-from streamer.source import Endpoint, PollResult
+from streamer.engine.runtime import SourceRunner
+from streamer.engine.source import Endpoint, PollResult
 
 
 class _Endpoint(Endpoint):

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from streamer.events import EVENT_SPECS
-from streamer.schemas import render_all
+from streamer.contract.events import EVENT_SPECS
+from streamer.contract.schemas import render_all
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -21,7 +21,7 @@ def test_every_event_type_is_in_the_schema() -> None:
 
 
 def test_readme_event_reference_is_generated_from_the_code() -> None:
-    from streamer.eventdocs import END, START, render_event_table
+    from streamer.contract.eventdocs import END, START, render_event_table
 
     readme = (SCHEMAS.parent / "README.md").read_text()
     block = readme[readme.index(START) + len(START): readme.index(END)].strip()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from streamer.tail import describe, fit
+from streamer.cli.tail import describe, fit
 
 
 def _ev(kind: str, **data: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from streamer.kafka.topics import (
     ensure_topics,
     partition_changes,
 )
-from streamer.runtime import SourceRunner
+from streamer.engine.runtime import SourceRunner
 
 CFG = KafkaConfig(topic_prefix="cc", replication_factor=3)
 SPECS = contract_topics(CFG)

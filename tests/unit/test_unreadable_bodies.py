@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from streamer.errors import SkippableError
-from streamer.tolerant import BadRecord
+from streamer.http.tolerant import BadRecord
 from streamer.vendors.alvaria import models as alvaria
-from streamer.vendors.sinch_common import decode_rows as sinch_decode_rows
-from streamer.vendors.sinch_rai import models as rai
-from streamer.vendors.sinch_rmi import models as rmi
+from streamer.vendors.sinch.common import decode_rows as sinch_decode_rows
+from streamer.vendors.sinch.rai import models as rai
+from streamer.vendors.sinch.rmi import models as rmi
 from streamer.vendors.vonage import models as vonage
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

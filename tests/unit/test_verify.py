@@ -11,15 +11,15 @@ import pytest
 
 from streamer import cli
 from streamer.config import SourceConfig, dump_config
-from streamer.emit import Draft, SourceContext, draft_event_id, emit
-from streamer.events import AgentPresenceChanged, Presence
-from streamer.history import RangeSource, chunk_ms
-from streamer.source import Endpoint, PollResult
+from streamer.engine.emit import Draft, SourceContext, draft_event_id, emit
+from streamer.contract.events import AgentPresenceChanged, Presence
+from streamer.engine.history import RangeSource, chunk_ms
+from streamer.engine.source import Endpoint, PollResult
 from streamer.timeutil import format_ms
 from streamer.track.ledger import Ledger
 from streamer.track.window import MAX_WINDOW_MS
-from streamer.verify import Expected, Published, compare, coverage, expected_events
-from streamer.verify_report import backfill_command, render_json, render_text
+from streamer.cli.verify import Expected, Published, compare, coverage, expected_events
+from streamer.cli.verify_report import backfill_command, render_json, render_text
 
 T0 = 1_700_000_000_000
 PRESENCE, SESSION, STATE = "cc.agent.presence.changed", "cc.agent.session.started", "cc.interaction.state.changed"
@@ -156,7 +156,7 @@ def test_chunks_never_exceed_the_vendor_window() -> None:
 
 
 def report_of(missing: int, duplicates: int) -> object:
-    from streamer.verify import Coverage, MissingEvent, Report, TypeCount
+    from streamer.cli.verify import Coverage, MissingEvent, Report, TypeCount
 
     c = TypeCount(verifiable=True, expected=5, found=5 - missing, missing=missing, duplicates=duplicates)
     return Report(
@@ -217,7 +217,7 @@ def test_a_hole_is_judged_whole_not_by_the_part_inside_the_range() -> None:
 
 
 def test_a_type_two_history_endpoints_prove_is_verifiable_only_with_both() -> None:
-    from streamer.verify import left_out_notes, provable_types
+    from streamer.cli.verify import left_out_notes, provable_types
 
     cfg = SourceConfig(id="s", vendor="vonage", base_url="http://x", auth={"type": "bearer", "token": "t"})  # type: ignore[arg-type]
     activities, interactions = FakeHistory(0, 0), FakeHistory(0, 0)

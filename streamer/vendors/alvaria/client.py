@@ -4,7 +4,7 @@ Every API request carries ``Authorization: Bearer <token>`` and ``x-api-key``; t
 token comes from ``.../tokenservice/oauth2/access_token?realm={orgId}`` with the client
 id and secret in HTTP Basic auth (``grant_type=client_credentials``,
 ``scope=reportingapi``), is cached, renewed before ``expires_in`` and once after a 401
-(:class:`~streamer.auth.OAuth2ClientCredentials`, :class:`~streamer.http.HttpClient`).
+(:class:`~streamer.http.auth.OAuth2ClientCredentials`, :class:`~streamer.http.client.HttpClient`).
 The key and the token stay :class:`~streamer.secrets.Secret` until a header is built.
 """
 
@@ -20,12 +20,12 @@ import anyio
 import httpx
 import structlog
 
-from streamer.auth import Auth, OAuth2ClientCredentials
-from streamer.clients import response_counter
+from streamer.http.auth import Auth, OAuth2ClientCredentials
+from streamer.http.build import response_counter
 from streamer.config import OAuth2AuthConfig, SourceConfig
 from streamer.errors import ConfigError, SkippableError
-from streamer.http import HttpClient, quote_segment
-from streamer.offload import decode_off_loop
+from streamer.http.client import HttpClient, quote_segment
+from streamer.http.offload import decode_off_loop
 from streamer.secrets import Secret
 from streamer.vendors.alvaria.models import (
     ChannelActivityRow,
@@ -55,7 +55,7 @@ ACCEPT = "application/json"
 
 
 class ApiKeyAuth:
-    """An :class:`~streamer.auth.Auth` that adds ``x-api-key`` to what ``inner`` gives.
+    """An :class:`~streamer.http.auth.Auth` that adds ``x-api-key`` to what ``inner`` gives.
 
     The key is added per request, so no API request can leave without it; the token
     request (made by ``inner``) does not carry it.
@@ -126,7 +126,7 @@ def build_http(
         max_body_bytes=cfg.max_body_bytes,
         transport=transport,
         sleep=sleep,
-        log=structlog.get_logger("streamer.http").bind(source=cfg.id),
+        log=structlog.get_logger("streamer.http.client").bind(source=cfg.id),
         on_response=response_counter(cfg.id),
     )
 

@@ -36,10 +36,10 @@ import anyio
 import httpx
 import msgspec
 
-from ...config import OAuth2AuthConfig, SourceConfig
-from ...emit import Draft
-from ...errors import ConfigError, RetriableError, SkippableError
-from ...events import (
+from streamer.config import OAuth2AuthConfig, SourceConfig
+from streamer.engine.emit import Draft
+from streamer.errors import ConfigError, RetriableError, SkippableError
+from streamer.contract.events import (
     AgentPresenceChanged,
     AgentSessionEnded,
     AgentSessionStarted,
@@ -50,12 +50,12 @@ from ...events import (
     Workload,
     WorkState,
 )
-from ...rules import LOGGED_OUT
-from ...source import Endpoint, PollResult, VendorSpec, endpoint_interval, split_bad
-from ...timeutil import format_ts, from_ms, to_ms
-from ...tolerant import fold_key
-from .client import SCOPE, AlvariaClient, build_http
-from .models import (
+from streamer.engine.rules import LOGGED_OUT
+from streamer.engine.source import Endpoint, PollResult, VendorSpec, endpoint_interval, split_bad
+from streamer.timeutil import format_ts, from_ms, to_ms
+from streamer.http.tolerant import fold_key
+from streamer.vendors.alvaria.client import SCOPE, AlvariaClient, build_http
+from streamer.vendors.alvaria.models import (
     BadRecord,
     ChannelActivityRow,
     ListActivityRow,

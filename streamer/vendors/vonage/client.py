@@ -10,9 +10,9 @@ from typing import Generic, TypeVar
 import msgspec
 
 from streamer.errors import SkippableError
-from streamer.http import HttpClient
-from streamer.offload import decode_off_loop
-from streamer.paging import PageNumberPaginator
+from streamer.http.client import HttpClient
+from streamer.http.offload import decode_off_loop
+from streamer.http.paging import PageNumberPaginator
 from streamer.timeutil import format_ts
 from streamer.vendors.vonage.models import (
     Activity,
@@ -22,7 +22,7 @@ from streamer.vendors.vonage.models import (
     Page,
     decode_envelope,
 )
-from streamer.tolerant import decode_items
+from streamer.http.tolerant import decode_items
 
 __all__ = [
     "VONAGE_ACCEPT",

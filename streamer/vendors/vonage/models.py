@@ -18,7 +18,7 @@ import msgspec
 
 from streamer.errors import SkippableError
 from streamer.timeutil import parse_ts
-from streamer.tolerant import CamelModel, UtcDateTime, as_utc, BadRecord, decode_body, decode_items, decode_json, decode_record, field_ci, snippet
+from streamer.http.tolerant import CamelModel, UtcDateTime, as_utc, BadRecord, decode_body, decode_items, decode_json, decode_record, field_ci, snippet
 
 __all__ = [
     "UtcDateTime",

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import msgspec
 
-from ...timeutil import to_ms
-from ...tolerant import fold_key
-from .models import Activity
+from streamer.timeutil import to_ms
+from streamer.http.tolerant import fold_key
+from streamer.vendors.vonage.models import Activity
 
 __all__ = ["PartEnd", "PartEnds", "is_monitoring"]
 

@@ -16,22 +16,22 @@ from typing import Any, AsyncIterator
 
 import msgspec
 
-from ...clients import build_http
-from ...config import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
-from ...emit import Draft, draft_order, entity_key
-from ...errors import ConfigError
-from ...events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload
-from ...source import (
+from streamer.http.build import build_http
+from streamer.config import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
+from streamer.engine.emit import Draft, draft_order, entity_key
+from streamer.errors import ConfigError
+from streamer.contract.events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload
+from streamer.engine.source import (
     Endpoint, PollResult, VendorSpec, catchup_span_ms, endpoint_interval, lookback_schedule, split_bad, window_settings,
 )
-from ...timeutil import format_ts, from_ms, to_ms
-from ...track.snapshot import RawRows
-from ...tolerant import fold_key
-from ...track.transfer import Leg, detect_transfers, leg_from_channel_events
-from ...track.window import Cursor, WindowState, plan_windows
-from .client import VonageClient, vonage_headers
-from .models import Activity, AgentStatus, Channel, ChannelEvent, Interaction
-from .parts import PartEnd, PartEnds, is_monitoring
+from streamer.timeutil import format_ts, from_ms, to_ms
+from streamer.track.snapshot import RawRows
+from streamer.http.tolerant import fold_key
+from streamer.track.transfer import Leg, detect_transfers, leg_from_channel_events
+from streamer.track.window import Cursor, WindowState, plan_windows
+from streamer.vendors.vonage.client import VonageClient, vonage_headers
+from streamer.vendors.vonage.models import Activity, AgentStatus, Channel, ChannelEvent, Interaction
+from streamer.vendors.vonage.parts import PartEnd, PartEnds, is_monitoring
 
 __all__ = [
     "VONAGE", "VonageSource", "activity_drafts", "status_drafts", "interaction_drafts", "channel_state_drafts",

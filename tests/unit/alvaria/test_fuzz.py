@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamer.errors import SkippableError
-from streamer.tolerant import BadRecord
+from streamer.http.tolerant import BadRecord
 from streamer.vendors.alvaria.models import (
     ChannelActivityRow,
     PresenceUser,

@@ -14,8 +14,8 @@ from typing import Any, Callable
 import msgspec
 import pytest
 
-from streamer.emit import Draft, SourceContext
-from streamer.rules import emit_with_rules
+from streamer.engine.emit import Draft, SourceContext
+from streamer.engine.rules import emit_with_rules
 from streamer.track.ledger import Ledger
 from streamer.vendors.alvaria.models import (
     ChannelActivityRow,

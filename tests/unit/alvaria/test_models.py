@@ -10,10 +10,10 @@ import httpx
 import msgspec
 import pytest
 
-from streamer.auth import BearerAuth
+from streamer.http.auth import BearerAuth
 from streamer.errors import SkippableError
-from streamer.http import HttpClient
-from streamer.jsonrepair import repair_json
+from streamer.http.client import HttpClient
+from streamer.http.jsonrepair import repair_json
 from streamer.secrets import Secret
 from streamer.vendors.alvaria.models import (
     BadRecord,

@@ -10,7 +10,7 @@ import pytest
 
 from streamer.config import parse_config
 from streamer.errors import ConfigError, RetriableError, SkippableError
-from streamer.source import Endpoint, PollResult
+from streamer.engine.source import Endpoint, PollResult
 from streamer.vendors import registry
 from streamer.vendors.alvaria.source import AlvariaSource
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamer.emit import SourceContext
-from streamer.rules import emit_with_rules
+from streamer.engine.emit import SourceContext
+from streamer.engine.rules import emit_with_rules
 from streamer.track.ledger import Ledger
 from streamer.vendors.alvaria.models import PresenceUser, Rows, TeamActivityRow, UserActivityRow, decode_rows
 from streamer.vendors.alvaria.source import (

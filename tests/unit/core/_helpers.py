@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from streamer.emit import Draft, OutRecord, SourceContext
-from streamer.rules import emit_with_rules
+from streamer.engine.emit import Draft, OutRecord, SourceContext
+from streamer.engine.rules import emit_with_rules
 from streamer.track.ledger import Ledger
 
 CTX = SourceContext("vonage", "seed", "cc")

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from streamer.emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, Draft, SourceContext, agent_current_record, emit
-from streamer.events import AgentPresenceChanged, AgentWorkloadChanged, Presence, Workload, event_id
-from streamer.rules import session_drafts
+from streamer.engine.emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, Draft, SourceContext, agent_current_record, emit
+from streamer.contract.events import AgentPresenceChanged, AgentWorkloadChanged, Presence, Workload, event_id
+from streamer.engine.rules import session_drafts
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.track.ledger import Admission, Ledger
 from streamer.vendors.vonage.source import presence_draft, workload_draft

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamer.events import (
+from streamer.contract.events import (
     CONTENT_TYPE,
     EVENT_SPECS,
     AgentPresenceChanged,
@@ -158,7 +158,7 @@ def test_bad_transfer_kind_is_rejected() -> None:
 def test_event_id_is_uuid5_of_the_facts(entity: str, transition: str, vendor_time: str) -> None:
     import uuid
 
-    from streamer.events import _NAMESPACE, event_id
+    from streamer.contract.events import _NAMESPACE, event_id
 
     name = "\x1f".join(("vonage", "src", "cc.agent.presence.changed", entity, transition, vendor_time))
     assert event_id("vonage", "src", "cc.agent.presence.changed", entity, transition, vendor_time) == str(

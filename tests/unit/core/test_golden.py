@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from streamer.emit import Draft
+from streamer.engine.emit import Draft
 from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction, decode_page, decode_record
 from streamer.timeutil import to_ms
 from streamer.vendors.vonage.parts import PartEnds

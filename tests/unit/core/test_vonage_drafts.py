@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from streamer.emit import emit
+from streamer.engine.emit import emit
 from streamer.track.ledger import Ledger
 from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction, decode_record
 from streamer.vendors.vonage.source import activity_drafts, interaction_drafts, status_drafts

@@ -104,7 +104,7 @@ async def test_sim_truth_endpoint(client: httpx.AsyncClient, clock: FakeClock) -
 
 import msgspec  # noqa: E402
 
-from streamer.jsonrepair import repair_json  # noqa: E402
+from streamer.http.jsonrepair import repair_json  # noqa: E402
 from streamer.simulator.slips import COMMENT, SLIPS  # noqa: E402
 
 #: switch -> what its body must show (the doc example's shape) and the repair that undoes it

@@ -11,17 +11,17 @@ import httpx
 import msgspec
 import pytest
 
-from streamer.auth import BasicAuth
-from streamer.clients import build_http
+from streamer.http.auth import BasicAuth
+from streamer.http.build import build_http
 from streamer.errors import ConfigError, PageLoopError, SkippableError
 from streamer.config import parse_config
-from streamer.http import HttpClient
+from streamer.http.client import HttpClient
 from streamer.secrets import Secret
-from streamer.tolerant import BadRecord
-from streamer.vendors.sinch_common import ROW_LIMIT, sinch_headers
-from streamer.vendors.sinch_rai.client import RaiClient
-from streamer.vendors.sinch_rai.models import AgentStatusHistoryRow
-from streamer.vendors.sinch_rmi.client import RmiClient
+from streamer.http.tolerant import BadRecord
+from streamer.vendors.sinch.common import ROW_LIMIT, sinch_headers
+from streamer.vendors.sinch.rai.client import RaiClient
+from streamer.vendors.sinch.rai.models import AgentStatusHistoryRow
+from streamer.vendors.sinch.rmi.client import RmiClient
 
 UTC = timezone.utc
 START = datetime(2019, 12, 3, 7, 0, tzinfo=UTC)

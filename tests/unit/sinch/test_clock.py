@@ -15,12 +15,12 @@ import pytest
 
 from streamer.simulator.faults import Faults
 from streamer.simulator.world import World
-from streamer.source import Endpoint
-from streamer.vendors.sinch_common import StatsEndpoint, change_ms_of
-from streamer.vendors.sinch_rai.client import RaiClient
-from streamer.vendors.sinch_rai.source import AgentStatusHistoryEndpoint, agent_stats_draft, contact_stats_draft
-from streamer.vendors.sinch_rmi.client import RmiClient
-from streamer.vendors.sinch_rmi.source import ContactsEndpoint
+from streamer.engine.source import Endpoint
+from streamer.vendors.sinch.common import StatsEndpoint, change_ms_of
+from streamer.vendors.sinch.rai.client import RaiClient
+from streamer.vendors.sinch.rai.source import AgentStatusHistoryEndpoint, agent_stats_draft, contact_stats_draft
+from streamer.vendors.sinch.rmi.client import RmiClient
+from streamer.vendors.sinch.rmi.source import ContactsEndpoint
 
 from ._sim import FakeClock, Harness, sim_http, source_cfg
 

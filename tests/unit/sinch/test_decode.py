@@ -9,10 +9,10 @@ import msgspec
 import pytest
 
 from streamer.errors import SkippableError
-from streamer.tolerant import BadRecord
-from streamer.vendors.sinch_common import decode_rows, guid, repair_sinch
-from streamer.vendors.sinch_rai import models as rai
-from streamer.vendors.sinch_rmi import models as rmi
+from streamer.http.tolerant import BadRecord
+from streamer.vendors.sinch.common import decode_rows, guid, repair_sinch
+from streamer.vendors.sinch.rai import models as rai
+from streamer.vendors.sinch.rmi import models as rmi
 
 from ._fixtures import body
 

@@ -12,16 +12,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamer.auth import BasicAuth
-from streamer.http import HttpClient
+from streamer.http.auth import BasicAuth
+from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 from streamer.simulator.faults import Faults
 from streamer.simulator.world import World
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
-from streamer.vendors.sinch_common import decode_rows, presence_of, work_state
-from streamer.vendors.sinch_rai.models import AgentStatusHistoryRow
-from streamer.vendors.sinch_rai.client import RaiClient
-from streamer.vendors.sinch_rai.source import AgentStatusEndpoint, AgentStatusHistoryEndpoint, FOLD_SETTLE_MS, history_drafts
+from streamer.vendors.sinch.common import decode_rows, presence_of, work_state
+from streamer.vendors.sinch.rai.models import AgentStatusHistoryRow
+from streamer.vendors.sinch.rai.client import RaiClient
+from streamer.vendors.sinch.rai.source import AgentStatusEndpoint, AgentStatusHistoryEndpoint, FOLD_SETTLE_MS, history_drafts
 
 from ._fixtures import SEED_EVENTS, body, verbatim
 from ._sim import FakeClock, Harness, no_sleep, sim_http, source_cfg
@@ -374,8 +374,8 @@ async def test_after_first_sight_the_snapshot_reads_only_the_log_since_its_last_
 
 
 async def test_a_late_correction_of_a_closed_bucket_is_one_change_event_on_that_bucket() -> None:
-    from streamer.vendors.sinch_common import StatsEndpoint, change_ms_of
-    from streamer.vendors.sinch_rai.source import contact_stats_draft
+    from streamer.vendors.sinch.common import StatsEndpoint, change_ms_of
+    from streamer.vendors.sinch.rai.source import contact_stats_draft
 
     bucket = {"timeCategory": "2019-12-25 10:00", "queueId": "249CEA29B6494EF1B1D16D23FE70E702", "queueName": "Sales",
               "countOfArrivedContacts": 4, "countOfHandledContacts": 3, "activeQueuingDuration": 1000,
@@ -418,7 +418,7 @@ async def test_contact_statistic_publishes_no_partial_bucket() -> None:
     """S8: contactStatistic selects contacts by their own times (disconnect, or arrival
     while active), unrounded: a bucket begun before a read's start holds only some of its
     contacts there, and is not published as if its counts had dropped."""
-    from streamer.vendors.sinch_rai.source import RaiSource
+    from streamer.vendors.sinch.rai.source import RaiSource
 
     clock = FakeClock()
     world = World(seed=3, agents=12, clock=clock)

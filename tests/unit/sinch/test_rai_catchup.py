@@ -11,12 +11,12 @@ import httpx
 import msgspec
 import pytest
 
-from streamer.auth import BasicAuth
-from streamer.http import HttpClient
+from streamer.http.auth import BasicAuth
+from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
-from streamer.vendors.sinch_rai.client import RaiClient
-from streamer.vendors.sinch_rai.source import AgentStatusHistoryEndpoint
+from streamer.vendors.sinch.rai.client import RaiClient
+from streamer.vendors.sinch.rai.source import AgentStatusHistoryEndpoint
 
 from ._sim import no_sleep, source_cfg
 

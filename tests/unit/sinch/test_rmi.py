@@ -11,17 +11,17 @@ import httpx
 import msgspec
 import pytest
 
-from streamer.auth import BasicAuth
-from streamer.http import HttpClient
+from streamer.http.auth import BasicAuth
+from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 from streamer.simulator.faults import Faults
 from streamer.simulator.sinch_render import agent_guid, group_guid
 from streamer.simulator.world import World
 from streamer.timeutil import parse_ts, to_ms
-from streamer.vendors.sinch_common import StatsEndpoint, decode_rows
-from streamer.vendors.sinch_rmi.client import RmiClient
-from streamer.vendors.sinch_rmi.models import Agent, Contact, ContactDetail
-from streamer.vendors.sinch_rmi.source import (
+from streamer.vendors.sinch.common import StatsEndpoint, decode_rows
+from streamer.vendors.sinch.rmi.client import RmiClient
+from streamer.vendors.sinch.rmi.models import Agent, Contact, ContactDetail
+from streamer.vendors.sinch.rmi.source import (
     AgentsEndpoint,
     ContactsEndpoint,
     agent_drafts,

@@ -11,10 +11,10 @@ from streamer.simulator.app import build_app
 from streamer.simulator.faults import Faults
 from streamer.simulator.sinch_render import ROW_LIMIT, status_rows
 from streamer.simulator.world import World
-from streamer.vendors.sinch_rai.client import RaiClient
-from streamer.vendors.sinch_rai.source import AgentStatusEndpoint, AgentStatusHistoryEndpoint
-from streamer.vendors.sinch_rmi.client import RmiClient
-from streamer.vendors.sinch_rmi.source import AgentsEndpoint, ContactsEndpoint
+from streamer.vendors.sinch.rai.client import RaiClient
+from streamer.vendors.sinch.rai.source import AgentStatusEndpoint, AgentStatusHistoryEndpoint
+from streamer.vendors.sinch.rmi.client import RmiClient
+from streamer.vendors.sinch.rmi.source import AgentsEndpoint, ContactsEndpoint
 
 from ._sim import BASIC, FakeClock, Harness, sim_http, source_cfg
 

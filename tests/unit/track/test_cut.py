@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamer.events import Presence
+from streamer.contract.events import Presence
 from streamer.track.cut import cut_strings, cut_text
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import msgspec
 
-from streamer.auth import BearerAuth
+from streamer.http.auth import BearerAuth
 from streamer.config import parse_config
-from streamer.http import HttpClient
+from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 from streamer.timeutil import format_ts, parse_ts, to_ms
 from streamer.vendors.vonage.client import VonageClient, vonage_headers

@@ -11,9 +11,9 @@ import httpx
 import msgspec
 import pytest
 
-from streamer.auth import BearerAuth
+from streamer.http.auth import BearerAuth
 from streamer.errors import PageLoopError, SkippableError
-from streamer.http import HttpClient
+from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 from streamer.vendors.vonage.client import (
     VONAGE_ACCEPT,

@@ -10,13 +10,13 @@ import httpx
 import msgspec
 import pytest
 
-from streamer.auth import BearerAuth
-from streamer.clients import build_http
+from streamer.http.auth import BearerAuth
+from streamer.http.build import build_http
 from streamer.config import parse_config
-from streamer.emit import SourceContext
+from streamer.engine.emit import SourceContext
 from streamer.errors import FatalError
-from streamer.http import HttpClient
-from streamer.rules import emit_with_rules
+from streamer.http.client import HttpClient
+from streamer.engine.rules import emit_with_rules
 from streamer.secrets import Secret
 from streamer.timeutil import format_ts, from_ms, to_ms
 from streamer.track.ledger import Ledger

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamer.errors import SkippableError
-from streamer.tolerant import BadRecord
+from streamer.http.tolerant import BadRecord
 from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction, decode_page
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vonage"

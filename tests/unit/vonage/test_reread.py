@@ -17,11 +17,11 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamer.auth import BearerAuth
+from streamer.http.auth import BearerAuth
 from streamer.config import parse_config
-from streamer.emit import SourceContext
-from streamer.http import HttpClient
-from streamer.rules import emit_with_rules
+from streamer.engine.emit import SourceContext
+from streamer.http.client import HttpClient
+from streamer.engine.rules import emit_with_rules
 from streamer.secrets import Secret
 from streamer.timeutil import format_ts, from_ms, to_ms
 from streamer.track.ledger import Ledger

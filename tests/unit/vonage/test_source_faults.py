@@ -10,12 +10,12 @@ import httpx
 import msgspec
 import pytest
 
-from streamer.auth import BearerAuth
+from streamer.http.auth import BearerAuth
 from streamer.config import parse_config
-from streamer.emit import SourceContext
+from streamer.engine.emit import SourceContext
 from streamer.errors import SkippableError
-from streamer.http import HttpClient
-from streamer.rules import emit_with_rules
+from streamer.http.client import HttpClient
+from streamer.engine.rules import emit_with_rules
 from streamer.secrets import Secret
 from streamer.timeutil import format_ts, to_ms
 from streamer.track.ledger import Ledger

@@ -1,0 +1,37 @@
+"""Pure decoding off the event loop: a large response body is decoded in a worker thread.
+
+Every source shares one event loop, so a body that takes long to decode (or to repair)
+on it would stall every other source's polls, commits and the daemon's stop. Small
+bodies are decoded in place (a thread hop costs more than they do); from
+:data:`OFF_LOOP_BYTES` on, the decode runs in a worker thread while the loop goes on.
+
+Only pure functions go to the thread: bytes in, decoded values out. Trackers, the
+ledger and an endpoint's memory of rows (``keep`` callbacks) are touched on the loop
+only, before or after the decode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar, TypeVarTuple, Unpack
+
+import anyio.to_thread
+
+__all__ = ["OFF_LOOP_BYTES", "decode_off_loop"]
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+OFF_LOOP_BYTES = 64 * 1024
+"""Bodies of at least this many bytes are decoded in a worker thread. Below it a decode
+costs the loop at most a few tens of milliseconds, even with a repair (up to about 0.4 s
+of CPU per MB, see :data:`~streamer.http.jsonrepair.MAX_REPAIR_BYTES`)."""
+
+
+async def decode_off_loop(size: int, fn: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]) -> T:
+    """``fn(*args)``: in place when ``size`` (the bytes it decodes) is small, else in a
+    worker thread. ``fn`` must be pure. A cancelled caller does not wait for the thread;
+    its result is dropped."""
+    if size < OFF_LOOP_BYTES:
+        return fn(*args)
+    return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
