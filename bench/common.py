@@ -18,7 +18,7 @@ import msgspec
 from aiokafka import TopicPartition
 
 from bench.sim_farm import world_path
-from streamer.config import KafkaConfig, dump_config
+from streamer.config.model import KafkaConfig, dump_config
 from streamer.errors import KafkaUnavailableError
 from streamer.kafka.checkpoint import partitions
 

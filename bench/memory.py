@@ -35,7 +35,7 @@ def _child() -> None:
     from bench.poll_cost import snapshots
     from streamer.engine.emit import SourceContext
     from streamer.kafka.checkpoint import StateStore
-    from streamer.config import KafkaConfig
+    from streamer.config.model import KafkaConfig
     from streamer.engine.rules import emit_with_rules
     from streamer.engine.source import split_bad
     from streamer.track.ledger import Ledger

@@ -28,7 +28,7 @@ import msgspec
 from deepdiff import DeepDiff
 
 from bench.common import Figure, as_builtins
-from streamer.config import KafkaConfig
+from streamer.config.model import KafkaConfig
 from streamer.engine.emit import SourceContext
 from streamer.kafka.checkpoint import StateStore
 from streamer.engine.rules import emit_with_rules

@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.common import Figure, as_builtins
 from streamer.kafka.broker import EmbeddedBroker
-from streamer.config import KafkaConfig
+from streamer.config.model import KafkaConfig
 from streamer.engine.emit import OutRecord, SourceContext, agent_current_record, emit
 from streamer.errors import KafkaUnavailableError
 from streamer.kafka.publisher import Publisher

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from streamer.config import dump_config
+from streamer.config.model import dump_config
 
 from bench.common import Figure, as_builtins, cpu_seconds
 from streamer.kafka.broker import EmbeddedBroker, free_port

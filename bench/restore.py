@@ -56,7 +56,7 @@ def state_value(source: str, agent: int, version: int) -> Any:
 
 async def seed(bootstrap: str, prefix: str) -> dict[str, int]:
     """Write the topics; returns records and bytes of the state topic."""
-    from streamer.config import KafkaConfig
+    from streamer.config.model import KafkaConfig
     from streamer.kafka.checkpoint import Checkpoint, StateStore
     from streamer.kafka.publisher import Publisher
 
@@ -108,7 +108,7 @@ async def _list_read(store: Any, keys: set[str]) -> dict[str, dict[str, bytes]]:
 def _child(mode: str, bootstrap: str, prefix: str) -> None:
     import anyio
 
-    from streamer.config import KafkaConfig
+    from streamer.config.model import KafkaConfig
     from streamer.kafka import checkpoint
     from streamer.kafka.checkpoint import StateStore
 

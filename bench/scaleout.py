@@ -51,7 +51,7 @@ from bench.common import (Figure, as_builtins, cpu_seconds, cpu_wait, farm_confi
 from bench.latency import AGENTS, HISTORY, SOURCES, STATUS_INTERVAL_S, TOKEN_ENV, TOPICS
 from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.cluster.status import group_status
-from streamer.config import load_config
+from streamer.config.load import load_config
 from streamer.errors import KafkaUnavailableError
 from streamer.timeutil import parse_ts, to_ms
 

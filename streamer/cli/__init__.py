@@ -16,10 +16,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import msgspec
 
     from streamer.cluster.workers import Supervisor, exit_with_parent, worker_port
-    from streamer.config import load_config
+    from streamer.config.load import load_config
     from streamer.errors import ConfigError
     from streamer.ops.logs import configure_logging
-    from streamer.engine.runtime import Daemon
+    from streamer.engine.daemon import Daemon
 
     try:
         cfg = load_config(args.config)
@@ -45,7 +45,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     import anyio
 
     from streamer.cluster.status import group_status, render_status
-    from streamer.config import load_config
+    from streamer.config.load import load_config
     from streamer.errors import ConfigError, StreamerError
 
     try:
@@ -62,7 +62,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from streamer.config import load_config
+    from streamer.config.load import load_config
     from streamer.errors import ConfigError
 
     try:
@@ -116,7 +116,7 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     import anyio
 
     from streamer.cli.backfill import backfill, parse_when
-    from streamer.config import load_config
+    from streamer.config.load import load_config
     from streamer.errors import ConfigError
     from streamer.ops.logs import configure_logging
 
@@ -135,7 +135,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     import anyio
 
     from streamer.cli.backfill import parse_when
-    from streamer.config import load_config
+    from streamer.config.load import load_config
     from streamer.errors import StreamerError
     from streamer.ops.logs import configure_logging
     from streamer.cli.verify import verify
@@ -159,7 +159,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_schemas(args: argparse.Namespace) -> int:
-    from streamer.contract.schemas import render_all, write_all
+    from streamer.contract.files import render_all, write_all
 
     if args.readme:
         from pathlib import Path

@@ -14,12 +14,13 @@ import sys
 from datetime import datetime
 from typing import TextIO
 
-from streamer.config import StreamerConfig
+from streamer.config.model import StreamerConfig
 from streamer.errors import ConfigError
 from streamer.engine.history import CHUNK_MAX_MS, open_range, progress_bar, read_range
 from streamer.kafka.checkpoint import StateStore
 from streamer.kafka.publisher import Publisher
-from streamer.engine.runtime import SourceRunner, _as_fill
+from streamer.engine.runner import SourceRunner
+from streamer.engine.source_events import as_fill
 from streamer.timeutil import format_ts, from_ms, to_ms
 
 __all__ = ["backfill", "parse_when", "CHUNK_MAX_MS"]
@@ -53,7 +54,7 @@ async def backfill(
             if done_to > start_ms:
                 out.write(f"{ep.name}: resuming at {format_ts(from_ms(done_to))}\n")
             async for result, done_to in read_range(ep, rs.cfg, start_ms, end_ms, resume_ms=done_to):
-                result.drafts = [_as_fill(d, "backfill") for d in result.drafts]
+                result.drafts = [as_fill(d, "backfill") for d in result.drafts]
                 before = runner.published
                 await runner._commit(ep, result)  # noqa: SLF001
                 out.write(f"\r{ep.name} {progress_bar(done_to - start_ms, end_ms - start_ms)} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from streamer.config import StreamerConfig
+from streamer.config.model import StreamerConfig
 from streamer.errors import StreamerError
 from streamer.kafka.checkpoint import partitions
 from streamer.kafka.publisher import Publisher

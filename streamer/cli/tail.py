@@ -12,7 +12,9 @@ import msgspec
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
-from streamer.config import KafkaConfig, load_config
+from streamer.config.load import load_config
+
+from streamer.config.model import KafkaConfig
 from streamer.kafka.connection import client_kwargs, connect_failure
 
 __all__ = ["tail", "describe", "fit"]

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Literal, Mapping, TextIO
 
 import msgspec
 
-from streamer.config import KafkaConfig, StreamerConfig
+from streamer.config.model import KafkaConfig, StreamerConfig
 from streamer.engine.emit import SourceContext, draft_event_id
 from streamer.engine.history import RangeSource, open_range, progress_bar, read_range
 from streamer.kafka.checkpoint import TAILED, partitions, scan

@@ -6,7 +6,7 @@ import msgspec
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from streamer.config import StreamerConfig, group_id
+from streamer.config.model import StreamerConfig, group_id
 from streamer.errors import KafkaUnavailableError
 from streamer.kafka.checkpoint import partitions, scan
 from streamer.kafka.connection import client_kwargs

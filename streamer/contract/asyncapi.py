@@ -13,7 +13,9 @@ import msgspec
 import yaml
 
 from streamer import __version__
+from streamer.contract.deadletter import DeadLetter
 from streamer.contract.events import CONTENT_TYPE, EVENT_SPECS, SCHEMA_VERSION
+from streamer.contract.schemas import events_schema
 
 __all__ = ["asyncapi_document", "render_asyncapi", "EVENTS_SCHEMA_FILE", "KAFKA_BINDING_VERSION"]
 
@@ -41,8 +43,6 @@ def _message_id(payload: type) -> str:
 
 def _envelope_defs() -> dict[str, str]:
     """Event type -> name of its CloudEvent envelope in events.schema.json's ``$defs``."""
-    from streamer.contract.schemas import events_schema
-
     schema = events_schema()
     out = {}
     for ref in schema["oneOf"]:
@@ -91,8 +91,6 @@ def _event_message(spec: Any, envelope: str, entity: str) -> dict[str, Any]:
 
 
 def _dead_letter_schema() -> dict[str, Any]:
-    from streamer.engine.runtime import DeadLetter
-
     schema = msgspec.json.schema(DeadLetter)
     schema.pop("$ref", None)
     ((_, body),) = schema.pop("$defs").items()

@@ -1,16 +1,14 @@
-"""Generate ``schemas/``: the JSON Schema of every event and of the config file."""
+"""The JSON Schema of every event (and the canonical order the generated files keep)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from streamer.config import config_schema
 from streamer.contract.events import EVENT_SPECS, SCHEMA_VERSION, AgentCurrent, CloudEvent
 
-__all__ = ["events_schema", "render_all", "write_all", "COMPAT_DIR"]
+__all__ = ["events_schema", "canonical", "COMPAT_DIR"]
 
 COMPAT_DIR = "compat"
 """Under the schemas folder: ``events.v<N>.schema.json``, the events schema as released
@@ -52,37 +50,3 @@ def events_schema() -> dict[str, Any]:
         "oneOf": variants,
         "$defs": components,
     })
-
-
-def render_all() -> dict[str, bytes]:
-    """File name -> content, deterministic."""
-
-    def dump(obj: Any) -> bytes:
-        return msgspec.json.format(msgspec.json.encode(obj), indent=2) + b"\n"
-
-    from streamer.contract.asyncapi import render_asyncapi
-
-    return {
-        "events.schema.json": dump(events_schema()),
-        "config.schema.json": dump(canonical(config_schema())),
-        "asyncapi.yaml": render_asyncapi(),
-    }
-
-
-def write_all(folder: str | Path) -> list[Path]:
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    files = render_all()
-    for name, content in files.items():
-        p = out / name
-        p.write_bytes(content)
-        written.append(p)
-    from streamer.contract.compat import snapshot_name
-
-    snapshot = out / COMPAT_DIR / snapshot_name(SCHEMA_VERSION)
-    if not snapshot.exists():  # the first build of a schema version freezes it
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
-        snapshot.write_bytes(files["events.schema.json"])
-        written.append(snapshot)
-    return written

@@ -14,7 +14,7 @@ from datetime import datetime
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-from streamer.config import SourceConfig, StreamerConfig
+from streamer.config.model import SourceConfig, StreamerConfig
 from streamer.errors import ConfigError
 from streamer.engine.source import Endpoint, PollResult, Source
 from streamer.track.window import MAX_WINDOW_MS

@@ -1,4 +1,4 @@
-"""What every vendor source provides to the runtime: endpoints that poll and return drafts."""
+"""What every vendor source provides to the engine: endpoints that poll and return drafts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, Protocol
 
 import msgspec
 
-from streamer.config import SourceConfig
+from streamer.config.model import SourceConfig
 from streamer.engine.emit import Draft
 from streamer.track.window import LookbackSchedule
 

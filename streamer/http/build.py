@@ -8,7 +8,7 @@ import httpx
 import structlog
 
 from streamer.http.auth import Auth, BasicAuth, BearerAuth, OAuth2ClientCredentials
-from streamer.config import AuthConfig, BasicAuthConfig, BearerAuthConfig, OAuth2AuthConfig, SourceConfig
+from streamer.config.model import AuthConfig, BasicAuthConfig, BearerAuthConfig, OAuth2AuthConfig, SourceConfig
 from streamer.http.client import HttpClient
 
 __all__ = ["build_auth", "build_http", "response_counter"]

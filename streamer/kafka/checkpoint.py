@@ -20,7 +20,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from streamer.config import KafkaConfig
+from streamer.config.model import KafkaConfig
 from streamer.engine.emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, OutRecord
 from streamer.errors import CheckpointError, KafkaUnavailableError
 from streamer.kafka.coalesce import Coalescer

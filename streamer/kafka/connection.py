@@ -9,7 +9,7 @@ from typing import Any
 
 from aiokafka.helpers import create_ssl_context
 
-from streamer.config import KafkaConfig
+from streamer.config.model import KafkaConfig
 from streamer.errors import KafkaTlsError, KafkaUnavailableError
 
 __all__ = ["client_kwargs", "connect_failure", "explain_tls_failure"]

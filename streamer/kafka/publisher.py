@@ -27,7 +27,7 @@ from aiokafka.errors import (
 )
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from streamer.config import KafkaConfig
+from streamer.config.model import KafkaConfig
 from streamer.engine.emit import OutRecord
 from streamer.kafka.connection import client_kwargs, connect_failure
 from streamer.kafka.partition import PARTITIONER
@@ -60,7 +60,7 @@ def size_over(r: OutRecord, limit: int) -> int | None:
 
 
 def kafka_error(e: BaseException, what: str) -> KafkaRejectedError | KafkaUnavailableError:
-    """An aiokafka (or socket) error as the error class the runtime acts on."""
+    """An aiokafka (or socket) error as the error class the engine acts on."""
     if isinstance(e, REJECTED):
         return KafkaRejectedError(f"kafka rejected {what}: {type(e).__name__}: {e}")
     return KafkaUnavailableError(f"kafka: {what} failed: {type(e).__name__}: {e}")

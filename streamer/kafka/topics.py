@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
-from streamer.config import KafkaConfig
+from streamer.config.model import KafkaConfig
 from streamer.errors import KafkaRejectedError, KafkaUnavailableError, TopicMismatchError
 from streamer.kafka.connection import client_kwargs
 

@@ -8,6 +8,7 @@ thread for tests.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 import socket
 import threading
@@ -32,31 +33,27 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(payload), status_code=status, media_type="application/json")
 
 
-SIMULATED_VENDORS = ("vonage", "sinch_rmi", "sinch_rai", "alvaria")
-"""Each is a module ``streamer.simulator.<name>`` with ``mount(world, faults) -> {prefix: app}``."""
-
-
-def _vendor_module(name: str) -> Any:
-    module_name = f"{__package__}.{name}"
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name != module_name:
-            raise
-        return None
+def simulated_vendors() -> dict[str, Any]:
+    """The simulator's vendor modules: each module of this package with
+    ``mount(world, faults) -> {prefix: app}``, by name."""
+    found = {}
+    package = importlib.import_module(__package__)
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{__package__}.{info.name}")
+        if callable(getattr(module, "mount", None)):
+            found[info.name] = module
+    return found
 
 
 def build_app(world: World, faults: Faults) -> Starlette:
     """All vendor apps under their prefixes, faults applied; ``/_sim`` is never faulted."""
     vendors: dict[str, Any] = {}
     no_retry_after: set[str] = set()  # prefixes of vendors whose 429 documents no Retry-After
-    for name in SIMULATED_VENDORS:
-        module = _vendor_module(name)
-        if module is not None:
-            mounted = module.mount(world, faults)
-            vendors.update(mounted)
-            if not getattr(module, "RETRY_AFTER", True):
-                no_retry_after.update(mounted)
+    for module in simulated_vendors().values():
+        mounted = module.mount(world, faults)
+        vendors.update(mounted)
+        if not getattr(module, "RETRY_AFTER", True):
+            no_retry_after.update(mounted)
 
     async def set_faults(request: Request) -> Response:
         if request.method == "POST":

@@ -11,7 +11,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from streamer.config import SourceConfig, parse_config
+from streamer.config.load import parse_config
+
+from streamer.config.model import SourceConfig
 from streamer.engine.emit import SourceContext
 from streamer.engine.rules import emit_with_rules
 from streamer.simulator.app import SimulatorThread

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 
-from streamer.config import KafkaConfig
+from streamer.config.model import KafkaConfig
 from streamer.simulator.vonage import processing_lag_ms
 from streamer.simulator.world import World
 

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from streamer.kafka.checkpoint import partitions, read_to_end
-from streamer.config import KafkaConfig, dump_config
+from streamer.config.model import KafkaConfig, dump_config
 from streamer.timeutil import parse_ts, to_ms
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -105,7 +105,7 @@ def test_the_broker_away_loses_nothing(tmp_path: Path) -> None:
 def test_sigterm_with_the_broker_frozen_still_stops_the_daemon(tmp_path: Path) -> None:
     """A last commit cannot wait for ever on a broker that stopped answering: the daemon
     exits within its shutdown deadline (the next start's read-back covers what it wrote)."""
-    from streamer.engine.runtime import SHUTDOWN_GRACE_S
+    from streamer.engine.daemon import SHUTDOWN_GRACE_S
 
     log = tmp_path / "daemon.log"
     with proxied_broker(tmp_path) as (broker, proxy):

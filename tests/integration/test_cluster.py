@@ -19,7 +19,7 @@ import pytest
 
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.cluster.status import GroupStatus, group_status
-from streamer.config import load_config
+from streamer.config.load import load_config
 from streamer.simulator.app import SimulatorThread
 
 from .check import check_sources

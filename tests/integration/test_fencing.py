@@ -8,13 +8,14 @@ import anyio.lowlevel
 import pytest
 
 from streamer.kafka.broker import EmbeddedBroker
-from streamer.config import StreamerConfig, parse_config
+from streamer.config.load import parse_config
+from streamer.config.model import StreamerConfig
 from streamer.engine.emit import OutRecord
 from streamer.errors import FencedError
 from streamer.kafka.checkpoint import Checkpoint, StateStore, partitions, read_to_end
 from streamer.kafka.publisher import Publisher
 from streamer.ops.metrics import Metrics
-from streamer.engine.runtime import SourceRunner
+from streamer.engine.runner import SourceRunner
 from streamer.vendors import registry
 
 from .harness import embedded_kafka, unique_prefix, vonage_source

@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from streamer.kafka.broker import EmbeddedBroker, free_port
-from streamer.config import KafkaConfig, load_config
+from streamer.config.load import load_config
+from streamer.config.model import KafkaConfig
 from streamer.simulator.app import SimulatorThread
 
 from .check import check_against_truth

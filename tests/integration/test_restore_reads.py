@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from streamer.kafka.broker import EmbeddedBroker, free_port
-from streamer.config import KafkaConfig
+from streamer.config.model import KafkaConfig
 from streamer.engine.emit import OutRecord
 from streamer.errors import KafkaUnavailableError
 from streamer.kafka import checkpoint

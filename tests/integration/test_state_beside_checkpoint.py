@@ -11,13 +11,13 @@ import msgspec
 import pytest
 
 from streamer.kafka.broker import EmbeddedBroker
-from streamer.config import parse_config
+from streamer.config.load import parse_config
 from streamer.engine.emit import Draft, OutRecord
 from streamer.errors import KafkaUnavailableError
 from streamer.contract.events import AgentPresenceChanged, Presence
 from streamer.kafka.checkpoint import StateStore
 from streamer.kafka.publisher import Ack, Publisher
-from streamer.engine.runtime import SourceRunner
+from streamer.engine.runner import SourceRunner
 from streamer.engine.source import Endpoint, PollResult
 
 from .harness import EMBEDDED_KAFKA, events, unique_prefix

@@ -16,7 +16,8 @@ import yaml
 
 from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.cluster.status import group_status
-from streamer.config import dump_config, load_config
+from streamer.config.load import load_config
+from streamer.config.model import dump_config
 from streamer.simulator.app import SimulatorThread
 
 from .check import check_sources

@@ -9,12 +9,12 @@ from typing import Sequence
 import anyio
 import msgspec
 
-from streamer.config import parse_config
+from streamer.config.load import parse_config
 from streamer.engine.emit import Draft, OutRecord
 from streamer.contract.events import AgentPresenceChanged, Presence
 from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore
 from streamer.kafka.publisher import Ack
-from streamer.engine.runtime import SourceRunner
+from streamer.engine.runner import SourceRunner
 from streamer.engine.source import Endpoint, PollResult
 
 

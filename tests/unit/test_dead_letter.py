@@ -4,8 +4,9 @@ import base64
 
 import msgspec
 
-from streamer.config import parse_config
-from streamer.engine.runtime import MAX_DEAD_LETTER_RAW, SourceRunner
+from streamer.config.load import parse_config
+from streamer.engine.records import MAX_DEAD_LETTER_RAW
+from streamer.engine.runner import SourceRunner
 from streamer.engine.source import BadInput
 
 

@@ -16,7 +16,8 @@ import yaml
 
 from streamer import cli
 from streamer.ops import metrics
-from streamer.config import StreamerConfig, parse_config
+from streamer.config.load import parse_config
+from streamer.config.model import StreamerConfig
 
 from ..pki import make_pki
 

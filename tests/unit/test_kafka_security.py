@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamer.kafka.broker import free_port
-from streamer.config import parse_config
+from streamer.config.load import parse_config
 from streamer.errors import ConfigError
 from streamer.kafka.connection import client_kwargs, explain_tls_failure
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from streamer.config import KafkaConfig
+from streamer.config.model import KafkaConfig
 from streamer.kafka.partition import PARTITIONER, _hash
 from streamer.kafka.publisher import producer_kwargs
 

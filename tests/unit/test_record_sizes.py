@@ -19,14 +19,16 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from streamer.config import KafkaConfig, parse_config
+from streamer.config.load import parse_config
+
+from streamer.config.model import KafkaConfig
 from streamer.engine.emit import H_VALUE, MAX_FIELD_BYTES, OutRecord, SourceContext
 from streamer.errors import KafkaRejectedError, KafkaUnavailableError, RetriableError
 from streamer.contract.events import Presence
 from streamer.kafka.checkpoint import StateStore
 from streamer.kafka.publisher import Publisher, kafka_error, record_size
 from streamer.engine.rules import emit_with_rules
-from streamer.engine.runtime import SourceRunner
+from streamer.engine.runner import SourceRunner
 from streamer.timeutil import parse_ts
 from streamer.track.ledger import Ledger
 from streamer.vendors.vonage.source import presence_draft
@@ -172,12 +174,12 @@ def test_the_publisher_refuses_a_record_over_the_limit_before_sending_anything()
 def test_a_refused_restore_reports_failing_and_retries_instead_of_killing_the_daemon(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from streamer.engine import runtime
+    from streamer.engine import runner as runner_module
     from streamer.kafka.checkpoint import Restored
 
     from .test_publisher import FakeProducer, _Source
 
-    monkeypatch.setattr(runtime, "REJECTED_RETRY_S", 0.0)
+    monkeypatch.setattr(runner_module, "REJECTED_RETRY_S", 0.0)
     cfg = parse_config({
         "sources": [{"id": "s1", "vendor": "vonage", "base_url": "http://x", "auth": {"type": "bearer", "token": "t"}}],
     }, env={})

@@ -7,9 +7,9 @@ from typing import Any, AsyncIterator
 
 import anyio
 
-from streamer.config import parse_config
+from streamer.config.load import parse_config
 from streamer.errors import KafkaUnavailableError
-from streamer.engine.runtime import SourceRunner
+from streamer.engine.runner import SourceRunner
 from streamer.engine.source import Endpoint, PollResult
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from streamer.contract.events import SCHEMA_VERSION
 from streamer.contract.compat import FIX_HINT, breaking_changes, snapshot_name
-from streamer.contract.schemas import COMPAT_DIR, events_schema, write_all
+from streamer.contract.files import write_all
+from streamer.contract.schemas import COMPAT_DIR, events_schema
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 

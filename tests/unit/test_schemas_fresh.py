@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from streamer.contract.events import EVENT_SPECS
-from streamer.contract.schemas import render_all
+from streamer.contract.files import render_all
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 

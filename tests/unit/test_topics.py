@@ -10,7 +10,9 @@ import anyio
 import pytest
 from aiokafka.errors import UnsupportedVersionError
 
-from streamer.config import KafkaConfig, parse_config
+from streamer.config.load import parse_config
+
+from streamer.config.model import KafkaConfig
 from streamer.errors import KafkaRejectedError, TopicMismatchError
 from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore
 from streamer.kafka.publisher import Publisher
@@ -22,7 +24,7 @@ from streamer.kafka.topics import (
     ensure_topics,
     partition_changes,
 )
-from streamer.engine.runtime import SourceRunner
+from streamer.engine.runner import SourceRunner
 
 CFG = KafkaConfig(topic_prefix="cc", replication_factor=3)
 SPECS = contract_topics(CFG)

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from streamer import cli
-from streamer.config import SourceConfig, dump_config
+from streamer.config.model import SourceConfig, dump_config
 from streamer.engine.emit import Draft, SourceContext, draft_event_id, emit
 from streamer.contract.events import AgentPresenceChanged, Presence
 from streamer.engine.history import RangeSource, chunk_ms

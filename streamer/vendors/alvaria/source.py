@@ -36,7 +36,7 @@ import anyio
 import httpx
 import msgspec
 
-from streamer.config import OAuth2AuthConfig, SourceConfig
+from streamer.config.model import OAuth2AuthConfig, SourceConfig
 from streamer.engine.emit import Draft
 from streamer.errors import ConfigError, RetriableError, SkippableError
 from streamer.contract.events import (

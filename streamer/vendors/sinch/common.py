@@ -29,7 +29,7 @@ from typing import Any, AsyncIterator, Awaitable, Generic, TypeVar
 
 import msgspec
 
-from streamer.config import BasicAuthConfig, SourceConfig
+from streamer.config.model import BasicAuthConfig, SourceConfig
 from streamer.engine.emit import Draft
 from streamer.errors import ConfigError, SkippableError
 from streamer.contract.events import (

@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator
 import msgspec
 
 from streamer.http.build import build_http
-from streamer.config import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
+from streamer.config.model import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
 from streamer.engine.emit import Draft, draft_order, entity_key
 from streamer.errors import ConfigError
 from streamer.contract.events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload

@@ -9,7 +9,9 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from streamer.config import SourceConfig, parse_config
+from streamer.config.load import parse_config
+
+from streamer.config.model import SourceConfig
 from streamer.errors import FatalError, RetriableError, SkippableError
 from streamer.vendors.alvaria.client import AlvariaClient, ApiKeyAuth, api_root, build_http, token_url_with_realm
 from streamer.vendors.alvaria.models import TeamActivityRow, UserActivityRow

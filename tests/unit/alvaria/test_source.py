@@ -8,7 +8,7 @@ import httpx
 import msgspec
 import pytest
 
-from streamer.config import parse_config
+from streamer.config.load import parse_config
 from streamer.errors import ConfigError, RetriableError, SkippableError
 from streamer.engine.source import Endpoint, PollResult
 from streamer.vendors import registry
@@ -239,13 +239,13 @@ def test_a_valid_config_and_vonage_refusing_alvaria_keys() -> None:
 
 
 def _field_docs(cls_name: str) -> dict[str, str]:
-    """Attribute docstrings of a class in streamer/config.py (what the config reference says)."""
+    """Attribute docstrings of a class in streamer/config/model.py (what the config reference says)."""
     import ast
     import inspect
 
-    import streamer.config
+    import streamer.config.model
 
-    tree = ast.parse(inspect.getsource(streamer.config))
+    tree = ast.parse(inspect.getsource(streamer.config.model))
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
     docs: dict[str, str] = {}
     for a, b in zip(cls.body, cls.body[1:]):

@@ -10,14 +10,8 @@ from typing import Any
 import pytest
 
 from streamer.cli import main
-from streamer.config import (
-    BearerAuthConfig,
-    OAuth2AuthConfig,
-    dump_config,
-    load_config,
-    parse_config,
-    parse_duration,
-)
+from streamer.config.load import load_config, parse_config
+from streamer.config.model import BearerAuthConfig, OAuth2AuthConfig, dump_config, parse_duration
 from streamer.errors import ConfigError
 from streamer.secrets import Secret
 

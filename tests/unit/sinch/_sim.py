@@ -11,7 +11,8 @@ import httpx
 import msgspec
 
 from streamer.http.auth import BasicAuth
-from streamer.config import SourceConfig, parse_config
+from streamer.config.load import parse_config
+from streamer.config.model import SourceConfig
 from streamer.engine.emit import Draft, OutRecord, SourceContext
 from streamer.http.client import HttpClient
 from streamer.engine.rules import emit_with_rules

@@ -14,7 +14,7 @@ import pytest
 from streamer.http.auth import BasicAuth
 from streamer.http.build import build_http
 from streamer.errors import ConfigError, PageLoopError, SkippableError
-from streamer.config import parse_config
+from streamer.config.load import parse_config
 from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 from streamer.http.tolerant import BadRecord

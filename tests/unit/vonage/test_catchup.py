@@ -11,7 +11,7 @@ import httpx
 import msgspec
 
 from streamer.http.auth import BearerAuth
-from streamer.config import parse_config
+from streamer.config.load import parse_config
 from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 from streamer.timeutil import format_ts, parse_ts, to_ms

@@ -12,7 +12,7 @@ import pytest
 
 from streamer.http.auth import BearerAuth
 from streamer.http.build import build_http
-from streamer.config import parse_config
+from streamer.config.load import parse_config
 from streamer.engine.emit import SourceContext
 from streamer.errors import FatalError
 from streamer.http.client import HttpClient

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamer.http.auth import BearerAuth
-from streamer.config import parse_config
+from streamer.config.load import parse_config
 from streamer.engine.emit import SourceContext
 from streamer.http.client import HttpClient
 from streamer.engine.rules import emit_with_rules

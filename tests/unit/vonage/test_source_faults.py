@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from streamer.http.auth import BearerAuth
-from streamer.config import parse_config
+from streamer.config.load import parse_config
 from streamer.engine.emit import SourceContext
 from streamer.errors import SkippableError
 from streamer.http.client import HttpClient

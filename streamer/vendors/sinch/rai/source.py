@@ -25,7 +25,7 @@ from typing import Any, AsyncIterator
 import msgspec
 
 from streamer.http.build import build_http
-from streamer.config import SourceConfig
+from streamer.config.model import SourceConfig
 from streamer.engine.emit import Draft
 from streamer.engine.source import Endpoint, PollResult, VendorSpec, catchup_span_ms, window_settings
 from streamer.timeutil import from_ms, to_ms

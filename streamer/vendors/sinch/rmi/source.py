@@ -30,7 +30,7 @@ import anyio
 import msgspec
 
 from streamer.http.build import build_http
-from streamer.config import SourceConfig
+from streamer.config.model import SourceConfig
 from streamer.engine.emit import Draft, draft_order
 from streamer.errors import SkippableError, StreamerError
 from streamer.contract.events import (
@@ -424,7 +424,7 @@ class ContactsEndpoint(Endpoint):
             async with limiter:
                 try:
                     await fetch(cid)
-                except StreamerError as e:  # translated, so the runtime's table applies
+                except StreamerError as e:  # translated, so the engine's table applies
                     failures.append(e)
 
         async with anyio.create_task_group() as tg:

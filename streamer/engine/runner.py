@@ -1,4 +1,5 @@
-"""The daemon: one task per (source, endpoint); poll -> detect -> publish -> ack -> checkpoint.
+"""One source at work: restore from Kafka, then one polling task per endpoint; each
+result is published and checkpointed as one commit.
 
 Per source, the publish critical section is serialized by a lock, so the ledger and the
 checkpoint never include events that are not acked. Any publish failure makes the source
@@ -8,80 +9,40 @@ the crash-recovery path is the only recovery path.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import os
-import random
-import signal
-import threading
 import time
 from typing import Callable
 
 import anyio
-import anyio.abc
-import msgspec
 import structlog
-from aiokafka.errors import GroupAuthorizationFailedError, KafkaError, TopicAuthorizationFailedError
 
-from streamer.cluster.membership import Membership
-from streamer.config import SourceConfig, StreamerConfig, group_id
-from streamer.ops.crashpoints import crash_point
-from streamer.ops.probes import serve_http
-from streamer.ops.metrics import METRICS, Metrics
+from streamer.config.model import SourceConfig, StreamerConfig
+from streamer.contract.events import EVENT_SPECS
+from streamer.engine.backoff import backoff_delay
 from streamer.engine.emit import Draft, OutRecord, SourceContext, agent_current_record
-from streamer.errors import (
-    CheckpointError, FatalError, FencedError, KafkaRejectedError, KafkaTlsError, KafkaUnavailableError,
-    RetriableError, SkippableError, StreamerError, TopicMismatchError,
-)
-from streamer.contract.events import EVENT_SPECS, SourceGap, SourceHealthChanged, SourceWatermark
-from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore, advance_offsets
-from streamer.kafka.connection import client_kwargs
-from streamer.kafka.publisher import Publisher, record_size, size_over
-from streamer.kafka.topics import partition_changes
+from streamer.engine.policy import on_failure
+from streamer.engine.records import DeadLetters
 from streamer.engine.rules import emit_with_rules
 from streamer.engine.source import BadInput, Endpoint, PollResult, Source
-from streamer.timeutil import format_ts, from_ms
-from streamer.track.cut import cut_text
+from streamer.engine.source_events import Health, as_fill, gap_draft, health_draft, watermark_draft
+from streamer.errors import (
+    CheckpointError, FencedError, KafkaRejectedError, KafkaUnavailableError, RetriableError, SkippableError,
+    StreamerError, TopicMismatchError,
+)
+from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore, advance_offsets
+from streamer.kafka.publisher import Publisher
+from streamer.kafka.topics import partition_changes
+from streamer.ops.crashpoints import crash_point
+from streamer.ops.metrics import METRICS, Metrics
 from streamer.track.ledger import Ledger
 from streamer.vendors import registry
 
-__all__ = ["Daemon", "SourceRunner", "DeadLetter", "backoff_delay"]
+__all__ = ["SourceRunner", "FIELD_SHARE", "REJECTED_RETRY_S"]
 
-_enc = msgspec.json.Encoder()
-MAX_DEAD_LETTER_RAW = 1024 * 1024
-"""At most this much of the unreadable input is kept, and never more than fits in
-``kafka.max_record_bytes`` (base64 in JSON): a dead letter must be publishable."""
 FIELD_SHARE = 32
 """Vendor strings are cut to ``kafka.max_record_bytes // FIELD_SHARE``: an event holds its
 value up to about four times (``current``, ``previous``, the ccs-value header, ``raw``)."""
 REJECTED_RETRY_S = 60.0
 """How long a source waits before trying again after the broker refused its restore."""
-
-
-class DeadLetter(msgspec.Struct, kw_only=True):
-    """Value of the dead-letter topic. ``raw`` is base64 in JSON."""
-
-    id: str
-    source_id: str
-    endpoint: str
-    reason: str
-    raw: bytes
-    raw_size: int
-    """Size of the unreadable input; ``raw`` holds its first bytes, as many as fit (at most MAX_DEAD_LETTER_RAW)."""
-    observedtime: str
-
-
-def backoff_delay(failures: int, *, base: float = 1.0, cap: float = 60.0, rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter."""
-    r = rng or random
-    return r.uniform(0, min(cap, base * 2 ** max(0, failures - 1)))
-
-
-def _as_fill(d: Draft, field: str = "fill") -> Draft:
-    """Mark a draft as published by the history read that closes a gap (or a backfill)."""
-    if field not in d.payload.__struct_fields__:
-        return d
-    return msgspec.structs.replace(d, payload=msgspec.structs.replace(d.payload, **{field: True}))
 
 
 class SourceRunner:
@@ -119,7 +80,10 @@ class SourceRunner:
         self.clock = clock
         self.ctx = SourceContext(cfg.vendor, cfg.id, gcfg.kafka.topic_prefix,
                                  max_field_bytes=gcfg.kafka.max_record_bytes // FIELD_SHARE)
-        self.log = structlog.get_logger("streamer.engine.source").bind(source=cfg.id)
+        self.log = structlog.get_logger("streamer.source").bind(source=cfg.id)
+        self.dead_letters = DeadLetters(
+            f"{gcfg.kafka.topic_prefix}.deadletter", cfg.id, gcfg.kafka.max_record_bytes, self.ctx.max_field_bytes,
+        )
         self.source = source
         self.lock = anyio.Semaphore(1)
         """Held by a commit or a restore; the daemon also holds it while a rebalance runs
@@ -127,7 +91,7 @@ class SourceRunner:
         self.ledger = Ledger(seen_refresh_ms=int(gcfg.state_retention * 500))
         self.checkpoint = Checkpoint(source_id=self.state_key)
         self.needs_restore = True
-        self.health: dict[str, str] = {}
+        self.health: dict[str, Health] = {}
         self.pending_health: list[Draft] = []
         """Health changes not yet on Kafka (it was down): published with the next commit."""
         self.last_ok: dict[str, float] = {}
@@ -309,7 +273,7 @@ class SourceRunner:
                 filling = bool(gap) and ep.history
                 async for result in ep.poll(self.checkpoint.cursors.get(ep.name), self.now_ms()):
                     if filling:
-                        result.drafts = [_as_fill(d) for d in result.drafts]
+                        result.drafts = [as_fill(d) for d in result.drafts]
                     await self._commit(ep, result, gap)
                     gap = []
                 if gap:
@@ -319,35 +283,28 @@ class SourceRunner:
                 self.metrics.last_poll.labels(self.cfg.id, ep.name).set(self.last_ok[ep.name])
                 await self._set_health(ep, "healthy", None)
                 delay = max(0.0, started + ep.interval - self.clock())
-            except SkippableError as e:
-                outcome = "skipped"
-                self.last_error[ep.name] = str(e)
-                log.warning("poll skipped", error=str(e))
-                await self._dead_letter_and_health(ep, BadInput(str(e), e.raw), "degraded", str(e))
-            except RetriableError as e:
-                outcome = "retriable"
-                failures += 1
-                self.last_error[ep.name] = str(e)
-                # Kafka coming back should be noticed within seconds; vendors get more room.
-                cap = 5.0 if isinstance(e, KafkaUnavailableError) else 60.0
-                delay = max(e.retry_after or 0.0, backoff_delay(failures, base=ep.interval, cap=cap))
-                log.warning("poll failed; backing off", error=str(e), retry_in=round(delay, 2), failures=failures)
-                await self._set_health_safely(ep, "failing" if failures >= 3 else "degraded", str(e))
-            except FatalError as e:
-                outcome = "fatal"
-                failures += 1
-                self.last_error[ep.name] = str(e)
-                delay = max(60.0, ep.interval * 10)
-                log.error("poll failed and needs attention", error=str(e), retry_in=delay)
-                await self._set_health_safely(ep, "failing", str(e))
-            except Exception as e:  # a bug must not stop the other endpoints; state is reloaded
-                outcome = "error"
-                failures += 1
-                self.needs_restore = True
-                self._reset_endpoints()
-                delay = backoff_delay(failures, base=ep.interval, cap=60.0)
-                log.exception("unexpected error in poll; state will be reloaded", retry_in=round(delay, 2))
-                await self._set_health_safely(ep, "failing", f"internal error: {type(e).__name__}")
+            except Exception as e:
+                row = on_failure(e)
+                outcome = row.outcome
+                if row.counts:
+                    failures += 1
+                if row.restore:
+                    self.needs_restore = True
+                    self._reset_endpoints()
+                delay = row.delay(e, ep.interval, failures)
+                reason = f"internal error: {type(e).__name__}" if row.internal else str(e)
+                if not row.internal:
+                    self.last_error[ep.name] = str(e)
+                fields = {"retry_in": round(delay, 2), "failures": failures} if row.counts else {}
+                if row.log == "exception":
+                    log.exception(row.message, **fields)
+                else:
+                    getattr(log, row.log)(row.message, error=str(e), **fields)
+                if row.dead_letter:
+                    raw = e.raw if isinstance(e, SkippableError) else b""
+                    await self._dead_letter_and_health(ep, BadInput(str(e), raw), row.health(failures), reason)
+                else:
+                    await self._set_health_safely(ep, row.health(failures), reason)
             self.metrics.polls.labels(self.cfg.id, ep.name, outcome).inc()
             self.metrics.poll_duration.labels(self.cfg.id, ep.name).observe(self.clock() - started)
             await anyio.sleep(delay)
@@ -475,65 +432,36 @@ class SourceRunner:
         up_to = result.complete_up_to_ms
         if up_to is None or self.clock() - self.last_watermark.get(ep.name, 0.0) < self.gcfg.watermark_interval:
             return []
-        d = Draft(
-            type="cc.source.watermark", entity_id=self.cfg.id, stream=f"watermark/{ep.name}",
-            transition=f"watermark:{ep.name}", at_ms=up_to, previous_field=None, endpoint=ep.name,
-            payload=SourceWatermark(source_id=self.cfg.id, endpoint=ep.name, complete_up_to=format_ts(from_ms(up_to))),
-        )
-        return [d]
+        return [watermark_draft(self.cfg.id, ep.name, up_to)]
 
     def _fit(self, ep: Endpoint, records: list[OutRecord], now: int) -> list[OutRecord]:
-        """Records over ``kafka.max_record_bytes`` (their vendor strings already cut) go
-        to the dead-letter topic instead: the broker would refuse them on every retry."""
-        limit = self.gcfg.kafka.max_record_bytes
+        """Records over ``kafka.max_record_bytes`` go to the dead-letter topic instead."""
         out = []
         for r in records:
-            size = size_over(r, limit)
-            if size is None:
+            bad = self.dead_letters.oversized(r)
+            if bad is None:
                 out.append(r)
                 continue
-            what = f"{r.type} {r.event_id}" if r.event_id else f"record for {r.topic}"
-            reason = (f"{what} (key {r.key.decode(errors='replace')}) is {size} bytes, over kafka.max_record_bytes "
-                      f"({limit}) with strings cut to {self.ctx.max_field_bytes} bytes")
             self.metrics.dead_letters.labels(self.cfg.id, ep.name).inc()
-            out.append(self._dead_letter(ep, BadInput(reason, r.value or b""), now))
+            out.append(self._dead_letter(ep, bad, now))
         return out
 
     def _dead_letter(self, ep: Endpoint, bad: BadInput, now: int) -> OutRecord:
-        digest = hashlib.sha256(bad.raw + bad.reason.encode()).hexdigest()[:32]
-        reason = cut_text(bad.reason, self.ctx.max_field_bytes)
-        value = DeadLetter(
-            id=digest, source_id=self.cfg.id, endpoint=ep.name, reason=reason,
-            raw=b"", raw_size=len(bad.raw), observedtime=format_ts(from_ms(now)),
-        )
-        topic = f"{self.gcfg.kafka.topic_prefix}.deadletter"
-        key, headers = self.cfg.id.encode(), [("content-type", b"application/json")]
-        # What the record holds besides raw; raw goes in as base64 (4 bytes per 3), 16 bytes
-        # spare for the record's length fields growing with it.
-        room = self.gcfg.kafka.max_record_bytes - record_size(OutRecord(topic, key, _enc.encode(value), headers)) - 16
-        value.raw = bad.raw[: min(MAX_DEAD_LETTER_RAW, max(0, room) * 3 // 4)]
-        self.log.warning("record dead-lettered", endpoint=ep.name, reason=reason[:1024], bytes=len(bad.raw))
-        return OutRecord(topic, key, _enc.encode(value), headers)
+        record = self.dead_letters.record(ep.name, bad, now)
+        self.log.warning("record dead-lettered", endpoint=ep.name, reason=bad.reason[:1024], bytes=len(bad.raw))
+        return record
 
     # --- health ------------------------------------------------------------------------
 
-    def _health_draft(self, ep: Endpoint, status: str, reason: str | None) -> Draft | None:
+    def _health_draft(self, ep: Endpoint, status: Health, reason: str | None) -> Draft | None:
         before = self.health.get(ep.name)
         if before == status:
             return None
         self.health[ep.name] = status
         self.metrics.healthy.labels(self.cfg.id, ep.name).set(1 if status == "healthy" else 0)
-        now = self.now_ms()
-        return Draft(
-            type="cc.source.health.changed", entity_id=self.cfg.id, stream=f"health/{ep.name}",
-            transition=f"{ep.name}:{status}", at_ms=now, previous_field=None, endpoint=ep.name,
-            payload=SourceHealthChanged(
-                source_id=self.cfg.id, endpoint=ep.name, status=status,  # type: ignore[arg-type]
-                previous_status=before, reason=reason,
-            ),
-        )
+        return health_draft(self.cfg.id, ep.name, status, before, reason, self.now_ms())
 
-    async def _set_health(self, ep: Endpoint, status: str, reason: str | None) -> None:
+    async def _set_health(self, ep: Endpoint, status: Health, reason: str | None) -> None:
         d = self._health_draft(ep, status, reason)
         if d is not None:
             self.log.info("health changed", endpoint=ep.name, status=status, reason=reason)
@@ -541,7 +469,7 @@ class SourceRunner:
         if self.pending_health:
             await self._commit(ep, PollResult([]))
 
-    async def _set_health_safely(self, ep: Endpoint, status: str, reason: str | None) -> None:
+    async def _set_health_safely(self, ep: Endpoint, status: Health, reason: str | None) -> None:
         try:
             await self._set_health(ep, status, reason)
         except StreamerError as e:
@@ -558,308 +486,11 @@ class SourceRunner:
             self.log.warning("could not publish the stopped source's health", error=str(e))
 
     def _gap_draft(self, endpoint: str, start_ms: int, end_ms: int, reason: str) -> Draft:
-        """``cc.source.gap``: the endpoint could not be read from ``start_ms`` to ``end_ms``."""
-        return Draft(
-            type="cc.source.gap", entity_id=self.cfg.id, stream=f"gap/{endpoint}",
-            transition=f"gap:{endpoint}:{start_ms}", at_ms=end_ms, previous_field=None, endpoint=endpoint,
-            payload=SourceGap(
-                source_id=self.cfg.id, endpoint=endpoint, from_=format_ts(from_ms(start_ms)),
-                to=format_ts(from_ms(end_ms)), reason=reason,
-            ),
-        )
+        return gap_draft(self.cfg.id, endpoint, start_ms, end_ms, reason)
 
-    async def _dead_letter_and_health(self, ep: Endpoint, bad: BadInput, status: str, reason: str) -> None:
+    async def _dead_letter_and_health(self, ep: Endpoint, bad: BadInput, status: Health, reason: str) -> None:
         try:
             await self._commit(ep, PollResult([], [bad]))
         except StreamerError as e:
             self.log.warning("dead letter not published", endpoint=ep.name, error=str(e))
         await self._set_health_safely(ep, status, reason)
-
-
-PAUSE_WAIT_S = 2.0
-"""How long a rebalance waits for a source to pause (its in-flight commit) before stopping it."""
-
-
-class _Owned:
-    """A source this daemon runs: its task's scope, and whether a rebalance paused it."""
-
-    def __init__(self, runner: SourceRunner) -> None:
-        self.runner = runner
-        self.scope = anyio.CancelScope()
-        self.done = anyio.Event()
-        self.started = False
-        self.paused = False
-
-
-SHUTDOWN_GRACE_S = 10.0
-"""How long a stop signal waits for the in-flight commit before the process exits anyway."""
-
-
-class Daemon:
-    """The sources of a config this daemon owns in its group, one publisher, graceful
-    shutdown on SIGTERM/SIGINT (the last commits first, then it leaves the group)."""
-
-    def __init__(self, cfg: StreamerConfig, *, metrics: Metrics = METRICS) -> None:
-        self.cfg = cfg
-        self.metrics = metrics
-        self.log = structlog.get_logger("streamer.daemon")
-        self.membership = Membership(
-            client_kwargs(cfg.kafka, suffix="-group"),
-            group_id=group_id(cfg), topic=f"{cfg.kafka.topic_prefix}.streamer.members",
-            sources=[s.id for s in cfg.sources], on_revoked=self._stop_owned, on_assigned=self._start_owned,
-            session_timeout=cfg.cluster.session_timeout, heartbeat_interval=cfg.cluster.heartbeat_interval,
-            lease_margin=cfg.cluster.lease_margin,
-        )
-        self.publisher = Publisher(cfg.kafka, gate=self.membership.lease.valid)
-        membership = self.membership
-        metrics.group_member.set_function(lambda: 1.0 if membership.member else 0.0)
-        self.store = StateStore(cfg.kafka)
-        self.runners = {s.id: self._runner(s) for s in cfg.sources}
-        """Every source of the config; those the group gave this daemon run."""
-        self.connect_error: str | None = None
-        """Why the last connect to Kafka failed, until one works (for /readyz)."""
-        self.refused: str | None = None
-        """Why the daemon refused to start (wrong topics, no right to create them), if it did."""
-        self._owned_tg: anyio.abc.TaskGroup | None = None
-        self._owned: dict[str, _Owned] = {}
-        """The sources this daemon runs (paused while a rebalance runs)."""
-        self._restoring: anyio.CancelScope | None = None
-
-    def _runner(self, s: SourceConfig) -> SourceRunner:
-        membership = self.membership
-        return SourceRunner(
-            s, self.cfg, self.publisher, self.store, metrics=self.metrics,
-            may_write=lambda: membership.may_write(s.id), on_newer_owner=membership.saw_epoch,
-        )
-
-    async def _connect(self) -> None:
-        failures = 0
-        while True:
-            try:
-                await self.publisher.start()
-                await self.publisher.ensure_topics(min_retention_s=max(3600.0, self.cfg.state_retention))
-                self.membership.saw_epoch(await self.store.max_owner_epoch())
-                self.connect_error = None
-                return
-            except RetriableError as e:
-                await self.publisher.stop()
-                self.connect_error = str(e)
-                failures += 1
-                delay = backoff_delay(failures, cap=15.0)
-                if isinstance(e, KafkaTlsError):  # a certificate problem needs a human: say it loudly
-                    self.log.error("kafka TLS failed; retrying", error=str(e), retry_in=round(delay, 2))
-                else:
-                    self.log.warning("kafka unreachable; retrying", error=str(e), retry_in=round(delay, 2))
-                await anyio.sleep(delay)
-
-    async def run(self) -> None:
-        self.log.info("starting", sources=[s.id for s in self.cfg.sources], kafka=self.cfg.kafka.bootstrap_servers,
-                      group=self.membership.group_id)
-        work = anyio.CancelScope()
-        member = anyio.CancelScope()
-        try:
-            async with anyio.create_task_group() as outer:
-                # Handlers stay installed until we exit: a second signal during shutdown
-                # must not kill the process in the middle of its last checkpoint.
-                outer.start_soon(self._watch_signals, work)
-                if self.cfg.metrics.port is not None:
-                    outer.start_soon(serve_http, self.cfg.metrics.host, self.cfg.metrics.port, self.metrics, self.ready)
-                with work:
-                    try:
-                        await self._connect()
-                    except FatalError as e:
-                        self.refused = str(e)
-                        self.log.error("refusing to start", error=str(e))
-                        outer.cancel_scope.cancel()
-                        return
-                    async with anyio.create_task_group() as owned:
-                        self._owned_tg = owned
-                        outer.start_soon(self._stay_member, member)
-                        await anyio.sleep_forever()
-                # Every owned source has made its last commit: only now leave the group,
-                # so that the daemons taking the sources over read everything back.
-                self._owned_tg = None
-                if self.publisher.started:
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                        await self._announce(None)
-                member.cancel()
-                outer.cancel_scope.cancel()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self.publisher.stop()
-            self.log.info("stopped", published=sum(r.published for r in self.runners.values()))
-
-    async def _stay_member(self, scope: anyio.CancelScope) -> None:
-        """Be a member of the group (rejoining after a failure) until ``scope`` is cancelled."""
-        failures = 0
-        with scope:
-            while True:
-                try:
-                    await self.membership.run()
-                except (KafkaError, OSError) as e:
-                    failures += 1
-                    delay = backoff_delay(failures, cap=10.0)
-                    if isinstance(e, (GroupAuthorizationFailedError, TopicAuthorizationFailedError)):
-                        self.log.error(
-                            "kafka refused the group; the daemon needs READ on the group and its topic",
-                            group=self.membership.group_id, topic=self.membership.topic,
-                            error=f"{type(e).__name__}: {e}", retry_in=round(delay, 2))
-                    else:
-                        self.log.warning("group membership failed; rejoining", error=f"{type(e).__name__}: {e}",
-                                         retry_in=round(delay, 2))
-                    await self._stop_all_owned()
-                    await anyio.sleep(delay)
-
-    async def _start_owned(self, owned: frozenset[str], epoch: int) -> None:
-        """The group gave this daemon ``owned`` at ``epoch``. A source it ran until the
-        rebalance, with nobody else in between, goes on from where it paused; the others
-        it ran stop; new ones restore from Kafka and poll."""
-        tg = self._owned_tg
-        if tg is None:  # shutting down
-            return
-        expelled, self.membership.dropped = self.membership.dropped, False
-        for sid in [sid for sid, o in self._owned.items() if sid not in owned or expelled or not o.paused]:
-            await self._stop_one(sid)
-        fresh = [self.runners[sid] for sid in sorted(owned) if sid in self.runners and sid not in self._owned]
-        for sid, o in self._owned.items():
-            o.runner.owner_epoch = epoch
-            o.paused = False
-            o.runner.lock.release()
-        for r in fresh:
-            r.owner_epoch = epoch
-        self.metrics.rebalances.inc()
-        self.metrics.owned_sources.set(len(self._owned) + len(fresh))
-        if fresh:
-            self._restoring = anyio.CancelScope()
-            self._start_fresh(tg, fresh, self._restoring)
-        tg.start_soon(functools.partial(self._announce, _enc.encode(self.membership.record()), attempts=8))
-
-    def _start_fresh(self, tg: anyio.abc.TaskGroup, runners: list[SourceRunner], scope: anyio.CancelScope) -> None:
-        """Start ``runners``, after one shared read of their state (in the background)."""
-        for r in runners:
-            self._owned[r.cfg.id] = _Owned(r)
-
-        async def go() -> None:
-            with scope:
-                await self._prefetch_state(runners)
-            for r in runners:
-                o = self._owned.get(r.cfg.id)
-                if o is not None and o.runner is r and not o.started:
-                    o.started = True
-                    tg.start_soon(self._run_one, o)
-
-        tg.start_soon(go)
-
-    async def _announce(self, value: bytes | None, *, attempts: int = 1) -> None:
-        """Say on the group's topic who owns what (for ``streamer status``), trying up to
-        ``attempts`` times: the lease may lapse for a moment around a rebalance."""
-        record = OutRecord(self.membership.topic, self.membership.name.encode(), value, [])
-        for attempt in range(1, attempts + 1):
-            try:
-                await self.publisher.send([record])
-                return
-            except StreamerError as e:
-                if attempt == attempts:
-                    self.log.warning("could not announce this daemon's sources", error=str(e))
-                    return
-            await anyio.sleep(min(5.0, 0.25 * 2 ** attempt))
-
-    async def _run_one(self, o: "_Owned") -> None:
-        try:
-            with o.scope:
-                await o.runner.run()
-        finally:
-            o.done.set()
-
-    async def _stop_one(self, sid: str) -> None:
-        o = self._owned.pop(sid)
-        o.scope.cancel()
-        if o.paused:
-            o.paused = False
-            o.runner.lock.release()  # the cancelled runner's commit waits no more
-        if o.started:
-            await o.done.wait()
-
-    async def _stop_owned(self) -> None:
-        """A rebalance starts: no commit may run until the new assignment. Each source's
-        in-flight commit finishes; the source then waits, paused, or stops if it cannot
-        pause within ``PAUSE_WAIT_S`` (a long restore)."""
-        if self._restoring is not None:
-            self._restoring.cancel()  # a shared read for sources started last time
-            self._restoring = None
-        for sid, o in list(self._owned.items()):
-            if o.paused:
-                continue
-            if not o.started:
-                await self._stop_one(sid)
-                continue
-            with anyio.move_on_after(PAUSE_WAIT_S):
-                await o.runner.lock.acquire()
-                o.paused = True
-            if not o.paused:
-                await self._stop_one(sid)
-
-    async def _stop_all_owned(self) -> None:
-        for sid in list(self._owned):
-            await self._stop_one(sid)
-        self.metrics.owned_sources.set(0)
-
-    async def _prefetch_state(self, runners: list[SourceRunner]) -> None:
-        """Restore the owned sources in one shared read (start-up time independent of the
-        number of sources); a failure here only means each source restores on its own."""
-        if not runners:
-            return
-        try:
-            restored = await self.store.restore_many({r.state_key: r.cfg.id for r in runners})
-        except RetriableError as e:
-            self.log.warning("shared restore failed; sources restore one by one", error=str(e))
-            return
-        for r in runners:
-            r.prefetched = restored.get(r.state_key)
-
-    def ready(self) -> tuple[bool, str]:
-        """For /readyz: the broker reachable, a member of the group, and every owned
-        source polled within its budget."""
-        if not self.publisher.started and self.connect_error is not None:
-            return False, self.connect_error
-        if not (self.publisher.started and self.publisher.reachable):
-            return False, "kafka: not reachable"
-        if not self.membership.member:
-            return False, f"not a member of group {self.membership.group_id} (joining or rebalancing)"
-        for sid in sorted(self.membership.owned):
-            r = self.runners.get(sid)
-            if r is None:
-                continue
-            if r.source is None:
-                return False, f"{sid}: starting"
-            ok, why = r.ready()
-            if not ok:
-                return False, why
-        return True, "ok"
-
-    async def _watch_signals(self, work: anyio.CancelScope) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for sig in signals:
-                name = signal.Signals(sig).name
-                if work.cancel_called:
-                    self.log.info("already shutting down", signal=name)
-                    continue
-                self.log.info("shutting down: finishing the in-flight batch", signal=name)
-                work.cancel()
-                self._exit_if_stuck()
-
-    def _exit_if_stuck(self) -> None:
-        """A last commit can wait on a broker that is gone (a shielded write, then the
-        producer's flush). After ``SHUTDOWN_GRACE_S`` the process exits anyway: that is no
-        worse than a crash, and the next start reads back whatever the commit had written."""
-
-        def expire() -> None:
-            self.log.error(
-                "shutdown overran its deadline; exiting without the last checkpoint "
-                "(the next start reads back the output tail)", deadline_s=SHUTDOWN_GRACE_S,
-            )
-            os._exit(1)
-
-        timer = threading.Timer(SHUTDOWN_GRACE_S, expire)
-        timer.daemon = True
-        timer.start()

@@ -1,4 +1,4 @@
-"""Typed configuration: YAML, ``${VAR}`` / ``${VAR:-default}`` / ``${file:PATH}`` interpolation.
+"""The config file's types and every check that needs no vendor: YAML, ``${VAR}`` / ``${VAR:-default}`` / ``${file:PATH}`` interpolation.
 
 Every error names the key path and the problem, e.g.
 ``sources[0].auth.token: environment variable VONAGE_TOKEN is not set``.
@@ -34,14 +34,12 @@ __all__ = [
     "EndpointConfig",
     "SourceConfig",
     "StreamerConfig",
-    "load_config",
-    "parse_config",
+    "decode_config",
+    "read_config_file",
     "parse_duration",
-    "config_schema",
-    "VENDORS",
+    "struct_schema",
 ]
 
-VENDORS = ("vonage", "sinch_rmi", "sinch_rai", "alvaria")
 MIN_RECORD_BYTES = 16384
 """Smallest ``kafka.max_record_bytes``: a dead letter, a health event and a state record must fit."""
 
@@ -128,7 +126,8 @@ class EndpointConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     id: str
-    vendor: Literal["vonage", "sinch_rmi", "sinch_rai", "alvaria"]
+    vendor: str
+    """A vendor of this build (``streamer.vendors.registry``); checked when the config is parsed."""
     base_url: str
     auth: AuthConfig
     poll_interval: Duration = 2.0
@@ -280,8 +279,9 @@ def _translate(err: msgspec.ValidationError) -> ConfigError:
     return ConfigError(f"{where or '<root>'}: {problem}")
 
 
-def parse_config(data: Any, env: Mapping[str, str] | None = None) -> StreamerConfig:
-    """Validate an already-loaded YAML tree (after interpolation) into a StreamerConfig."""
+def decode_config(data: Any, env: Mapping[str, str] | None = None) -> StreamerConfig:
+    """Interpolate and validate an already-loaded YAML tree into a StreamerConfig: every key
+    but what only the vendor knows (``streamer.config.load.parse_config`` checks that too)."""
     env = os.environ if env is None else env
     if data is None:
         data = {}
@@ -310,18 +310,6 @@ def _check(cfg: StreamerConfig) -> None:
             raise ConfigError(f"sources[{i}].poll_interval: must be positive")
         if src.max_catchup_span < 60:
             raise ConfigError(f"sources[{i}].max_catchup_span: must be at least 1m, got {src.max_catchup_span:g}s")
-        from streamer.vendors import registry  # late import: vendors import config types
-
-        vendor = registry.get(src.vendor)
-        if vendor is None:
-            raise ConfigError(f"sources[{i}].vendor: {src.vendor!r} is not implemented in this build")
-        for name in src.endpoints:
-            if name not in vendor.endpoints:
-                raise ConfigError(
-                    f"sources[{i}].endpoints.{name}: unknown endpoint for {src.vendor} "
-                    f"(known: {', '.join(vendor.endpoints)})"
-                )
-        vendor.check(src, f"sources[{i}]")
     longest = max((s.lookback + s.lookback_every for s in cfg.sources), default=0.0)
     if cfg.state_retention < 2 * longest:
         raise ConfigError(
@@ -422,8 +410,8 @@ def _check_tls_files(k: KafkaConfig) -> None:
             ) from None
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> StreamerConfig:
-    """Read, interpolate and validate a YAML config file."""
+def read_config_file(path: str | Path) -> Any:
+    """The YAML tree of a config file (aliases refused), before interpolation."""
     p = Path(path)
     try:
         text = p.read_text()
@@ -441,7 +429,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Strea
         ) from None
     finally:
         loader.dispose()
-    return parse_config(data, env)
+    return data
 
 
 def _schema_hook(type_: type) -> dict[str, Any]:
@@ -455,8 +443,8 @@ def _schema_hook(type_: type) -> dict[str, Any]:
     raise NotImplementedError(type_)
 
 
-def config_schema() -> dict[str, Any]:
-    """JSON Schema of the config file."""
+def struct_schema() -> dict[str, Any]:
+    """JSON Schema of :class:`StreamerConfig` (vendor names are added by ``config.load``)."""
     schema = msgspec.json.schema(StreamerConfig, schema_hook=_schema_hook)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "ccstream config"
