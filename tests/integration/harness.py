@@ -16,6 +16,7 @@ import msgspec
 
 from streamer.kafka.checkpoint import partitions, read_to_end
 from streamer.config.model import KafkaConfig, dump_config
+from streamer.errors import StreamerError
 from streamer.timeutil import parse_ts, to_ms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,6 +132,13 @@ class DaemonProcess:
             f"no source restored within {timeout:g}s"
         assert self.alive(), self.log.read_text()[-3000:]
 
+    def wait_until(self, predicate: Any, what: str, timeout: float = 60.0) -> None:
+        """Until ``predicate()`` holds, while this daemon runs: the test fails saying ``what``
+        did not happen within ``timeout`` (or that the daemon died, with its log's tail)."""
+        ok = wait_for(lambda: not self.alive() or predicate(), timeout)
+        assert self.alive(), f"the daemon died while waiting for {what}:\n{self.log.read_text()[-3000:]}"
+        assert ok, f"{what}: not within {timeout:g}s"
+
 
 def read_topic(bootstrap: str, topic: str, kafka: KafkaConfig | None = None) -> list[Any]:
     """Every record of a topic, read to its end (with ``kafka``'s settings, e.g. TLS, when given)."""
@@ -167,6 +175,40 @@ def latest_checkpoints(bootstrap: str, prefix: str) -> dict[str, dict[str, Any]]
     """source (or backfill key) -> its latest checkpoint."""
     return {r.key.decode(): msgspec.json.decode(r.value)
             for r in read_topic(bootstrap, f"{prefix}.streamer.checkpoints") if r.value}
+
+
+def checkpoint_of(bootstrap: str, prefix: str, source_id: str) -> dict[str, Any] | None:
+    """The source's latest checkpoint, or None: none written yet, or no topics yet."""
+    try:
+        return latest_checkpoints(bootstrap, prefix).get(source_id)
+    except StreamerError:
+        return None
+
+
+def cursor_of(bootstrap: str, prefix: str, source_id: str, endpoint: str) -> int:
+    """The source's checkpointed cursor (ms) for ``endpoint``; 0 while there is none."""
+    cp = checkpoint_of(bootstrap, prefix, source_id) or {}
+    return int(cp.get("cursors", {}).get(endpoint) or 0)
+
+
+def cursor_past(bootstrap: str, prefix: str, source_id: str, endpoint: str, ms: int) -> Any:
+    """A predicate for :meth:`DaemonProcess.wait_until`: the source's checkpoint for
+    ``endpoint`` has passed ``ms`` (simulator time): everything before it is published."""
+    return lambda: cursor_of(bootstrap, prefix, source_id, endpoint) >= ms
+
+
+def events_so_far(bootstrap: str, prefix: str, *names: str) -> list[dict[str, Any]]:
+    """:func:`events`, or none while the daemon has not created its topics yet."""
+    try:
+        return events(bootstrap, prefix, *names)
+    except StreamerError:
+        return []
+
+
+def health_events(bootstrap: str, prefix: str) -> list[dict[str, Any]]:
+    """The data of every health event published so far, in publish order per source."""
+    evs = [e for e in events_so_far(bootstrap, prefix, "source") if e["type"] == "cc.source.health.changed"]
+    return [e["data"] for e in sorted(evs, key=lambda e: (e["_partition"], e["_offset"]))]
 
 
 def truth_key(a: Any) -> tuple[Any, ...] | None:

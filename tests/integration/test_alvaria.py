@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -27,7 +26,9 @@ from streamer.simulator.truth import TruthActivity, TruthInteraction
 from streamer.timeutil import parse_ts, to_ms
 from tests.unit.alvaria._fixtures import load, team_activity_changed, user_activity_changed
 
-from .harness import DaemonProcess, assert_clean_log, events, read_topic, unique_prefix, wait_for, write_config
+from .harness import (
+    DaemonProcess, assert_clean_log, events, events_so_far, read_topic, unique_prefix, wait_for, write_config,
+)
 from tests.stub_http import JsonHandler, serve
 
 pytestmark = pytest.mark.integration
@@ -134,6 +135,25 @@ def rule_times(truth: list[TruthActivity], holds: dict[tuple[str, str], set[int]
     return out
 
 
+def long_wraps_of(truth: list[TruthActivity], world_start: int, world_end: int) -> list[TruthActivity]:
+    """The wraps every run must publish: from 3 s on, 2.5 s long, over 0.5 s before the end."""
+    return [a for a in truth if a.type == "Interaction" and a.category == "Wrap"
+            and a.start_ms >= world_start + 3000 and (a.end_ms or world_end) - a.start_ms >= 2500
+            and (a.end_ms or world_end) <= world_end - 500]
+
+
+def two_long_wraps_published(bootstrap: str, prefix: str, sim: SimulatorThread) -> bool:
+    """The run has gone on long enough: two long wraps in the world, each an active -> wrap
+    change on the topic (the run's other figures come with them)."""
+    wraps = long_wraps_of(sim.world.activities(), sim.world.start_ms, sim.world.now_ms())
+    if len(wraps) < 2:
+        return False
+    published = {(e["subject"], _floor_s(to_ms(parse_ts(e["data"]["since"]))))
+                 for e in events_so_far(bootstrap, prefix, "agent")
+                 if e["type"] == "cc.agent.state.changed" and e["data"]["current"]["raw"] == "wrap"}
+    return sum((a.agent_id, _floor_s(a.start_ms)) in published for a in wraps) >= 2
+
+
 def test_world_state_changes_and_team_counts(
     broker: EmbeddedBroker, tmp_path: Path, issued_tokens: list[str], daemons: list[DaemonProcess]
 ) -> None:
@@ -146,7 +166,8 @@ def test_world_state_changes_and_team_counts(
         cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, **src)
         daemon = DaemonProcess(cfg, log, env=ENV).start()
         daemons.append(daemon)
-        time.sleep(15)
+        daemon.wait_until(lambda: two_long_wraps_published(broker.bootstrap, prefix, sim),
+                          "two wraps long enough for a 1 s poll published", timeout=90)
         assert daemon.terminate() == 0, log.read_text()[-3000:]
         served = sim.faults.settings()
         truth = sim.world.activities()
@@ -193,9 +214,7 @@ def test_world_state_changes_and_team_counts(
     # some of the states only the simulator's rules give were published, and checked above
     assert raws.keys() & {"held", "park", "parkwarning", "preview", "reserved", "loggedon", "wrapwarning"}, raws
     # every wrap long enough for a 1 s poll (the world's own, seeded) is there, exactly once
-    long_wraps = [a for a in truth if a.type == "Interaction" and a.category == "Wrap"
-                  and a.start_ms >= world_start + 3000 and (a.end_ms or world_end) - a.start_ms >= 2500
-                  and (a.end_ms or world_end) <= world_end - 500]
+    long_wraps = long_wraps_of(truth, world_start, world_end)
     assert len(long_wraps) >= 2, long_wraps
     seen = Counter((agent, since) for agent, since, _ in active_to_wrap)
     for a in long_wraps:
@@ -401,7 +420,6 @@ def test_bad_credentials_give_a_clear_health_event_not_a_crash_loop(
         daemons.append(daemon)
         assert wait_for(lambda: len(endpoints_reported(broker.bootstrap, prefix)) == 5, timeout=30), \
             log.read_text()[-3000:]
-        time.sleep(2)
         assert daemon.alive(), log.read_text()[-3000:]
         assert daemon.terminate() == 0, log.read_text()[-3000:]
         served = sim.faults.settings()
@@ -409,7 +427,10 @@ def test_bad_credentials_give_a_clear_health_event_not_a_crash_loop(
     assert issued_tokens == []
     token_path = "/alvaria/tokenservice/oauth2/access_token"
     assert set(served["requests_by_path"]) == {token_path}, served  # no API call without a token
-    assert 1 <= served["requests_by_path"][token_path] <= 10, served  # one try per endpoint, then a long wait
+    assert 1 <= served["requests_by_path"][token_path] <= 10, served  # one try per endpoint, then a long wait:
+    retries = [msgspec.json.decode(line)["retry_in"] for line in log.read_text().splitlines()
+               if '"event": "poll failed and needs attention"' in line]
+    assert retries and min(retries) >= 60, retries
     hs = health(events(broker.bootstrap, prefix, "source"))
     assert {h["endpoint"] for h in hs} == {"userActivity", "teamActivity", "channelActivity", "listActivity",
                                            "presenceUsers"}

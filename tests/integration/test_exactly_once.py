@@ -14,7 +14,7 @@ from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 
 from .check import check_against_truth, check_with_verify
-from .harness import DaemonProcess, assert_clean_log, unique_prefix, write_config
+from .harness import DaemonProcess, assert_clean_log, cursor_past, unique_prefix, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -24,11 +24,21 @@ def test_history_of_a_30s_run_is_published_exactly_once_in_order(broker: Embedde
         prefix = unique_prefix()
         cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=f"{sim.base_url}/vonage")
         daemon = DaemonProcess(cfg, tmp_path / "daemon.log").start()
-        time.sleep(32)
+        # a 30 s run: its history is checkpointed as published up to 30 s into the world
+        daemon.wait_until(cursor_past(broker.bootstrap, prefix, "vonage-it", "agent-activities", sim.world.start_ms + 30_000),
+                          "the checkpoint past 30 s of the world", timeout=120)
         assert daemon.terminate() == 0, (tmp_path / "daemon.log").read_text()[-3000:]
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)
     assert figures["expected"] > 150, figures
     assert_clean_log(tmp_path / "daemon.log", "sim-token")
+
+
+def caught_up(daemon: DaemonProcess, bootstrap: str, prefix: str, sim: SimulatorThread) -> None:
+    """Until the daemon (just restored) has checkpointed the history up to the moment it
+    restored: what the crashes left behind is published, and the comparison covers it."""
+    restored_at = sim.world.now_ms()
+    daemon.wait_until(cursor_past(bootstrap, prefix, "vonage-it", "agent-activities", restored_at),
+                      "the checkpoint past the moment the daemon restored", timeout=90)
 
 
 KILLS = int(os.environ.get("CCSTREAM_SOAK_KILLS", "5"))
@@ -49,14 +59,11 @@ def test_restarts_clean_and_sigkill_resume_without_duplicates_or_gaps(broker: Em
             time.sleep(rng.uniform(0.3, 5.0))  # sometimes during start-up restore
             daemon.kill9()
             kills += 1
-        daemon = DaemonProcess(cfg, log).start()
-        daemon.wait_restored()
-        time.sleep(6)
-        assert daemon.terminate() == 0
-        daemon = DaemonProcess(cfg, log).start()  # clean restart after a clean stop
-        daemon.wait_restored()
-        time.sleep(6)
-        assert daemon.terminate() == 0
+        for _ in range(2):  # the second: a clean restart after a clean stop
+            daemon = DaemonProcess(cfg, log).start()
+            daemon.wait_restored()
+            caught_up(daemon, broker.bootstrap, prefix, sim)
+            assert daemon.terminate() == 0
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)
         audit = check_with_verify(cfg, broker.bootstrap, prefix, sim.world)
     print(f"\nchaos: {kills} SIGKILLs in {time.monotonic() - started:.0f}s; compared {figures['expected']} history "
@@ -91,7 +98,7 @@ def test_crash_at_each_critical_point_loses_and_duplicates_nothing(
                 daemon.terminate()
         daemon = DaemonProcess(cfg, log).start()
         daemon.wait_restored()
-        time.sleep(5)
+        caught_up(daemon, broker.bootstrap, prefix, sim)
         assert daemon.terminate() == 0
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)
     assert crashes >= 3, f"only {crashes} crashes at {point}"
@@ -108,13 +115,14 @@ def test_crash_during_restore_of_an_unflushed_tail(broker: EmbeddedBroker, tmp_p
         log = tmp_path / "daemon.log"
         for _ in range(3):
             daemon = DaemonProcess(cfg, log).start()
-            time.sleep(rng.uniform(1.5, 3.5))
+            daemon.wait_restored()
+            time.sleep(rng.uniform(0.5, 2.0))  # the kill at a random moment of the run: the fault
             daemon.kill9()
             dying = DaemonProcess(cfg, log, env={"CCSTREAM_CRASH_AT": "during-restore:1"}).start()
             assert dying.proc is not None and dying.proc.wait(30) == -9
         daemon = DaemonProcess(cfg, log).start()
         daemon.wait_restored()
-        time.sleep(5)
+        caught_up(daemon, broker.bootstrap, prefix, sim)
         assert daemon.terminate() == 0
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)
     print(f"\nduring-restore: 3 crashes while reading back; {figures}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ from streamer.simulator.app import SimulatorThread
 
 from .check import check_against_truth
 from .harness import (
-    DaemonProcess, assert_clean_log, event_key, events, read_topic, truth_key, unique_prefix, wait_for, write_config,
+    DaemonProcess, assert_clean_log, cursor_past, event_key, events, read_topic, truth_key, unique_prefix, wait_for,
+    write_config,
 )
 
 pytestmark = pytest.mark.integration
@@ -67,8 +67,16 @@ def test_vendor_fault_storm_keeps_running_and_loses_nothing(broker: EmbeddedBrok
         assert wait_for(lambda: set(health_by_endpoint(broker.bootstrap, prefix)) == ENDPOINTS, 60)
         before = dict(sim.faults.faults_served)
         sim.faults.update(retry_after=1, **burst)
-        time.sleep(20)
-        assert daemon.alive(), log.read_text()[-3000:]
+        # the storm blown over: every fault served, every endpoint healthy again, and the
+        # history checkpointed past it (so the comparison below covers it)
+        daemon.wait_until(lambda: all(sim.faults.settings()[k] == 0 for k in burst), "every fault served", timeout=60)
+        over_at = sim.world.now_ms()
+        for endpoint in ("agent-activities", "interactions"):
+            daemon.wait_until(cursor_past(broker.bootstrap, prefix, SOURCE_ID, endpoint, over_at),
+                              f"the {endpoint} checkpoint past the storm", timeout=60)
+        daemon.wait_until(lambda: all(hs[-1]["status"] == "healthy"
+                                      for hs in health_by_endpoint(broker.bootstrap, prefix).values()),
+                          "every endpoint healthy again", timeout=60)
         assert daemon.terminate() == 0, log.read_text()[-3000:]
         served = sim.faults.settings()
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)
@@ -124,7 +132,8 @@ def test_drifted_field_case_zoneless_timestamps_and_string_numbers_are_read(
         cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix,
                            base_url=f"{sim.base_url}/vonage")
         daemon = DaemonProcess(cfg, log).start()
-        time.sleep(15)
+        daemon.wait_until(cursor_past(broker.bootstrap, prefix, SOURCE_ID, "agent-activities",
+                                      sim.world.start_ms + 12_000), "the checkpoint past 12 s of the world", timeout=60)
         assert daemon.terminate() == 0, log.read_text()[-3000:]
         served = sim.faults.settings()
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)

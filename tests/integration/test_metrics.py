@@ -6,7 +6,6 @@ import os
 import re
 import resource
 import socket
-import time
 from pathlib import Path
 
 import httpx
@@ -47,8 +46,18 @@ def test_metrics_and_probes(broker: EmbeddedBroker, tmp_path: Path) -> None:
         assert wait_for(lambda: (r := get("/healthz")) is not None and r.status_code == 200, 15)
         assert wait_for(lambda: (r := get("/readyz")) is not None and r.status_code == 200, 15), get("/readyz")
         first = get("/metrics")
-        time.sleep(4)
-        second = get("/metrics")
+        assert first is not None
+
+        def polled_again() -> bool:
+            """A later scrape counts more successful polls (and a checkpoint, shown below)."""
+            nonlocal second
+            second = get("/metrics")
+            return second is not None and "ccstream_last_checkpoint_timestamp_seconds{" in second.text and sample(
+                second.text, "ccstream_polls_total", source="vonage-it", outcome="ok") > sample(
+                first.text, "ccstream_polls_total", source="vonage-it", outcome="ok")
+
+        second: httpx.Response | None = None
+        daemon.wait_until(polled_again, "more successful polls on /metrics", timeout=30)
         assert get("/nope").status_code == 404  # type: ignore[union-attr]
         assert daemon.terminate() == 0
 

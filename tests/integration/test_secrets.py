@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from pathlib import Path
 
 import msgspec
@@ -13,7 +12,7 @@ import pytest
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 
-from .harness import DaemonProcess, read_topic, unique_prefix, write_config
+from .harness import DaemonProcess, health_events, read_topic, unique_prefix, write_config
 
 pytestmark = pytest.mark.integration
 CANARIES = {
@@ -42,8 +41,10 @@ def test_canary_credentials_never_leak(broker: EmbeddedBroker, tmp_path: Path) -
         cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=vonage,
                            auth={"type": "bearer", "token": "${CANARY_BEARER}"}, extra_sources=extra)
         daemon = DaemonProcess(cfg, tmp_path / "daemon.log", env=CANARIES).start()
-        time.sleep(8)
-        assert daemon.alive()
+        # every source has tried its canary credential, been refused, and said so
+        daemon.wait_until(lambda: {h["source_id"] for h in health_events(broker.bootstrap, prefix)
+                                   if h["status"] == "failing"} == {"vonage-it", "vonage-oauth", "alvaria-canary"},
+                          "every source failing on its credentials", timeout=60)
         assert daemon.terminate() == 0
 
     log = (tmp_path / "daemon.log").read_text()

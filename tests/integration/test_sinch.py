@@ -26,7 +26,9 @@ from streamer.vendors.sinch.rai.models import AgentStatusHistoryRow
 from streamer.vendors.sinch.rai.source import log_steps
 
 from ..unit.sinch._fixtures import SEED_EVENTS
-from .harness import EMBEDDED_KAFKA, DaemonProcess, assert_clean_log, events, last_checkpoint, unique_prefix
+from .harness import (
+    EMBEDDED_KAFKA, DaemonProcess, assert_clean_log, cursor_past, events, last_checkpoint, unique_prefix,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +71,10 @@ def test_sinch_rmi_and_rai_against_the_simulator(broker: EmbeddedBroker, tmp_pat
             {"id": "rmi-it", "vendor": "sinch_rmi", "base_url": f"{sim.base_url}/sinch/RI/rmi", "page_limit": 25},
         ])
         daemon = DaemonProcess(cfg, log, env={"IT_SECRET": SECRET}).start()
-        time.sleep(32)
+        # 30 s of the world checkpointed by both: the transfers (by 22 s) a lookback behind the cursor
+        for sid, endpoint in (("rai-it", "agentStatusHistory"), ("rmi-it", "contacts")):
+            daemon.wait_until(cursor_past(broker.bootstrap, prefix, sid, endpoint, sim.world.start_ms + 30_000),
+                              f"{sid}'s {endpoint} checkpoint past 30 s of the world", timeout=120)
         assert daemon.terminate() == 0, log.read_text()[-3000:]
         world = sim.world
         truth_rows = status_rows(world.activities())
@@ -218,8 +223,15 @@ def test_the_docs_status_log_served_verbatim_is_each_change_once_in_order(
          # years back to the seed's 2019 log: read in the vendor's longest windows, not 5-minute commits
          "initial_lookback": f"{int(days)}d", "max_catchup_span": "31d", "endpoints": only},
     ])
+    started = time.time()
     daemon = DaemonProcess(cfg, log, env={"IT_SECRET": SECRET}).start()
-    time.sleep(9)
+    # caught up from 2019 to the present (the example published), and then polled on: a
+    # log served again and again must add nothing
+    daemon.wait_until(cursor_past(broker.bootstrap, prefix, "rai-seed", "agentStatusHistory", int(started * 1000)),
+                      "the status log's checkpoint past the daemon's start", timeout=60)
+    polls = SeedHandler.requests["/RI/rai/agentStatusHistory"]
+    daemon.wait_until(lambda: SeedHandler.requests["/RI/rai/agentStatusHistory"] > polls
+                      and SeedHandler.requests["/RI/rai/agentStatus"] >= 3, "more polls of the log", timeout=60)
     assert daemon.terminate() == 0, log.read_text()[-3000:]
     assert SeedHandler.requests["/RI/rai/agentStatus"] >= 3, SeedHandler.requests
 
