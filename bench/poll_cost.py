@@ -32,7 +32,7 @@ from streamer.config.model import KafkaConfig
 from streamer.engine.emit import SourceContext
 from streamer.kafka.checkpoint import StateStore
 from streamer.engine.rules import emit_with_rules
-from streamer.engine.source import split_bad
+from streamer.vendors.kit.helpers import split_bad
 from streamer.track.ledger import Ledger
 from streamer.track.snapshot import RawRows, diff
 from streamer.vendors.vonage.models import AgentStatus, decode_page

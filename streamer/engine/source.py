@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, AsyncIterator, Callable, Iterable, Protocol
+from typing import AsyncIterator, Callable, Protocol
 
 import msgspec
 
@@ -12,7 +12,7 @@ from streamer.engine.emit import Draft
 from streamer.track.window import LookbackSchedule
 
 __all__ = [
-    "BadInput", "PollResult", "Endpoint", "Source", "VendorSpec", "split_bad", "endpoint_interval", "window_settings",
+    "BadInput", "PollResult", "Endpoint", "Source", "VendorSpec", "endpoint_interval", "window_settings",
     "lookback_schedule", "catchup_span_ms",
 ]
 
@@ -45,20 +45,6 @@ def lookback_schedule(cfg: SourceConfig, *, every: float | None = None) -> Lookb
     ``every`` seconds of cursor progress, by default the source's ``lookback_every``)."""
     every_s = cfg.lookback_every if every is None else every
     return LookbackSchedule(int(cfg.lookback * 1000), int(every_s * 1000), int(cfg.safety_lag * 1000))
-
-
-def split_bad(items: Iterable[Any]) -> tuple[list[Any], list[BadInput]]:
-    """Decoded records, and the unreadable ones (``BadRecord``) as dead-letter inputs."""
-    from streamer.http.tolerant import BadRecord
-
-    good: list[Any] = []
-    bad: list[BadInput] = []
-    for x in items:
-        if isinstance(x, BadRecord):
-            bad.append(BadInput(x.reason, x.raw))
-        else:
-            good.append(x)
-    return good, bad
 
 
 class PollResult(msgspec.Struct):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Mapping
+from typing import Awaitable, Callable, Literal, Mapping
 
+import anyio
 import httpx
 import structlog
 
@@ -32,16 +33,23 @@ def build_http(
     headers: Mapping[str, str] | None = None,
     oauth_credentials_in: Literal["body", "basic"] = "body",
     transport: httpx.AsyncBaseTransport | None = None,
+    auth: Auth | None = None,
+    base_url: str | None = None,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> HttpClient:
+    """The source's HttpClient: its config's limits, logging and response metrics; ``auth``
+    and ``base_url`` replace what the config's ``auth`` and ``base_url`` give (a vendor
+    whose requests need more than the config says, Alvaria's realm and api key)."""
     log = structlog.get_logger("streamer.http.client").bind(source=cfg.id)
     return HttpClient(
-        cfg.base_url,
-        build_auth(cfg.auth, oauth_credentials_in=oauth_credentials_in),
+        cfg.base_url if base_url is None else base_url,
+        build_auth(cfg.auth, oauth_credentials_in=oauth_credentials_in) if auth is None else auth,
         headers=headers,
         timeout=cfg.timeout,
         max_attempts=cfg.max_attempts,
         max_body_bytes=cfg.max_body_bytes,
         transport=transport,
+        sleep=sleep,
         log=log,
         on_response=response_counter(cfg.id),
     )

@@ -18,10 +18,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 import httpx
-import structlog
 
 from streamer.http.auth import Auth, OAuth2ClientCredentials
-from streamer.http.build import response_counter
+from streamer.http.build import build_http
 from streamer.config.model import OAuth2AuthConfig, SourceConfig
 from streamer.errors import ConfigError, SkippableError
 from streamer.http.client import HttpClient, quote_segment
@@ -44,7 +43,7 @@ __all__ = [
     "ApiKeyAuth",
     "api_root",
     "token_url_with_realm",
-    "build_http",
+    "alvaria_http",
     "AlvariaClient",
 ]
 
@@ -100,7 +99,7 @@ def token_url_with_realm(url: str, org_id: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def build_http(
+def alvaria_http(
     cfg: SourceConfig,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
@@ -117,18 +116,8 @@ def build_http(
         token_url_with_realm(a.token_url, cfg.org_id), a.client_id, a.client_secret, a.scope or SCOPE,
         credentials_in="basic", clock=clock,
     )
-    return HttpClient(
-        api_root(cfg.base_url),
-        ApiKeyAuth(oauth, cfg.api_key),
-        headers={"accept": ACCEPT},
-        timeout=cfg.timeout,
-        max_attempts=cfg.max_attempts,
-        max_body_bytes=cfg.max_body_bytes,
-        transport=transport,
-        sleep=sleep,
-        log=structlog.get_logger("streamer.http.client").bind(source=cfg.id),
-        on_response=response_counter(cfg.id),
-    )
+    return build_http(cfg, auth=ApiKeyAuth(oauth, cfg.api_key), base_url=api_root(cfg.base_url),
+                      headers={"accept": ACCEPT}, transport=transport, sleep=sleep)
 
 
 class AlvariaClient:

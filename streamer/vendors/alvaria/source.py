@@ -40,21 +40,17 @@ from streamer.config.model import OAuth2AuthConfig, SourceConfig
 from streamer.engine.emit import Draft
 from streamer.errors import ConfigError, RetriableError, SkippableError
 from streamer.contract.events import (
-    AgentPresenceChanged,
-    AgentSessionEnded,
-    AgentSessionStarted,
-    AgentStateChanged,
-    AgentWorkloadChanged,
     Presence,
-    StatsChanged,
     Workload,
     WorkState,
 )
 from streamer.engine.rules import LOGGED_OUT
-from streamer.engine.source import Endpoint, PollResult, VendorSpec, endpoint_interval, split_bad
-from streamer.timeutil import format_ts, from_ms, to_ms
+from streamer.engine.source import Endpoint, PollResult, VendorSpec, endpoint_interval
+from streamer.timeutil import format_ts, to_ms
 from streamer.http.tolerant import fold_key
-from streamer.vendors.alvaria.client import SCOPE, AlvariaClient, build_http
+from streamer.vendors.kit import drafts as kit
+from streamer.vendors.kit.helpers import enabled_only, split_bad
+from streamer.vendors.alvaria.client import SCOPE, AlvariaClient, alvaria_http
 from streamer.vendors.alvaria.models import (
     BadRecord,
     ChannelActivityRow,
@@ -73,13 +69,11 @@ __all__ = [
     "STATES",
     "work_state",
     "presence_of",
-    "workload_draft",
     "UserMemo",
     "UsersState",
     "track_users",
     "LoggedOnState",
     "track_logged_on",
-    "stats_draft",
     "team_drafts",
     "channel_drafts",
     "list_drafts",
@@ -157,34 +151,8 @@ def _presence_transition(p: Presence) -> str:
     return f"presence:{raw or p.category}|{p.name or ''}|{p.reason or ''}"
 
 
-def presence_draft(agent: str, p: Presence, at_ms: int, endpoint: str, *, rule: str | None = None) -> Draft:
-    return Draft(
-        type="cc.agent.presence.changed", entity_id=agent, stream="presence", transition=_presence_transition(p),
-        at_ms=at_ms, value=msgspec.to_builtins(p), previous_type=Presence, endpoint=endpoint,
-        payload=AgentPresenceChanged(agent_id=agent, previous=None, current=p, since=format_ts(from_ms(at_ms)),
-                                     inferred=rule is not None, rule=rule),
-    )
-
-
-def state_draft(agent: str, ws: WorkState, at_ms: int, endpoint: str, *, rule: str | None = None) -> Draft:
-    return Draft(
-        type="cc.agent.state.changed", entity_id=agent, stream="state",
-        transition=f"state:{ws.raw or ws.state}|{ws.reason or ''}", at_ms=at_ms,
-        value=msgspec.to_builtins(ws), previous_type=WorkState, endpoint=endpoint,
-        payload=AgentStateChanged(agent_id=agent, previous=None, current=ws, since=format_ts(from_ms(at_ms)),
-                                  inferred=rule is not None, rule=rule),
-    )
-
-
-def workload_draft(agent: str, count: int, at_ms: int, endpoint: str, *, rule: str | None = None) -> Draft:
-    """``interactionCount`` as a workload: ``total`` only, Alvaria gives no split by medium."""
-    w = Workload(total=count)
-    return Draft(
-        type="cc.agent.workload.changed", entity_id=agent, stream="workload", transition=f"workload:{count}",
-        at_ms=at_ms, value=msgspec.to_builtins(w), previous_type=Workload, endpoint=endpoint,
-        payload=AgentWorkloadChanged(agent_id=agent, previous=None, current=w, since=format_ts(from_ms(at_ms)),
-                                     inferred=rule is not None, rule=rule),
-    )
+def _state_transition(ws: WorkState) -> str:
+    return f"state:{ws.raw or ws.state}|{ws.reason or ''}"
 
 
 _enc = msgspec.json.Encoder()
@@ -273,7 +241,8 @@ def track_users(
                 since = to_ms(row.sign_on_time)  # the login itself, not the first state seen after it
             if memo is not None:
                 since = max(since, memo.presence_since_ms)
-            drafts.append(presence_draft(uid, pres, since, endpoint))
+            drafts.append(kit.presence_draft(agent=uid, presence=pres, at_ms=since, endpoint=endpoint,
+                                              transition=_presence_transition(pres)))
             p_since = since
         key = (ws.raw, ws.reason, start_ms)
         if memo is None:
@@ -284,7 +253,8 @@ def track_users(
             before = memo.state
             new_state = before[:2] != key[:2] or (start_ms is not None and before[2] != start_ms)
         if new_state:
-            drafts.append(state_draft(uid, ws, at_ms, endpoint))
+            drafts.append(kit.state_draft(agent=uid, state=ws, at_ms=at_ms, endpoint=endpoint,
+                                          transition=_state_transition(ws)))
         elif memo is not None:
             key = memo.state
         load = memo.workload if memo is not None else None
@@ -294,7 +264,8 @@ def track_users(
             w_since = at_ms if restarted else now_ms
             if load is not None:
                 w_since = max(w_since, load[1])
-            drafts.append(workload_draft(uid, count, w_since, endpoint))
+            drafts.append(kit.workload_draft(agent=uid, workload=Workload(total=count), at_ms=w_since, endpoint=endpoint,
+                                             transition=f"workload:{count}"))
             load = (count, w_since)
         users[uid] = UserMemo(digest, key, pres, p_since, workload=load)
     if present and complete:
@@ -310,14 +281,18 @@ def track_users(
                 continue
             out = Presence(name="Logged Off", category=LOGGED_OUT, eligible_for_routing=False)
             if memo.presence.category != LOGGED_OUT:
-                drafts.append(presence_draft(uid, out, max(now_ms, memo.presence_since_ms), endpoint, rule=ABSENT_RULE))
+                drafts.append(kit.presence_draft(agent=uid, presence=out, at_ms=max(now_ms, memo.presence_since_ms),
+                                                 endpoint=endpoint, transition=_presence_transition(out),
+                                                 rule=ABSENT_RULE))
             if memo.state[0] != "loggedoff":
                 ws = WorkState(state="LoggedOut", raw="loggedoff", reason=None)
-                drafts.append(state_draft(uid, ws, now_ms, endpoint, rule=ABSENT_RULE))
+                drafts.append(kit.state_draft(agent=uid, state=ws, at_ms=now_ms, endpoint=endpoint,
+                                              transition=_state_transition(ws), rule=ABSENT_RULE))
             load = memo.workload
             if load is not None and load[0] != 0:  # logged out: handling nothing
                 load = (0, max(now_ms, load[1]))
-                drafts.append(workload_draft(uid, 0, load[1], endpoint, rule=ABSENT_RULE))
+                drafts.append(kit.workload_draft(agent=uid, workload=Workload(total=0), at_ms=load[1], endpoint=endpoint,
+                                                 transition="workload:0", rule=ABSENT_RULE))
             if memo.presence.category == LOGGED_OUT:  # keep what was published
                 out, since = memo.presence, memo.presence_since_ms
             else:
@@ -334,17 +309,10 @@ class LoggedOnState:
 
 
 def _session_draft(uid: str, started: bool, sid: str | None, at_ms: int, endpoint: str) -> Draft:
-    at = format_ts(from_ms(at_ms))
-    if started:
-        return Draft(
-            type="cc.agent.session.started", entity_id=uid, stream="session", transition=f"started:{sid or ''}",
-            at_ms=at_ms, value="in", previous_field=None, endpoint=endpoint,
-            payload=AgentSessionStarted(agent_id=uid, at=at, inferred=True, rule="presence-users-appeared"),
-        )
-    return Draft(
-        type="cc.agent.session.ended", entity_id=uid, stream="session", transition=f"ended:{sid or ''}",
-        at_ms=at_ms, value="out", previous_field=None, endpoint=endpoint,
-        payload=AgentSessionEnded(agent_id=uid, at=at, inferred=True, rule="presence-users-left"),
+    return kit.session_draft(
+        agent=uid, started=started, at_ms=at_ms, endpoint=endpoint,
+        transition=f"{'started' if started else 'ended'}:{sid or ''}",
+        rule="presence-users-appeared" if started else "presence-users-left",
     )
 
 
@@ -384,19 +352,11 @@ def track_logged_on(
     return drafts, LoggedOnState(current)
 
 
-def stats_draft(
-    scope: str, entity: str, name: str | None, values: dict[str, Any], ride: frozenset[str],
-    at_ms: int, endpoint: str,
-) -> Draft:
-    """A snapshot statistic: the poll time is its time (the vendor gives none), a digest of
-    the triggering values its transition; emit publishes it only when one of those changed."""
-    trig = sorted((k, v) for k, v in values.items() if k not in ride)
-    digest = hashlib.blake2b(_enc.encode(trig), digest_size=8).hexdigest()
-    return Draft(
-        type="cc.stats.changed", entity_id=f"{scope}/{entity}", stream="values", transition=f"values:{digest}",
-        at_ms=at_ms, value=values, previous_field=None, endpoint=endpoint, ride_along=ride,
-        payload=StatsChanged(scope=scope, entity_id=entity, name=name, changes={}, values=values),
-    )
+def _stats(scope: str, entity: str, name: str | None, values: dict[str, Any], ride: frozenset[str],
+           at_ms: int, endpoint: str) -> Draft:
+    """A snapshot statistic: the poll time is its time (the vendor gives none); one stream, ``values``."""
+    return kit.stats_draft(scope=scope, entity=entity, name=name, values=values, ride_along=ride, at_ms=at_ms,
+                           endpoint=endpoint, stream="values")
 
 
 def _values(row: msgspec.Struct, raw: bytes | None, skip: Iterable[str]) -> dict[str, Any]:
@@ -427,7 +387,7 @@ def team_drafts(team: str, rows: Rows[TeamActivityRow], at_ms: int, endpoint: st
         if isinstance(row, BadRecord):
             continue
         values = _values(row, raw, ("team_id", "team_name"))
-        out.append(stats_draft("team", row.team_id or team, row.team_name, values, _ride(values, frozenset()), at_ms, endpoint))
+        out.append(_stats("team", row.team_id or team, row.team_name, values, _ride(values, frozenset()), at_ms, endpoint))
     return out
 
 
@@ -443,7 +403,7 @@ def channel_drafts(work_type: str, rows: Rows[ChannelActivityRow], at_ms: int,
         names = [n for n in (row.work_type_name, row.interaction_type_name) if n]
         values = _values(row, raw, ("work_type_id", "interaction_type_id", "work_type_name",
                                     "interaction_type_name", "channel_type_name"))
-        out.append(stats_draft("channel", entity, " / ".join(names) or None, values,
+        out.append(_stats("channel", entity, " / ".join(names) or None, values,
                                _ride(values, CHANNEL_RIDE), at_ms, endpoint))
     return out
 
@@ -456,7 +416,7 @@ def list_drafts(contact_list: str, rows: Rows[ListActivityRow], at_ms: int, endp
             continue
         name = row.contact_list or contact_list
         values = _values(row, raw, ("kind", "contact_list"))
-        out.append(stats_draft("list", name, name, values, _ride(values, frozenset()), at_ms, endpoint))
+        out.append(_stats("list", name, name, values, _ride(values, frozenset()), at_ms, endpoint))
     return out
 
 
@@ -606,7 +566,7 @@ class AlvariaSource:
         clock: Callable[[], float] = time.monotonic, sleep: Sleep = anyio.sleep,
     ) -> None:
         assert cfg.org_id is not None  # checked by _check
-        self.http = build_http(cfg, transport=transport, clock=clock, sleep=sleep)
+        self.http = alvaria_http(cfg, transport=transport, clock=clock, sleep=sleep)
         client = AlvariaClient(self.http, cfg.org_id)
         self.roster = Roster()
         kw: dict[str, Any] = {"sleep": sleep, "clock": clock}
@@ -621,7 +581,7 @@ class AlvariaSource:
             eps.append(_StatsEndpoint(LIST_ACTIVITY, cfg.contact_lists, client, cfg, client.list_activity,
                                       list_drafts, **kw))
         eps.append(PresenceUsersEndpoint(client, cfg, self.roster))
-        self.endpoints = [e for e in eps if cfg.endpoints.get(e.name) is None or cfg.endpoints[e.name].enabled]
+        self.endpoints = enabled_only(cfg, eps)
         self.roster.ready = not any(e.name == USER_ACTIVITY for e in self.endpoints)
 
     async def aclose(self) -> None:

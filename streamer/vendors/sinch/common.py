@@ -19,9 +19,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -33,20 +32,17 @@ from streamer.config.model import BasicAuthConfig, SourceConfig
 from streamer.engine.emit import Draft
 from streamer.errors import ConfigError, SkippableError
 from streamer.contract.events import (
-    AgentPresenceChanged,
-    AgentSessionStarted,
-    AgentStateChanged,
     Presence,
-    StatsChanged,
     WorkState,
 )
 from streamer.http.client import HttpClient
 from streamer.http.jsonrepair import repair_json, repair_refused
 from streamer.http.offload import decode_off_loop
 from streamer.http.paging import Paginator
-from streamer.engine.source import BadInput, Endpoint, PollResult, endpoint_interval, window_settings
+from streamer.engine.source import Endpoint, PollResult, endpoint_interval, window_settings
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.http.tolerant import BadRecord, decode_items, decode_json, snippet
+from streamer.vendors.kit.helpers import split_bad
 
 __all__ = [
     "ROW_LIMIT",
@@ -62,20 +58,16 @@ __all__ = [
     "SinchClient",
     "check_sinch",
     "endpoint_interval",
-    "endpoint_enabled",
-    "split_bad",
     "floor_quarter",
     "bucket_label",
     "bucket_start_ms",
     "stats_values",
-    "stats_draft",
     "StatsEndpoint",
     "change_ms_of",
     "work_state",
     "presence_of",
-    "presence_draft",
-    "state_draft",
-    "session_started_draft",
+    "presence_transition",
+    "handling_state",
 ]
 
 T = TypeVar("T")
@@ -286,21 +278,6 @@ def check_sinch(cfg: SourceConfig, path: str, vendor: str, suffix: str) -> None:
         raise ConfigError(f"{path}.page_limit: at most {ROW_LIMIT} for {vendor} (the API's row limit)")
 
 
-def endpoint_enabled(cfg: SourceConfig, name: str) -> bool:
-    ep = cfg.endpoints.get(name)
-    return ep is None or ep.enabled
-
-
-def split_bad(items: Iterable[Any]) -> tuple[list[Any], list[BadInput]]:
-    good, bad = [], []
-    for x in items:
-        if isinstance(x, BadRecord):
-            bad.append(BadInput(x.reason, x.raw))
-        else:
-            good.append(x)
-    return good, bad
-
-
 # --- statistics --------------------------------------------------------------------
 
 
@@ -343,27 +320,6 @@ def _number(v: Any) -> Any:
 def stats_values(row: msgspec.Struct, fields: Sequence[str]) -> dict[str, Any]:
     """The named numeric attributes of a row, snake_case, integral floats as ints."""
     return {f: _number(getattr(row, f)) for f in fields}
-
-
-def stats_draft(
-    *, endpoint: str, scope: str, entity: str, name: str | None, values: dict[str, Any], at_ms: int,
-    ride_along: frozenset[str],
-) -> Draft:
-    """One statistics view; ``emit`` publishes it only when a triggering value changed."""
-    triggering = sorted((k, v) for k, v in values.items() if k not in ride_along)
-    digest = hashlib.blake2b(msgspec.json.encode(triggering), digest_size=8).hexdigest()
-    return Draft(
-        type="cc.stats.changed",
-        entity_id=f"{scope}/{entity}",
-        stream=endpoint,
-        transition=f"{endpoint}:{digest}",  # two endpoints may report one bucket: two ids
-        at_ms=at_ms,
-        value=values,
-        previous_field=None,
-        endpoint=endpoint,
-        ride_along=ride_along,
-        payload=StatsChanged(scope=scope, entity_id=entity, name=name, changes={}, values=values),
-    )
 
 
 class StatsEndpoint(Endpoint, Generic[T]):
@@ -484,40 +440,11 @@ def presence_of(user_status: str | None, profile: str | None, profile_type: str 
     return Presence(name=profile, category=category, eligible_for_routing=us == "ready", reason=reason, raw=raw)
 
 
-def presence_draft(agent: str, p: Presence, user_status: str | None, at_ms: int, endpoint: str) -> Draft:
-    return Draft(
-        type="cc.agent.presence.changed",
-        entity_id=agent,
-        stream="presence",
-        transition=f"presence:{user_status or ''}:{p.name or ''}",
-        at_ms=at_ms,
-        value=msgspec.to_builtins(p),
-        previous_type=Presence,
-        endpoint=endpoint,
-        payload=AgentPresenceChanged(agent_id=agent, previous=None, current=p, since=format_ts(from_ms(at_ms))),
-    )
+def presence_transition(user_status: str | None, p: Presence) -> str:
+    """A presence change as Sinch identifies it: the ``userStatus`` and the profile."""
+    return f"presence:{user_status or ''}:{p.name or ''}"
 
 
-def state_draft(agent: str, status: str, at_ms: int, endpoint: str) -> Draft:
-    state = WorkState(state=work_state(status), raw=status)
-    return Draft(
-        type="cc.agent.state.changed",
-        entity_id=agent,
-        stream="state",
-        transition=f"state:{status}",
-        at_ms=at_ms,
-        value=msgspec.to_builtins(state),
-        previous_type=WorkState,
-        endpoint=endpoint,
-        payload=AgentStateChanged(agent_id=agent, previous=None, current=state, since=format_ts(from_ms(at_ms))),
-    )
-
-
-def session_started_draft(agent: str, at_ms: int, endpoint: str) -> Draft:
-    """A sign-on the vendor reports (``signOn``): the same id as the session the presence
-    rule infers when the agent leaves LoggedOut at that instant, so it is published once."""
-    return Draft(
-        type="cc.agent.session.started", entity_id=agent, stream="session", transition="started",
-        at_ms=at_ms, value="in", previous_field=None, endpoint=endpoint,
-        payload=AgentSessionStarted(agent_id=agent, at=format_ts(from_ms(at_ms))),
-    )
+def handling_state(status: str) -> WorkState:
+    """A contact handling status as a work state (its transition: ``state:<status>``)."""
+    return WorkState(state=work_state(status), raw=status)

@@ -20,15 +20,17 @@ from streamer.http.build import build_http
 from streamer.config.model import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
 from streamer.engine.emit import Draft, draft_order, entity_key
 from streamer.errors import ConfigError
-from streamer.contract.events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload
+from streamer.contract.events import Presence, Workload
 from streamer.engine.source import (
-    Endpoint, PollResult, VendorSpec, catchup_span_ms, endpoint_interval, lookback_schedule, split_bad, window_settings,
+    Endpoint, PollResult, VendorSpec, catchup_span_ms, endpoint_interval, lookback_schedule, window_settings,
 )
-from streamer.timeutil import format_ts, from_ms, to_ms
+from streamer.timeutil import from_ms, to_ms
 from streamer.track.snapshot import RawRows
 from streamer.http.tolerant import fold_key
 from streamer.track.transfer import Leg, detect_transfers, leg_from_channel_events
 from streamer.track.window import Cursor, WindowState, plan_windows
+from streamer.vendors.kit import drafts as kit
+from streamer.vendors.kit.helpers import draft_key, enabled_only, split_bad
 from streamer.vendors.vonage.client import VonageClient, vonage_headers
 from streamer.vendors.vonage.models import Activity, AgentStatus, Channel, ChannelEvent, Interaction
 from streamer.vendors.vonage.parts import PartEnd, PartEnds, is_monitoring
@@ -90,19 +92,10 @@ def snapshot_presence(name: str | None, description: str | None) -> tuple[str, s
 
 
 def presence_draft(agent: str, p: Presence, at: datetime, endpoint: str) -> Draft:
-    at_ms = to_ms(at)
+    """A presence row: one change per category the vendor sent (its raw one when unknown)."""
     raw_cat = p.raw["category"] if p.raw else p.category
-    return Draft(
-        type="cc.agent.presence.changed",
-        entity_id=agent,
-        stream="presence",
-        transition=f"presence:{raw_cat}",
-        at_ms=at_ms,
-        value=msgspec.to_builtins(p),
-        previous_type=Presence,
-        endpoint=endpoint,
-        payload=AgentPresenceChanged(agent_id=agent, previous=None, current=p, since=format_ts(at)),
-    )
+    return kit.presence_draft(agent=agent, presence=p, at_ms=to_ms(at), endpoint=endpoint,
+                              transition=f"presence:{raw_cat}")
 
 
 def workload(calls: int | None, semi_live: int | None = None, non_live: int | None = None) -> Workload:
@@ -117,40 +110,23 @@ def workload(calls: int | None, semi_live: int | None = None, non_live: int | No
 
 
 def workload_draft(agent: str, w: Workload, at: datetime, endpoint: str) -> Draft:
-    return Draft(
-        type="cc.agent.workload.changed",
-        entity_id=agent,
-        stream="workload",
-        transition="workload",
-        at_ms=to_ms(at),
-        value=msgspec.to_builtins(w),
-        previous_type=Workload,
-        endpoint=endpoint,
-        payload=AgentWorkloadChanged(agent_id=agent, previous=None, current=w, since=format_ts(at)),
-    )
+    """A workload row: the counts since ``at`` (the row's time alone identifies it)."""
+    return kit.workload_draft(agent=agent, workload=w, at_ms=to_ms(at), endpoint=endpoint, transition="workload")
 
 
 def interaction_state_draft(
     guid: str, agent: str | None, state_raw: str | None, at: datetime, endpoint: str, *,
     medium: str | None = None, direction: str | None = None, reason: str | None = None,
-    inferred: bool = False, rule: str | None = None,
+    rule: str | None = None, keep_raw: bool = True,
 ) -> Draft:
+    """An interaction's (or an agent's part's) state as the vendor spells it."""
     raw = state_raw or ""
     state = interaction_state(raw)
-    return Draft(
-        type="cc.interaction.state.changed",
-        entity_id=guid,
-        stream=f"agent/{agent}" if agent else "lifecycle",
+    return kit.interaction_state_draft(
+        interaction=guid, agent=agent, state=state, at_ms=to_ms(at), endpoint=endpoint,
         # the normalized state when known: "Wrap Up" (snapshot) and "Wrap" (history) are one change
         transition=f"{agent or '-'}:{raw if state == 'Unknown' else state}",
-        at_ms=to_ms(at),
-        value=state,
-        previous_field="previous_state",
-        endpoint=endpoint,
-        payload=InteractionStateChanged(
-            interaction_id=guid, agent_id=agent, medium=medium, direction=direction, previous_state=None,
-            state=state, reason=reason, since=format_ts(at), raw=raw or None, inferred=inferred, rule=rule,
-        ),
+        raw=(raw or None) if keep_raw else None, medium=medium, direction=direction, reason=reason, rule=rule,
     )
 
 
@@ -175,11 +151,10 @@ def activity_drafts(a: Activity, endpoint: str = "agent-activities") -> list[Dra
 def part_end_draft(p: PartEnd, endpoint: str = "agent-activities") -> Draft:
     """An agent's part in an interaction ended: its last activity's start plus duration
     (inferred: no row says it was the last; ``raw`` null: no vendor value says Ended)."""
-    d = interaction_state_draft(
+    return interaction_state_draft(
         p.interaction_id, p.agent_id, "Ended", from_ms(p.end_ms), endpoint, medium=p.medium, direction=p.direction,
-        inferred=True, rule="last-activity-ended",
+        rule="last-activity-ended", keep_raw=False,
     )
-    return msgspec.structs.replace(d, payload=msgspec.structs.replace(d.payload, raw=None))
 
 
 def status_drafts(s: AgentStatus, endpoint: str = "agent-status") -> list[Draft]:
@@ -276,7 +251,7 @@ def channel_state_drafts(it: Interaction, endpoint: str = "interactions") -> lis
                 if any(o <= back and (d is None or back < o + d) for o, d in connected.get(agent, ())):
                     out.append(interaction_state_draft(it.guid, agent, "Connected", from_ms(start + back), endpoint,
                                                        medium=it.medium, direction=it.direction,
-                                                       inferred=True, rule="hold-ended"))
+                                                       rule="hold-ended"))
     return out
 
 
@@ -284,22 +259,7 @@ def interaction_drafts(it: Interaction, endpoint: str = "interactions") -> list[
     """Transfers inferred from channel joins, queue and hold events, and the interaction's end."""
     out: list[Draft] = []
     for t in detect_transfers(channel_legs(it)):
-        at = from_ms(t.at_ms)
-        out.append(
-            Draft(
-                type="cc.interaction.transferred",
-                entity_id=it.guid,
-                stream="transfers",
-                transition=f"{t.from_agent_id}>{t.to_agent_id}:{t.kind}",
-                at_ms=t.at_ms,
-                previous_field=None,
-                endpoint=endpoint,
-                payload=InteractionTransferred(
-                    interaction_id=it.guid, from_agent_id=t.from_agent_id, to_agent_id=t.to_agent_id,
-                    kind=t.kind, at=format_ts(at), inferred=True, rule=f"channel-joins-{t.kind}",
-                ),
-            )
-        )
+        out.append(kit.transfer_draft(interaction=it.guid, transfer=t, endpoint=endpoint, rule=f"channel-joins-{t.kind}"))
     out.extend(channel_state_drafts(it, endpoint))
     if (it.status or "") in ("Completed", "InternalError") and it.duration is not None:
         end = from_ms(to_ms(it.start) + it.duration)
@@ -367,7 +327,7 @@ class _HistoryEndpoint(Endpoint):
             timed = [(*_row_times(item), d) for item in good for d in self._drafts(item)]
             timed += self._settled(good, end_ms)
             timed.sort(key=lambda t: draft_order(t[2]))
-            kept, state = self.window.sort_out((_draft_key(d), first, row, d) for first, row, d in timed)
+            kept, state = self.window.sort_out((draft_key(d), first, row, d) for first, row, d in timed)
             fresh = [_reread(d) if again else d for d, again in kept]
             self.window = state.close(Cursor(end_ms), lookback_ms=self.schedule.reach_ms)
             self.schedule.done(full, self.window.cursor.ts_ms)
@@ -388,10 +348,6 @@ class _HistoryEndpoint(Endpoint):
         """Drafts that follow from the rows read so far rather than from one row, with
         (first, row) times for :meth:`WindowState.sort_out`."""
         return []
-
-
-def _draft_key(d: Draft) -> str:
-    return f"{d.type}|{d.entity_id}|{d.transition}|{d.at_ms}"
 
 
 def _row_times(item: Activity | Interaction) -> tuple[int, int]:
@@ -492,7 +448,7 @@ class VonageSource:
             AgentActivitiesEndpoint(client, cfg),
             InteractionsEndpoint(client, cfg),
         ]
-        self.endpoints = [e for e in all_eps if (cfg.endpoints.get(e.name) is None or cfg.endpoints[e.name].enabled)]
+        self.endpoints = enabled_only(cfg, all_eps)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -13,7 +13,8 @@ from streamer.config.load import parse_config
 
 from streamer.config.model import SourceConfig
 from streamer.errors import FatalError, RetriableError, SkippableError
-from streamer.vendors.alvaria.client import AlvariaClient, ApiKeyAuth, api_root, build_http, token_url_with_realm
+from streamer.vendors.alvaria.client import AlvariaClient, ApiKeyAuth, api_root, token_url_with_realm
+from streamer.vendors.alvaria.client import alvaria_http as build_http
 from streamer.vendors.alvaria.models import TeamActivityRow, UserActivityRow
 
 from ._fixtures import load

@@ -37,18 +37,16 @@ from streamer.vendors.sinch.common import (
     bucket_start_ms,
     change_ms_of,
     check_sinch,
-    endpoint_enabled,
     endpoint_interval,
     guid,
-    presence_draft,
+    handling_state,
     presence_of,
-    session_started_draft,
+    presence_transition,
     sinch_headers,
-    split_bad,
-    state_draft,
-    stats_draft,
     stats_values,
 )
+from streamer.vendors.kit import drafts as kit
+from streamer.vendors.kit.helpers import draft_key, enabled_only, endpoint_enabled, split_bad
 from streamer.vendors.sinch.rai.client import RaiClient
 from streamer.vendors.sinch.rai.models import (
     AGENT_COUNTS,
@@ -116,16 +114,23 @@ def row_drafts(row: AgentStatusHistoryRow, endpoint: str = "agentStatusHistory")
     if logged_out:
         at = _ms(row.status_timestamp, row.change_timestamp)
         p = presence_of("LoggedOut", None, None, row.profile_reason)
-        out.append(("presence", presence_draft(agent, p, "LoggedOut", at, endpoint)))
+        out.append(("presence", kit.presence_draft(agent=agent, presence=p, at_ms=at, endpoint=endpoint,
+                                                   transition=presence_transition("LoggedOut", p))))
     elif row.user_status:
         at = _ms(row.user_status_timestamp, row.change_timestamp)
         p = presence_of(row.user_status, row.profile, row.profile_type, row.profile_reason)
-        out.append(("presence", presence_draft(agent, p, row.user_status, at, endpoint)))
+        out.append(("presence", kit.presence_draft(agent=agent, presence=p, at_ms=at, endpoint=endpoint,
+                                                   transition=presence_transition(row.user_status, p))))
     if row.sign_on is not None and not logged_out:
-        out.append(("presence", session_started_draft(agent, to_ms(row.sign_on), endpoint)))
+        # a sign-on the vendor reports: the same id as the session the presence rule
+        # infers when the agent leaves LoggedOut at that instant, so it is published once
+        out.append(("presence", kit.session_draft(agent=agent, started=True, at_ms=to_ms(row.sign_on),
+                                                  endpoint=endpoint, transition="started")))
     if status:
         at = _ms(row.status_timestamp, row.change_timestamp)
-        out.append(("state", state_draft(agent, "LoggedOut" if logged_out else status, at, endpoint)))
+        raw = "LoggedOut" if logged_out else status
+        out.append(("state", kit.state_draft(agent=agent, state=handling_state(raw), at_ms=at, endpoint=endpoint,
+                                             transition=f"state:{raw}")))
     return out
 
 
@@ -259,23 +264,19 @@ def contact_stats_draft(row: ContactStatRow, at_ms: int, endpoint: str) -> Draft
     bucket = bucket_label(row.time_category, change_ms_of(row.max_change_timestamp))
     fields = CONTACT_COUNTS + CONTACT_DURATIONS + CONTACT_ACTIVE
     values = {k: v for k, v in stats_values(row, fields).items() if v is not None}
-    return stats_draft(endpoint=endpoint, scope="queue", entity=f"{queue}@{bucket}", name=row.queue_name,
-                       values=values, at_ms=at_ms, ride_along=frozenset(CONTACT_ACTIVE))
+    return kit.stats_draft(endpoint=endpoint, stream=endpoint, scope="queue", entity=f"{queue}@{bucket}",
+                           name=row.queue_name, values=values, at_ms=at_ms, ride_along=frozenset(CONTACT_ACTIVE))
 
 
 def agent_stats_draft(row: AgentStatRow, at_ms: int, endpoint: str) -> Draft | None:
     agent = guid(row.user_id) or "all"
     bucket = bucket_label(row.time_category, change_ms_of(row.max_change_timestamp))
     values = {k: v for k, v in stats_values(row, AGENT_COUNTS + AGENT_DURATIONS).items() if v is not None}
-    return stats_draft(endpoint=endpoint, scope="agent", entity=f"{agent}@{bucket}", name=row.user_name,
-                       values=values, at_ms=at_ms, ride_along=frozenset(AGENT_DURATIONS))
+    return kit.stats_draft(endpoint=endpoint, stream=endpoint, scope="agent", entity=f"{agent}@{bucket}",
+                           name=row.user_name, values=values, at_ms=at_ms, ride_along=frozenset(AGENT_DURATIONS))
 
 
 # --- endpoints (IO) --------------------------------------------------------------------
-
-
-def _draft_key(d: Draft) -> str:
-    return f"{d.type}|{d.entity_id}|{d.transition}|{d.at_ms}"
 
 
 def sort_out(window: WindowState, drafts: Sequence[tuple[int, Draft]]) -> tuple[list[Draft], WindowState]:
@@ -283,7 +284,7 @@ def sort_out(window: WindowState, drafts: Sequence[tuple[int, Draft]]) -> tuple[
     the re-read ones marked. A row carrying a transition can be no older than it (the
     status was set, then the row written), so the earliest read that could have
     returned it is at the older of the two times."""
-    kept, state = window.sort_out((_draft_key(d), min(d.at_ms, change), change, d) for change, d in drafts)
+    kept, state = window.sort_out((draft_key(d), min(d.at_ms, change), change, d) for change, d in drafts)
     return [msgspec.structs.replace(d, reread=True) if again else d for d, again in kept], state
 
 
@@ -497,7 +498,7 @@ class RaiSource:
                           to_draft=lambda r, at: agent_stats_draft(r, at, "agentHistory"),
                           change_ms=lambda r: change_ms_of(r.max_change_timestamp)),
         ]
-        self.endpoints = [e for e in all_eps if endpoint_enabled(cfg, e.name)]
+        self.endpoints = enabled_only(cfg, all_eps)
 
     async def aclose(self) -> None:
         await self.http.aclose()

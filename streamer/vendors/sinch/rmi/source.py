@@ -34,10 +34,6 @@ from streamer.config.model import SourceConfig
 from streamer.engine.emit import Draft, draft_order
 from streamer.errors import SkippableError, StreamerError
 from streamer.contract.events import (
-    AgentQueuesChanged,
-    AgentWorkloadChanged,
-    InteractionStateChanged,
-    InteractionTransferred,
     Workload,
     WorkState,
 )
@@ -49,17 +45,16 @@ from streamer.vendors.sinch.common import (
     bucket_label,
     change_ms_of,
     check_sinch,
-    endpoint_enabled,
     endpoint_interval,
     guid,
-    presence_draft,
+    handling_state,
     presence_of,
+    presence_transition,
     sinch_headers,
-    split_bad,
-    state_draft,
-    stats_draft,
     stats_values,
 )
+from streamer.vendors.kit import drafts as kit
+from streamer.vendors.kit.helpers import enabled_only, split_bad
 from streamer.vendors.sinch.rmi.client import RmiClient
 from streamer.vendors.sinch.rmi.models import (
     QUEUE_STATUS_COUNTS,
@@ -132,13 +127,12 @@ def wrapping(a: Agent) -> bool:
     return any((c or 0) > 0 for c in (a.active_phone_contacts, a.active_chat_contacts, a.active_email_contacts))
 
 
-def _wrap_draft(agent: str, raw: str, at_ms: int, endpoint: str) -> Draft:
-    d = state_draft(agent, raw, at_ms, endpoint)
-    state = WorkState(state="Wrap", raw=raw)
-    return msgspec.structs.replace(
-        d, transition=f"state:{raw}:wrap", value=msgspec.to_builtins(state),
-        payload=msgspec.structs.replace(d.payload, current=state, inferred=True, rule=WRAP_RULE),
-    )
+def _state_draft(agent: str, raw: str, at_ms: int, endpoint: str, *, wrap: bool = False) -> Draft:
+    if wrap:  # inferred (:func:`wrapping`): its own transition, so it is not the Waiting it reads as
+        return kit.state_draft(agent=agent, state=WorkState(state="Wrap", raw=raw), at_ms=at_ms, endpoint=endpoint,
+                               transition=f"state:{raw}:wrap", rule=WRAP_RULE)
+    return kit.state_draft(agent=agent, state=handling_state(raw), at_ms=at_ms, endpoint=endpoint,
+                           transition=f"state:{raw}")
 
 
 def agent_drafts(a: Agent, now_ms: int, endpoint: str = "agents") -> dict[str, Draft]:
@@ -150,13 +144,14 @@ def agent_drafts(a: Agent, now_ms: int, endpoint: str = "agents") -> dict[str, D
     status_ms = _since(now_ms, a.user_status_duration)
     if a.user_status:
         p = presence_of(a.user_status, None if _logged_out(a) else a.profile, a.profile_type, None)
-        out["presence"] = presence_draft(agent, p, a.user_status.strip(), presence_ms, endpoint)
+        out["presence"] = kit.presence_draft(agent=agent, presence=p, at_ms=presence_ms, endpoint=endpoint,
+                                             transition=presence_transition(a.user_status.strip(), p))
     if _logged_out(a):
-        out["state"] = state_draft(agent, "LoggedOut", status_ms, endpoint)
+        out["state"] = _state_draft(agent, "LoggedOut", status_ms, endpoint)
     elif a.contact_handling_status:
         at = _since(now_ms, a.contact_handling_status_duration)
         raw = a.contact_handling_status.strip()
-        out["state"] = (_wrap_draft if wrapping(a) else state_draft)(agent, raw, at, endpoint)
+        out["state"] = _state_draft(agent, raw, at, endpoint, wrap=wrapping(a))
     counts = (a.active_phone_contacts, a.active_chat_contacts, a.active_email_contacts)
     if any(c is not None for c in counts) or _logged_out(a):
         w = Workload(calls=counts[0] or 0, semi_live=counts[1] or 0, non_live=counts[2] or 0)
@@ -165,22 +160,13 @@ def agent_drafts(a: Agent, now_ms: int, endpoint: str = "agents") -> dict[str, D
             at = _since(now_ms, a.active_contact_duration)
         else:  # RMI does not say when the last contact ended: when we saw it
             at = status_ms if _logged_out(a) else _floor_s(now_ms)
-        out["workload"] = Draft(
-            type="cc.agent.workload.changed", entity_id=agent, stream="workload",
-            transition=f"workload:{w.calls}/{w.semi_live}/{w.non_live}",
-            at_ms=at, value=msgspec.to_builtins(w), previous_type=Workload, endpoint=endpoint,
-            payload=AgentWorkloadChanged(agent_id=agent, previous=None, current=w, since=format_ts(from_ms(at))),
-        )
+        out["workload"] = kit.workload_draft(agent=agent, workload=w, at_ms=at, endpoint=endpoint,
+                                             transition=f"workload:{w.calls}/{w.semi_live}/{w.non_live}")
     queues = a.queue_list()
     if queues or a.queues is not None:
         serving = sorted({guid(q.id) or q.id for q in queues if q.serving})
-        out["queues"] = Draft(
-            type="cc.agent.queues.changed", entity_id=agent, stream="queues",
-            transition="queues:" + ",".join(serving), at_ms=status_ms, value=serving,
-            previous_type=list[str], endpoint=endpoint,
-            payload=AgentQueuesChanged(agent_id=agent, previous=None, current=serving,
-                                       since=format_ts(from_ms(status_ms))),
-        )
+        out["queues"] = kit.queues_draft(agent=agent, serving=serving, at_ms=status_ms, endpoint=endpoint,
+                                         transition="queues:" + ",".join(serving))
     return out
 
 
@@ -206,22 +192,10 @@ def direction_of(kind: str | None) -> str | None:
 def _interaction_draft(
     c: Contact, agent: str | None, state: str, raw: str, at: datetime, endpoint: str, reason: str | None = None,
 ) -> Draft:
-    interaction = guid(c.contact_group_id) or guid(c.id) or c.id
-    at_ms = to_ms(at)
-    return Draft(
-        type="cc.interaction.state.changed",
-        entity_id=interaction,
-        stream=f"agent/{agent}" if agent else "lifecycle",
-        transition=f"{agent or '-'}:{raw}",
-        at_ms=at_ms,
-        value=state,
-        previous_field="previous_state",
-        endpoint=endpoint,
-        payload=InteractionStateChanged(
-            interaction_id=interaction, agent_id=agent, medium=_MEDIUM.get((c.channel or "").upper(), c.channel),
-            direction=direction_of(c.type), previous_state=None, state=state, reason=reason,
-            since=format_ts(at), raw=raw,
-        ),
+    return kit.interaction_state_draft(
+        interaction=guid(c.contact_group_id) or guid(c.id) or c.id, agent=agent, state=state, at_ms=to_ms(at),
+        endpoint=endpoint, transition=f"{agent or '-'}:{raw}", raw=raw,
+        medium=_MEDIUM.get((c.channel or "").upper(), c.channel), direction=direction_of(c.type), reason=reason,
     )
 
 
@@ -311,18 +285,8 @@ def group_transfers(contacts: Sequence[Contact], endpoint: str = "contacts") -> 
     customer_end = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
     legs.append(Leg("customer", None, "External", first, first, customer_end))
     interaction = guid(contacts[0].contact_group_id) or guid(contacts[0].id) or contacts[0].id
-    out = []
-    for t in detect_transfers(legs):
-        out.append(Draft(
-            type="cc.interaction.transferred", entity_id=interaction, stream="transfers",
-            transition=f"{t.from_agent_id}>{t.to_agent_id}:{t.kind}", at_ms=t.at_ms, previous_field=None,
-            endpoint=endpoint,
-            payload=InteractionTransferred(
-                interaction_id=interaction, from_agent_id=t.from_agent_id, to_agent_id=t.to_agent_id,
-                kind=t.kind, at=format_ts(from_ms(t.at_ms)), inferred=True, rule=f"contact-group-{t.kind}",
-            ),
-        ))
-    return out
+    return [kit.transfer_draft(interaction=interaction, transfer=t, endpoint=endpoint, rule=f"contact-group-{t.kind}")
+            for t in detect_transfers(legs)]
 
 
 def _contact_digest(c: Contact) -> bytes:
@@ -337,15 +301,16 @@ def _contact_digest(c: Contact) -> bytes:
 
 def queue_status_draft(q: QueueStatus, at_ms: int, endpoint: str = "queueStatuses") -> Draft:
     values = {k: v for k, v in stats_values(q, QUEUE_STATUS_COUNTS + QUEUE_STATUS_GROWING).items() if v is not None}
-    return stats_draft(endpoint=endpoint, scope="queue", entity=guid(q.id) or q.id, name=q.name, values=values,
-                       at_ms=at_ms, ride_along=frozenset(QUEUE_STATUS_GROWING))
+    return kit.stats_draft(endpoint=endpoint, stream=endpoint, scope="queue", entity=guid(q.id) or q.id, name=q.name,
+                           values=values, at_ms=at_ms, ride_along=frozenset(QUEUE_STATUS_GROWING))
 
 
 def summary_draft(s: ContactSummary, at_ms: int, endpoint: str = "contactSummaries") -> Draft:
     bucket = bucket_label(format_ts(s.hour_time) if s.hour_time else None, change_ms_of(s.change_timestamp))
     values = {k: v for k, v in stats_values(s, SUMMARY_FIELDS).items() if v is not None}
-    return stats_draft(endpoint=endpoint, scope="queue", entity=f"{guid(s.queue_id) or s.queue_id}@{bucket}",
-                       name=s.queue_name, values=values, at_ms=at_ms, ride_along=frozenset())
+    return kit.stats_draft(endpoint=endpoint, stream=endpoint, scope="queue",
+                           entity=f"{guid(s.queue_id) or s.queue_id}@{bucket}", name=s.queue_name, values=values,
+                           at_ms=at_ms, ride_along=frozenset())
 
 
 # --- endpoints (IO) --------------------------------------------------------------------
@@ -508,7 +473,7 @@ class RmiSource:
             StatsEndpoint("contactSummaries", cfg, summaries, to_draft=summary_draft,
                           change_ms=lambda s: change_ms_of(s.change_timestamp)),
         ]
-        self.endpoints = [e for e in all_eps if endpoint_enabled(cfg, e.name)]
+        self.endpoints = enabled_only(cfg, all_eps)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -1,0 +1,43 @@
+"""Small helpers every vendor used its own copy of."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from streamer.config.model import SourceConfig
+from streamer.engine.emit import Draft
+from streamer.engine.source import BadInput, Endpoint
+from streamer.http.tolerant import BadRecord
+
+__all__ = ["split_bad", "endpoint_enabled", "enabled_only", "draft_key"]
+
+E = TypeVar("E", bound=Endpoint)
+
+
+def split_bad(items: Iterable[Any]) -> tuple[list[Any], list[BadInput]]:
+    """Decoded records, and the unreadable ones (``BadRecord``) as dead-letter inputs."""
+    good: list[Any] = []
+    bad: list[BadInput] = []
+    for x in items:
+        if isinstance(x, BadRecord):
+            bad.append(BadInput(x.reason, x.raw))
+        else:
+            good.append(x)
+    return good, bad
+
+
+def endpoint_enabled(cfg: SourceConfig, name: str) -> bool:
+    """Whether the source polls endpoint ``name``: yes unless its config turns it off."""
+    ep = cfg.endpoints.get(name)
+    return ep is None or ep.enabled
+
+
+def enabled_only(cfg: SourceConfig, endpoints: Iterable[E]) -> list[E]:
+    """The endpoints the config does not turn off, in order."""
+    return [e for e in endpoints if endpoint_enabled(cfg, e.name)]
+
+
+def draft_key(d: Draft) -> str:
+    """What makes a draft the same change in two reads of a history (its event id's facts)."""
+    return f"{d.type}|{d.entity_id}|{d.transition}|{d.at_ms}"
