@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from hashlib import blake2b
-from typing import Generic, Hashable, Literal, Mapping, Sequence, TypeVar
+from typing import Any, Generic, Hashable, Literal, Mapping, Sequence, TypeVar
 
 import msgspec
 
-__all__ = ["Change", "diff", "apply", "RawRows"]
+__all__ = ["Change", "diff", "apply", "RawRows", "KeyedDigests", "digest"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -123,3 +123,65 @@ class RawRows:
     def forget(self) -> None:
         """Forget the previous snapshot: every row of the next one is fresh."""
         self._previous, self._current, self._fresh, self.alive = {}, None, [], []
+
+
+_enc = msgspec.json.Encoder()
+
+
+def digest(value: Any) -> bytes:
+    """A 128-bit BLAKE2b digest of ``value``'s JSON: what a snapshot remembers of a row."""
+    return blake2b(_enc.encode(value), digest_size=16).digest()
+
+
+class KeyedDigests(Generic[K]):
+    """Which entities of a snapshot differ from the previous snapshot, judged on a digest
+    of what the caller says matters about each (keyed by entity).
+
+    :class:`RawRows` judges rows on their bytes; rows whose bytes change on every read
+    while nothing changed (durations that grow with the clock, a poll-time estimate)
+    need this instead: the caller picks the values that matter. Keyed, so that one
+    entity's change can be left for later (:meth:`keep`).
+
+    Per snapshot: :meth:`begin`, :meth:`changed` for each entity, then :meth:`end`; a
+    snapshot that was not read to its end never replaces the previous one.
+    """
+
+    __slots__ = ("_previous", "_current")
+
+    def __init__(self) -> None:
+        self._previous: dict[K, bytes] = {}
+        self._current: dict[K, bytes] | None = None
+
+    def __len__(self) -> int:
+        return len(self._previous)
+
+    def begin(self) -> None:
+        self._current = {}
+
+    def changed(self, key: K, value: Any) -> bool:
+        """Record what ``key`` says now; True if the previous snapshot said otherwise
+        (or did not have it)."""
+        if self._current is None:
+            self._current = {}
+        d = digest(value)
+        self._current[key] = d
+        return self._previous.get(key) != d
+
+    def keep(self, key: K) -> None:
+        """``key``'s change is not handled yet: remember it as the previous snapshot had
+        it, so the next snapshot finds it changed again."""
+        if self._current is None:
+            return
+        if key in self._previous:
+            self._current[key] = self._previous[key]
+        else:
+            self._current.pop(key, None)
+
+    def end(self) -> None:
+        """The snapshot was read and handled completely: it becomes the previous one."""
+        if self._current is not None:
+            self._previous, self._current = self._current, None
+
+    def forget(self) -> None:
+        """Forget the previous snapshot: every entity of the next one has changed."""
+        self._previous, self._current = {}, None

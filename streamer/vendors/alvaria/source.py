@@ -25,9 +25,8 @@ honored), and a team that keeps failing does not starve the ones after it.
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, AsyncIterator, Iterable
@@ -38,18 +37,20 @@ import msgspec
 
 from streamer.config.model import OAuth2AuthConfig, SourceConfig
 from streamer.engine.emit import Draft
-from streamer.errors import ConfigError, RetriableError, SkippableError
+from streamer.errors import ConfigError
 from streamer.contract.events import (
     Presence,
     Workload,
     WorkState,
 )
 from streamer.engine.rules import LOGGED_OUT
-from streamer.engine.source import Endpoint, PollResult, VendorSpec, endpoint_interval
+from streamer.engine.source import PollResult, VendorSpec
 from streamer.timeutil import format_ts, to_ms
+from streamer.track.snapshot import digest as _digest
 from streamer.http.tolerant import fold_key
 from streamer.vendors.kit import drafts as kit
-from streamer.vendors.kit.helpers import enabled_only, split_bad
+from streamer.vendors.kit.endpoints import PerKeyEndpoint, PerKeyStats, Sleep, VendorEndpoint, enabled_only
+from streamer.vendors.kit.helpers import split_bad
 from streamer.vendors.alvaria.client import SCOPE, AlvariaClient, alvaria_http
 from streamer.vendors.alvaria.models import (
     BadRecord,
@@ -77,7 +78,6 @@ __all__ = [
     "team_drafts",
     "channel_drafts",
     "list_drafts",
-    "spread_offsets",
 ]
 
 VENDOR = "alvaria"
@@ -155,9 +155,6 @@ def _state_transition(ws: WorkState) -> str:
     return f"state:{ws.raw or ws.state}|{ws.reason or ''}"
 
 
-_enc = msgspec.json.Encoder()
-
-
 _NOT_DIGESTED = (*USER_RIDE, "team_id", "team_name")
 
 
@@ -167,7 +164,7 @@ def _row_digest(row: UserActivityRow) -> bytes:
     data = msgspec.structs.asdict(row)
     for name in _NOT_DIGESTED:
         data.pop(name, None)
-    return hashlib.blake2b(_enc.encode(data), digest_size=16).digest()
+    return _digest(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,15 +418,7 @@ def list_drafts(contact_list: str, rows: Rows[ListActivityRow], at_ms: int, endp
 
 
 
-def spread_offsets(n: int, interval: float) -> list[float]:
-    """When each of ``n`` requests of one round goes out, in seconds from the round's start."""
-    return [i * interval / n for i in range(n)] if n > 0 else []
-
-
 # --- endpoints (IO) ----------------------------------------------------------------------
-
-Sleep = Callable[[float], Awaitable[None]]
-
 
 @dataclass(slots=True)
 class Roster:
@@ -440,94 +429,29 @@ class Roster:
     """False while userActivity has not read every team once since (re)start."""
 
 
-class _PerKey(Endpoint):
-    """A snapshot query asked once per key (team, work type, list) each round, the
-    requests spread evenly over the interval."""
-
-    history = False
-
-    def __init__(self, name: str, keys: Sequence[str], client: AlvariaClient, cfg: SourceConfig, *,
-                 sleep: Sleep, clock: Callable[[], float]) -> None:
-        self.name = name
-        self.keys = list(keys)
-        self.client = client
-        self.interval = endpoint_interval(cfg, name)
-        self._sleep = sleep
-        self._clock = clock
-        self._start = 0
-
-    async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
-        n = len(self.keys)
-        order = self.keys[self._start:] + self.keys[: self._start]
-        t0 = self._clock()
-        skipped: list[tuple[str, SkippableError]] = []
-        for i, (key, offset) in enumerate(zip(order, spread_offsets(n, self.interval))):
-            delay = t0 + offset - self._clock()
-            if delay > 0:
-                await self._sleep(delay)
-            at_ms = now_ms + max(0, round((self._clock() - t0) * 1000))
-            try:
-                result = await self._poll_one(key, at_ms)
-            except SkippableError as exc:
-                skipped.append((key, exc))
-                continue
-            except RetriableError:
-                # next round starts after the failing key: a key that keeps failing
-                # (or a rate limit that hits the same spot) cannot starve the others
-                self._start = (self._start + i + 1) % n
-                raise
-            if i == n - 1 and not skipped:
-                result.complete_up_to_ms = now_ms
-            yield result
-        self._round_done()
-        if skipped:
-            what = "; ".join(f"{k}: {e}" for k, e in skipped)
-            raise SkippableError(f"{self.name}: {len(skipped)} of {n} unreadable: {what}", raw=skipped[0][1].raw)
-
-    async def _poll_one(self, key: str, at_ms: int) -> PollResult:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _round_done(self) -> None:
-        """A full round was read (some keys may have been skipped)."""
-
-
-class UserActivityEndpoint(_PerKey):
+class UserActivityEndpoint(PerKeyEndpoint):
     def __init__(self, client: AlvariaClient, cfg: SourceConfig, roster: Roster, *, sleep: Sleep,
                  clock: Callable[[], float]) -> None:
-        super().__init__(USER_ACTIVITY, cfg.team_ids, client, cfg, sleep=sleep, clock=clock)
+        super().__init__(USER_ACTIVITY, cfg.team_ids, cfg, sleep=sleep, clock=clock)
+        self.client = client
         self.roster = roster
         self.state = UsersState()
 
     def reset(self) -> None:
         self.state = UsersState()
 
-    async def _poll_one(self, team: str, at_ms: int) -> PollResult:
+    async def poll_one(self, team: str, at_ms: int) -> PollResult:
         rows = await self.client.user_activity(team)
         good, bad = split_bad(rows.items)
         drafts, self.state = track_users(team, good, self.state, at_ms, endpoint=self.name, complete=not bad)
         self.roster.covered.update(r.user_id for r in good)
         return PollResult(drafts, bad)
 
-    def _round_done(self) -> None:
+    def round_done(self) -> None:
         self.roster.ready = True
 
 
-class _StatsEndpoint(_PerKey):
-    def __init__(self, name: str, keys: Sequence[str], client: AlvariaClient, cfg: SourceConfig,
-                 read: Callable[[str], Awaitable[Rows[Any]]],
-                 drafts: Callable[[str, Rows[Any], int, str], list[Draft]], *,
-                 sleep: Sleep, clock: Callable[[], float]) -> None:
-        super().__init__(name, keys, client, cfg, sleep=sleep, clock=clock)
-        self._read = read
-        self._drafts = drafts
-
-    async def _poll_one(self, key: str, at_ms: int) -> PollResult:
-        rows = await self._read(key)
-        _, bad = split_bad(rows.items)
-        return PollResult(self._drafts(key, rows, at_ms, self.name), bad)
-
-
-class PresenceUsersEndpoint(Endpoint):
+class PresenceUsersEndpoint(VendorEndpoint):
     """``presence/users/data?state=LoggedOn`` (all work types): sessions of users that
     userActivity does not cover.
 
@@ -538,9 +462,8 @@ class PresenceUsersEndpoint(Endpoint):
     history = False
 
     def __init__(self, client: AlvariaClient, cfg: SourceConfig, roster: Roster) -> None:
-        self.name = PRESENCE_USERS
+        super().__init__(PRESENCE_USERS, cfg)
         self.client = client
-        self.interval = endpoint_interval(cfg, self.name)
         self.roster = roster
         self.state = LoggedOnState()
 
@@ -570,18 +493,17 @@ class AlvariaSource:
         client = AlvariaClient(self.http, cfg.org_id)
         self.roster = Roster()
         kw: dict[str, Any] = {"sleep": sleep, "clock": clock}
-        eps: list[Endpoint] = []
+        eps: list[VendorEndpoint] = []
         if cfg.team_ids:
             eps.append(UserActivityEndpoint(client, cfg, self.roster, **kw))
-            eps.append(_StatsEndpoint(TEAM_ACTIVITY, cfg.team_ids, client, cfg, client.team_activity, team_drafts, **kw))
+            eps.append(PerKeyStats(TEAM_ACTIVITY, cfg.team_ids, cfg, client.team_activity, team_drafts, **kw))
         if cfg.work_type_ids:
-            eps.append(_StatsEndpoint(CHANNEL_ACTIVITY, cfg.work_type_ids, client, cfg, client.channel_activity,
-                                      channel_drafts, **kw))
+            eps.append(PerKeyStats(CHANNEL_ACTIVITY, cfg.work_type_ids, cfg, client.channel_activity, channel_drafts,
+                                   **kw))
         if cfg.contact_lists:
-            eps.append(_StatsEndpoint(LIST_ACTIVITY, cfg.contact_lists, client, cfg, client.list_activity,
-                                      list_drafts, **kw))
+            eps.append(PerKeyStats(LIST_ACTIVITY, cfg.contact_lists, cfg, client.list_activity, list_drafts, **kw))
         eps.append(PresenceUsersEndpoint(client, cfg, self.roster))
-        self.endpoints = enabled_only(cfg, eps)
+        self.endpoints = enabled_only(eps)
         self.roster.ready = not any(e.name == USER_ACTIVITY for e in self.endpoints)
 
     async def aclose(self) -> None:

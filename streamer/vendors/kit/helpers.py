@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 from streamer.config.model import SourceConfig
 from streamer.engine.emit import Draft
-from streamer.engine.source import BadInput, Endpoint
+from streamer.engine.source import BadInput
 from streamer.http.tolerant import BadRecord
 
-__all__ = ["split_bad", "endpoint_enabled", "enabled_only", "draft_key"]
-
-E = TypeVar("E", bound=Endpoint)
+__all__ = ["split_bad", "endpoint_enabled", "draft_key"]
 
 
 def split_bad(items: Iterable[Any]) -> tuple[list[Any], list[BadInput]]:
@@ -31,11 +29,6 @@ def endpoint_enabled(cfg: SourceConfig, name: str) -> bool:
     """Whether the source polls endpoint ``name``: yes unless its config turns it off."""
     ep = cfg.endpoints.get(name)
     return ep is None or ep.enabled
-
-
-def enabled_only(cfg: SourceConfig, endpoints: Iterable[E]) -> list[E]:
-    """The endpoints the config does not turn off, in order."""
-    return [e for e in endpoints if endpoint_enabled(cfg, e.name)]
 
 
 def draft_key(d: Draft) -> str:

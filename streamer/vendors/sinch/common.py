@@ -12,9 +12,9 @@
 - The docs' JSON has slips (``//`` comments, a missing comma at a line end, a missing
   colon, trailing commas): :func:`repair_sinch` (:mod:`streamer.http.jsonrepair`) repairs
   them, only after strict decoding failed.
-- Statistics: :class:`StatsEndpoint` turns rows of aggregates (queue status now,
-  quarter-hour buckets) into ``cc.stats.changed`` drafts; durations that grow with the
-  clock ride along without triggering.
+- Statistics: rows of aggregates (queue status now, quarter-hour buckets) are read by
+  the kit's :class:`~streamer.vendors.kit.endpoints.StatsEndpoint`; durations that grow
+  with the clock ride along without triggering.
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, AsyncIterator, Awaitable, Generic, TypeVar
+from typing import Any, Awaitable, Generic, TypeVar
 
 import msgspec
 
 from streamer.config.model import BasicAuthConfig, SourceConfig
-from streamer.engine.emit import Draft
 from streamer.errors import ConfigError, SkippableError
 from streamer.contract.events import (
     Presence,
@@ -39,10 +38,9 @@ from streamer.http.client import HttpClient
 from streamer.http.jsonrepair import repair_json, repair_refused
 from streamer.http.offload import decode_off_loop
 from streamer.http.paging import Paginator
-from streamer.engine.source import Endpoint, PollResult, endpoint_interval, window_settings
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.http.tolerant import BadRecord, decode_items, decode_json, snippet
-from streamer.vendors.kit.helpers import split_bad
+from streamer.vendors.kit.endpoints import QUARTER_MS, floor_quarter
 
 __all__ = [
     "ROW_LIMIT",
@@ -57,12 +55,10 @@ __all__ = [
     "RowsRead",
     "SinchClient",
     "check_sinch",
-    "endpoint_interval",
     "floor_quarter",
     "bucket_label",
     "bucket_start_ms",
     "stats_values",
-    "StatsEndpoint",
     "change_ms_of",
     "work_state",
     "presence_of",
@@ -79,8 +75,6 @@ LANGUAGE = {"language": "EN"}
 values default to the API user's language, and every value this client matches is the
 English one (``Waiting``, ``Wrap``, ``LoggedOut``...). RAI ``contactHistory`` and
 ``agentHistory`` do not list it (any other parameter there filters on a field)."""
-QUARTER_MS = 15 * 60 * 1000
-MAX_STATS_SPAN_MS = 24 * 3600 * 1000
 _HEX32 = re.compile(r"^[0-9A-F]{32}$")
 
 
@@ -281,10 +275,6 @@ def check_sinch(cfg: SourceConfig, path: str, vendor: str, suffix: str) -> None:
 # --- statistics --------------------------------------------------------------------
 
 
-def floor_quarter(ms: int) -> int:
-    return ms - ms % QUARTER_MS
-
-
 def bucket_label(value: str | None, fallback_ms: int | None = None) -> str:
     """A quarter-hour bucket as RFC 3339 when it reads as a time (``2019-12-03 10:15``),
     else the vendor's label as is (``2018-09-12`` is a day bucket, kept raw)."""
@@ -320,70 +310,6 @@ def _number(v: Any) -> Any:
 def stats_values(row: msgspec.Struct, fields: Sequence[str]) -> dict[str, Any]:
     """The named numeric attributes of a row, snake_case, integral floats as ints."""
     return {f: _number(getattr(row, f)) for f in fields}
-
-
-class StatsEndpoint(Endpoint, Generic[T]):
-    """Rows of aggregates -> ``cc.stats.changed`` when a triggering value changes.
-
-    ``bucketed`` endpoints (quarter-hour statistics) are read from the quarter hour
-    before the cursor (minus the lookback), so a bucket corrected after it closed is
-    read again and its correction is one change event; the cursor follows the newest
-    vendor change time the rows report (``maxChangeTimestamp``/``changeTimeStamp``), so
-    a reporting database that loads late is waited for, not skipped. Snapshot endpoints
-    (queue status now) have no cursor and use the poll time as the event time.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        cfg: SourceConfig,
-        read: Callable[[datetime | None, datetime], Any],
-        *,
-        to_draft: Callable[[T, int], Draft | None],
-        change_ms: Callable[[T], int | None] | None = None,
-        bucket_ms: Callable[[T], int | None] | None = None,
-    ) -> None:
-        self.name = name
-        self.interval = endpoint_interval(cfg, name)
-        self.history = change_ms is not None
-        self._read = read
-        self._to_draft = to_draft
-        self._change_ms = change_ms
-        self._bucket_ms = bucket_ms
-        """Where a row's bucket starts (None: not a time): given for an endpoint whose
-        times select rows, not buckets (contactStatistic), so a bucket begun before the
-        read's start is partial there and is not published."""
-        self.lookback_ms, self.lag_ms, self.initial_ms = window_settings(cfg)
-
-    async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
-        if not self.history:
-            read = await self._read(None, from_ms(now_ms))
-            good, bad = split_bad(read.items)
-            drafts = [d for d in (self._to_draft(r, now_ms) for r in good) if d is not None]
-            yield PollResult(drafts, bad, complete_up_to_ms=now_ms)
-            return
-        assert self._change_ms is not None
-        cursor = cursor_ms if cursor_ms is not None else now_ms - self.initial_ms
-        # the quarter hour before the cursor's, so a closed bucket's late correction is
-        # read; never more than a day back (a source with no rows keeps its cursor)
-        start = max(floor_quarter(cursor - self.lookback_ms) - QUARTER_MS, floor_quarter(now_ms - MAX_STATS_SPAN_MS))
-        read = await self._read(from_ms(start), from_ms(now_ms))
-        good, bad = split_bad(read.items)
-        drafts: list[Draft] = []
-        newest = cursor
-        for row in good:
-            begins = self._bucket_ms(row) if self._bucket_ms is not None else None
-            if begins is not None and begins < start:
-                continue
-            changed = self._change_ms(row)
-            d = self._to_draft(row, changed if changed is not None else now_ms)
-            if d is not None:
-                drafts.append(d)
-            if changed is not None:
-                newest = max(newest, changed)
-        drafts.sort(key=lambda d: (d.at_ms, d.entity_id))
-        new_cursor = max(cursor, min(newest, now_ms - self.lag_ms))
-        yield PollResult(drafts, bad, cursor_ms=new_cursor, complete_up_to_ms=new_cursor)
 
 
 def change_ms_of(dt: datetime | None) -> int | None:

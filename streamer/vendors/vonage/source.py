@@ -21,16 +21,15 @@ from streamer.config.model import BearerAuthConfig, OAuth2AuthConfig, SourceConf
 from streamer.engine.emit import Draft, draft_order, entity_key
 from streamer.errors import ConfigError
 from streamer.contract.events import Presence, Workload
-from streamer.engine.source import (
-    Endpoint, PollResult, VendorSpec, catchup_span_ms, endpoint_interval, lookback_schedule, window_settings,
-)
+from streamer.engine.source import PollResult, VendorSpec, lookback_schedule
 from streamer.timeutil import from_ms, to_ms
 from streamer.track.snapshot import RawRows
 from streamer.http.tolerant import fold_key
 from streamer.track.transfer import Leg, detect_transfers, leg_from_channel_events
-from streamer.track.window import Cursor, WindowState, plan_windows
+from streamer.track.window import Cursor, plan_windows
 from streamer.vendors.kit import drafts as kit
-from streamer.vendors.kit.helpers import draft_key, enabled_only, split_bad
+from streamer.vendors.kit.endpoints import HistoryWindow, RowSnapshot, VendorEndpoint, enabled_only
+from streamer.vendors.kit.helpers import split_bad
 from streamer.vendors.vonage.client import VonageClient, vonage_headers
 from streamer.vendors.vonage.models import Activity, AgentStatus, Channel, ChannelEvent, Interaction
 from streamer.vendors.vonage.parts import PartEnd, PartEnds, is_monitoring
@@ -272,38 +271,25 @@ def interaction_drafts(it: Interaction, endpoint: str = "interactions") -> list[
 # --- endpoints (IO) --------------------------------------------------------------------
 
 
-class _HistoryEndpoint(Endpoint):
-    history = True
+class _HistoryEndpoint(HistoryWindow):
     short_reads = True
     """Reads between the full lookback re-reads start ``safety_lag`` before the cursor."""
 
     def __init__(self, name: str, client: VonageClient, cfg: SourceConfig) -> None:
-        self.name = name
+        super().__init__(name, cfg)
         self.client = client
-        self.interval = endpoint_interval(cfg, name)
-        _, self.lag_ms, self.initial_ms = window_settings(cfg)
-        self.span_ms = catchup_span_ms(cfg)
         self.schedule = lookback_schedule(cfg, every=None if self.short_reads else 0)
-        self.window = WindowState(Cursor(0))
-        self.resuming = True
-        """Nothing is remembered (a start or a reset): the next poll anchors the window's
-        memory at the checkpointed cursor, before which every row is a re-read."""
         self.rows = RawRows()
         """The overlap is served again on every read: rows that come back byte for byte
         are not decoded again (they were admitted when first read)."""
 
     def reset(self) -> None:
-        self.window = WindowState(Cursor(0))
-        self.resuming = True
+        super().reset()
         self.rows.forget()
         self.schedule.forget()
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
-        cursor = Cursor(cursor_ms if cursor_ms is not None else now_ms - self.initial_ms)
-        if self.resuming:
-            self.window, self.resuming = WindowState.resumed(cursor, cursor_ms), False
-        else:
-            self.window = self.window.at(cursor)
+        cursor = self.resume(cursor_ms, now_ms)
         start_ms, full = self.schedule.plan(cursor.ts_ms, now_ms - self.lag_ms)
         windows = plan_windows(cursor, now_ms, lookback_ms=cursor.ts_ms - start_ms, safety_lag_ms=self.lag_ms,
                                max_span_ms=self.span_ms)
@@ -327,8 +313,7 @@ class _HistoryEndpoint(Endpoint):
             timed = [(*_row_times(item), d) for item in good for d in self._drafts(item)]
             timed += self._settled(good, end_ms)
             timed.sort(key=lambda t: draft_order(t[2]))
-            kept, state = self.window.sort_out((draft_key(d), first, row, d) for first, row, d in timed)
-            fresh = [_reread(d) if again else d for d, again in kept]
+            fresh, state = self.sort_out(timed)
             self.window = state.close(Cursor(end_ms), lookback_ms=self.schedule.reach_ms)
             self.schedule.done(full, self.window.cursor.ts_ms)
             yield PollResult(fresh, bad, cursor_ms=end_ms, complete_up_to_ms=end_ms)
@@ -355,10 +340,6 @@ def _row_times(item: Activity | Interaction) -> tuple[int, int]:
     that hold its start and in the one that holds its end."""
     start = to_ms(item.start)
     return start, start + max(0, item.duration or 0)
-
-
-def _reread(d: Draft) -> Draft:
-    return msgspec.structs.replace(d, reread=True)
 
 
 class AgentActivitiesEndpoint(_HistoryEndpoint):
@@ -406,19 +387,12 @@ class InteractionsEndpoint(_HistoryEndpoint):
         return interaction_drafts(item, self.name)
 
 
-class AgentStatusEndpoint(Endpoint):
+class AgentStatusEndpoint(RowSnapshot):
     """Snapshot: only rows that differ from the previous snapshot are decoded and looked at."""
 
-    history = False
-
     def __init__(self, client: VonageClient, cfg: SourceConfig) -> None:
-        self.name = "agent-status"
+        super().__init__("agent-status", cfg)
         self.client = client
-        self.interval = endpoint_interval(cfg, self.name)
-        self.rows = RawRows()
-
-    def reset(self) -> None:
-        self.rows.forget()
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
         self.rows.begin()
@@ -443,12 +417,12 @@ class VonageSource:
     def __init__(self, cfg: SourceConfig) -> None:
         self.http = build_http(with_default_scope(cfg), headers=vonage_headers())
         client = VonageClient(self.http, page_limit=cfg.page_limit)
-        all_eps: list[Endpoint] = [
+        all_eps: list[VendorEndpoint] = [
             AgentStatusEndpoint(client, cfg),
             AgentActivitiesEndpoint(client, cfg),
             InteractionsEndpoint(client, cfg),
         ]
-        self.endpoints = enabled_only(cfg, all_eps)
+        self.endpoints = enabled_only(all_eps)
 
     async def aclose(self) -> None:
         await self.http.aclose()

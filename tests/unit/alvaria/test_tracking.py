@@ -20,12 +20,12 @@ from streamer.vendors.alvaria.source import (
     UsersState,
     channel_drafts,
     presence_of,
-    spread_offsets,
     team_drafts,
     track_logged_on,
     track_users,
     work_state,
 )
+from streamer.vendors.kit.endpoints import spread_offsets
 
 from ._fixtures import load, user_activity_state
 

@@ -16,7 +16,8 @@ import pytest
 from streamer.simulator.faults import Faults
 from streamer.simulator.world import World
 from streamer.engine.source import Endpoint
-from streamer.vendors.sinch.common import StatsEndpoint, change_ms_of
+from streamer.vendors.kit.endpoints import StatsEndpoint
+from streamer.vendors.sinch.common import change_ms_of
 from streamer.vendors.sinch.rai.client import RaiClient
 from streamer.vendors.sinch.rai.source import AgentStatusHistoryEndpoint, agent_stats_draft, contact_stats_draft
 from streamer.vendors.sinch.rmi.client import RmiClient

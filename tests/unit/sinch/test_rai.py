@@ -374,7 +374,8 @@ async def test_after_first_sight_the_snapshot_reads_only_the_log_since_its_last_
 
 
 async def test_a_late_correction_of_a_closed_bucket_is_one_change_event_on_that_bucket() -> None:
-    from streamer.vendors.sinch.common import StatsEndpoint, change_ms_of
+    from streamer.vendors.kit.endpoints import StatsEndpoint
+    from streamer.vendors.sinch.common import change_ms_of
     from streamer.vendors.sinch.rai.source import contact_stats_draft
 
     bucket = {"timeCategory": "2019-12-25 10:00", "queueId": "249CEA29B6494EF1B1D16D23FE70E702", "queueName": "Sales",

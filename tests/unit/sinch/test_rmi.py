@@ -18,7 +18,8 @@ from streamer.simulator.faults import Faults
 from streamer.simulator.sinch_render import agent_guid, group_guid
 from streamer.simulator.world import World
 from streamer.timeutil import parse_ts, to_ms
-from streamer.vendors.sinch.common import StatsEndpoint, decode_rows
+from streamer.vendors.kit.endpoints import StatsEndpoint
+from streamer.vendors.sinch.common import decode_rows
 from streamer.vendors.sinch.rmi.client import RmiClient
 from streamer.vendors.sinch.rmi.models import Agent, Contact, ContactDetail
 from streamer.vendors.sinch.rmi.source import (

@@ -27,17 +27,15 @@ import msgspec
 from streamer.http.build import build_http
 from streamer.config.model import SourceConfig
 from streamer.engine.emit import Draft
-from streamer.engine.source import Endpoint, PollResult, VendorSpec, catchup_span_ms, window_settings
+from streamer.engine.source import PollResult, VendorSpec
 from streamer.timeutil import from_ms, to_ms
 from streamer.track.window import Cursor, Window, WindowState, plan_windows
 from streamer.vendors.sinch.common import (
     ROW_LIMIT,
-    StatsEndpoint,
     bucket_label,
     bucket_start_ms,
     change_ms_of,
     check_sinch,
-    endpoint_interval,
     guid,
     handling_state,
     presence_of,
@@ -46,7 +44,9 @@ from streamer.vendors.sinch.common import (
     stats_values,
 )
 from streamer.vendors.kit import drafts as kit
-from streamer.vendors.kit.helpers import draft_key, enabled_only, endpoint_enabled, split_bad
+from streamer.vendors.kit.endpoints import HistoryWindow, KeyedSnapshot, StatsEndpoint, VendorEndpoint, enabled_only
+from streamer.vendors.kit.endpoints import sort_out as kit_sort_out
+from streamer.vendors.kit.helpers import split_bad
 from streamer.vendors.sinch.rai.client import RaiClient
 from streamer.vendors.sinch.rai.models import (
     AGENT_COUNTS,
@@ -242,8 +242,8 @@ def pinpoint(
     return [(s.change_ms, s.draft) for s in steps if s.change_ms >= recent_from_ms or latest.get(s.aspect) == s.row]
 
 
-def _agent_digest(r: AgentStatusRow) -> bytes:
-    return msgspec.json.encode([
+def _agent_fields(r: AgentStatusRow) -> list[Any]:
+    return ([
         r.user_status, r.profile, r.profile_type, r.profile_reason, r.contact_handling_status,
         change_ms_of(r.change_timestamp),
     ])
@@ -284,33 +284,25 @@ def sort_out(window: WindowState, drafts: Sequence[tuple[int, Draft]]) -> tuple[
     the re-read ones marked. A row carrying a transition can be no older than it (the
     status was set, then the row written), so the earliest read that could have
     returned it is at the older of the two times."""
-    kept, state = window.sort_out((draft_key(d), min(d.at_ms, change), change, d) for change, d in drafts)
-    return [msgspec.structs.replace(d, reread=True) if again else d for d, again in kept], state
+    return kit_sort_out(window, ((min(d.at_ms, change), change, d) for change, d in drafts))
 
 
-class AgentStatusHistoryEndpoint(Endpoint):
+class AgentStatusHistoryEndpoint(HistoryWindow):
     """History windows over ``changeTimestamp``: ``[cursor - lookback, now - safety_lag)``,
     the cursor being the newest ``changeTimestamp`` read (vendor time, never the local
     clock). After a start or a reset the first window re-reads the lookback before the
     checkpointed cursor too, so a row written late is not lost to the restart."""
 
-    history = True
     proves = frozenset({"cc.agent.presence.changed", "cc.agent.state.changed"})
 
     def __init__(self, client: RaiClient, cfg: SourceConfig) -> None:
-        self.name = "agentStatusHistory"
+        super().__init__("agentStatusHistory", cfg)
         self.client = client
-        self.interval = endpoint_interval(cfg, self.name)
-        self.lookback_ms, self.lag_ms, self.initial_ms = window_settings(cfg)
-        self.span_ms = catchup_span_ms(cfg)
         self.row_limit = ROW_LIMIT
         self.reset()
 
     def reset(self) -> None:
-        self.window = WindowState(Cursor(0))
-        """Rows admitted within the lookback (by this endpoint and by the snapshot)."""
-        self.resuming = True
-        """Nothing is remembered: the next poll anchors the memory at the checkpointed cursor."""
+        super().reset()  # the window: rows admitted within the lookback (by this endpoint and by the snapshot)
         self.polled_to: int | None = None
         """End of the last window read in this process (the snapshot waits for one)."""
         self.floor_ms: int | None = None
@@ -348,12 +340,9 @@ class AgentStatusHistoryEndpoint(Endpoint):
         return Cursor(quiet_to) if quiet_to > current.ts_ms else current
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
-        cursor = Cursor(cursor_ms if cursor_ms is not None else now_ms - self.initial_ms)
         if self.resuming:
             self.floor_ms = cursor_ms
-            self.window, self.resuming = WindowState.resumed(cursor, cursor_ms), False
-        else:
-            self.window = self.window.at(cursor)
+        cursor = self.resume(cursor_ms, now_ms)
         windows = plan_windows(cursor, now_ms, lookback_ms=self.lookback_ms, safety_lag_ms=self.lag_ms,
                                max_window_ms=MAX_WINDOW_MS, max_span_ms=self.span_ms)
         while windows:
@@ -379,21 +368,19 @@ class AgentStatusHistoryEndpoint(Endpoint):
             self.polled_to = cursor.ts_ms
 
 
-class AgentStatusEndpoint(Endpoint):
-    """The snapshot: detects changed agents, pinpoints their transitions in the history."""
-
-    history = False
+class AgentStatusEndpoint(KeyedSnapshot[str]):
+    """The snapshot: detects changed agents (a digest of their status fields: the row's
+    durations grow on every read), pinpoints their transitions in the history."""
 
     def __init__(self, client: RaiClient, cfg: SourceConfig, history: AgentStatusHistoryEndpoint | None) -> None:
-        self.name = "agentStatus"
+        super().__init__("agentStatus", cfg)
         self.client = client
-        self.interval = endpoint_interval(cfg, self.name)
         self.lookback_ms = int(cfg.lookback * 1000)
         self.history_ep = history
         self.reset()
 
     def reset(self) -> None:
-        self.digests: dict[str, bytes] = {}
+        super().reset()
         self.seen: dict[str, int] = {}
         """When each agent's change was last pinpointed: log rows since then are new."""
         self.window = WindowState(Cursor(0))
@@ -432,9 +419,8 @@ class AgentStatusEndpoint(Endpoint):
         read = await self.client.agent_status(now=from_ms(now_ms))
         good, bad = split_bad(read.items)
         rows: dict[str, AgentStatusRow] = {(guid(r.user_id) or r.user_id): r for r in good}
-        current = {a: _agent_digest(r) for a, r in rows.items()}
-        changed = [a for a, dg in current.items() if self.digests.get(a) != dg]
-        digests = dict(current)
+        self.digests.begin()
+        changed = [a for a, r in rows.items() if self.digests.changed(a, _agent_fields(r))]
         drafts: list[Draft] = []
         if changed:
             by_agent: dict[str, list[AgentStatusHistoryRow]] = {}
@@ -457,14 +443,11 @@ class AgentStatusEndpoint(Endpoint):
                 got = pinpoint(rows[a], by_agent.get(a, []), now_ms=now_ms, recent_from_ms=recent_from,
                                endpoint=self.name)
                 if got is DEFER:
-                    if a in self.digests:
-                        digests[a] = self.digests[a]
-                    else:
-                        digests.pop(a)
+                    self.digests.keep(a)
                     continue
                 drafts.extend(self._admit(got, now_ms))
                 self.seen[a] = now_ms
-        self.digests = digests
+        self.digests.end()
         for a in rows.keys() - set(changed):  # unchanged: nothing new in the log up to now
             if a in self.seen:
                 self.seen[a] = now_ms
@@ -480,8 +463,8 @@ class RaiSource:
         self.http = build_http(cfg, headers=sinch_headers(cfg))
         client = RaiClient(self.http, page_limit=cfg.page_limit)
         history = AgentStatusHistoryEndpoint(client, cfg)
-        has_history = endpoint_enabled(cfg, history.name)
-        all_eps: list[Endpoint] = [
+        has_history = history.enabled
+        all_eps: list[VendorEndpoint] = [
             AgentStatusEndpoint(client, cfg, history if has_history else None),
             history,
             StatsEndpoint("contactStatistic", cfg, client.contact_statistic,
@@ -498,7 +481,7 @@ class RaiSource:
                           to_draft=lambda r, at: agent_stats_draft(r, at, "agentHistory"),
                           change_ms=lambda r: change_ms_of(r.max_change_timestamp)),
         ]
-        self.endpoints = enabled_only(cfg, all_eps)
+        self.endpoints = enabled_only(all_eps)
 
     async def aclose(self) -> None:
         await self.http.aclose()

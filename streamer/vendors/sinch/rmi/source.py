@@ -27,7 +27,6 @@ from datetime import datetime, timezone
 from typing import Any, AsyncIterator
 
 import anyio
-import msgspec
 
 from streamer.http.build import build_http
 from streamer.config.model import SourceConfig
@@ -37,15 +36,14 @@ from streamer.contract.events import (
     Workload,
     WorkState,
 )
-from streamer.engine.source import BadInput, Endpoint, PollResult, VendorSpec, window_settings
+from streamer.engine.source import BadInput, PollResult, VendorSpec, window_settings
 from streamer.timeutil import format_ts, from_ms, to_ms
+from streamer.track.snapshot import KeyedDigests
 from streamer.track.transfer import Leg, detect_transfers
 from streamer.vendors.sinch.common import (
-    StatsEndpoint,
     bucket_label,
     change_ms_of,
     check_sinch,
-    endpoint_interval,
     guid,
     handling_state,
     presence_of,
@@ -54,7 +52,8 @@ from streamer.vendors.sinch.common import (
     stats_values,
 )
 from streamer.vendors.kit import drafts as kit
-from streamer.vendors.kit.helpers import enabled_only, split_bad
+from streamer.vendors.kit.endpoints import KeyedSnapshot, StatsEndpoint, VendorEndpoint, enabled_only
+from streamer.vendors.kit.helpers import split_bad
 from streamer.vendors.sinch.rmi.client import RmiClient
 from streamer.vendors.sinch.rmi.models import (
     QUEUE_STATUS_COUNTS,
@@ -168,10 +167,6 @@ def agent_drafts(a: Agent, now_ms: int, endpoint: str = "agents") -> dict[str, D
         out["queues"] = kit.queues_draft(agent=agent, serving=serving, at_ms=status_ms, endpoint=endpoint,
                                          transition="queues:" + ",".join(serving))
     return out
-
-
-def _aspect_digest(d: Draft) -> bytes:
-    return msgspec.json.encode([d.transition, d.value])
 
 
 # --- pure mapping: contacts ----------------------------------------------------------
@@ -289,8 +284,8 @@ def group_transfers(contacts: Sequence[Contact], endpoint: str = "contacts") -> 
             for t in detect_transfers(legs)]
 
 
-def _contact_digest(c: Contact) -> bytes:
-    return msgspec.json.encode([
+def _contact_fields(c: Contact) -> list[Any]:
+    return ([
         c.status, c.agent_id, c.arrival_queue_time, c.preview_time, c.connect_time, c.pending_time,
         c.disconnect_time, c.wrap_up_begin_time, c.wrap_up_end_time,
     ])
@@ -320,32 +315,25 @@ def _day_start(now_ms: int) -> datetime:
     return from_ms(now_ms - now_ms % 86_400_000).astimezone(timezone.utc)
 
 
-class AgentsEndpoint(Endpoint):
-    """Snapshot of ``/agents``: an aspect is drafted on first sight and when its value changes."""
-
-    history = False
+class AgentsEndpoint(KeyedSnapshot[tuple[str, str]]):
+    """Snapshot of ``/agents``: an aspect is drafted on first sight and when its value
+    changes (its transition and value, not its time: RMI gives durations, so the time
+    estimated from them moves on every read)."""
 
     def __init__(self, client: RmiClient, cfg: SourceConfig) -> None:
-        self.name = "agents"
+        super().__init__("agents", cfg)
         self.client = client
-        self.interval = endpoint_interval(cfg, self.name)
-        self.digests: dict[tuple[str, str], bytes] = {}
-
-    def reset(self) -> None:
-        self.digests = {}
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
         read = await self.client.agents(_day_start(now_ms))
         good, bad = split_bad(read.items)
         drafts: list[Draft] = []
-        digests: dict[tuple[str, str], bytes] = {}
+        self.digests.begin()
         for a in good:
             for aspect, d in agent_drafts(a, now_ms, self.name).items():
-                key = (d.entity_id, aspect)
-                digests[key] = _aspect_digest(d)
-                if self.digests.get(key) != digests[key]:
+                if self.digests.changed((d.entity_id, aspect), [d.transition, d.value]):
                     drafts.append(d)
-        self.digests = digests
+        self.digests.end()
         drafts.sort(key=draft_order)  # estimates of one view, in time order
         yield PollResult(drafts, bad, complete_up_to_ms=now_ms)
 
@@ -357,7 +345,7 @@ def _latest_ms(c: Contact) -> int:
     return max(to_ms(t) for t in times if t is not None)
 
 
-class ContactsEndpoint(Endpoint):
+class ContactsEndpoint(VendorEndpoint):
     """``/contacts`` with a moving ``startTime`` (the cursor, the newest vendor time read,
     minus the lookback): interaction lifecycles and transfers."""
 
@@ -365,15 +353,15 @@ class ContactsEndpoint(Endpoint):
     proves = frozenset({"cc.interaction.state.changed", "cc.interaction.transferred"})
 
     def __init__(self, client: RmiClient, cfg: SourceConfig) -> None:
-        self.name = "contacts"
+        super().__init__("contacts", cfg)
         self.client = client
-        self.interval = endpoint_interval(cfg, self.name)
         self.lookback_ms, self.lag_ms, self.initial_ms = window_settings(cfg)
         self.concurrency = DETAILS_CONCURRENCY
         self.reset()
 
     def reset(self) -> None:
-        self.digests: dict[str, bytes] = {}
+        self.digests: KeyedDigests[str] = KeyedDigests()
+        """What each served contact said (its status and times): a changed one has its details read."""
         self.details: dict[str, list[ContactDetail]] = {}
         self.open: dict[str, Contact] = {}
         self.groups: dict[str, dict[str, Contact]] = {}
@@ -413,7 +401,8 @@ class ContactsEndpoint(Endpoint):
         gone = [cid for cid in self.open if cid not in served]
         await self._each(gone, ended)
 
-        changed = [cid for cid, c in served.items() if self.digests.get(cid) != _contact_digest(c)]
+        self.digests.begin()
+        changed = [cid for cid, c in served.items() if self.digests.changed(cid, _contact_fields(c))]
 
         async def details(cid: str) -> None:
             try:
@@ -439,7 +428,7 @@ class ContactsEndpoint(Endpoint):
             drafts.extend(group_transfers(list(self.groups[group].values()), self.name))
         drafts.sort(key=draft_order)
 
-        self.digests = {cid: _contact_digest(c) for cid, c in served.items()}
+        self.digests.end()
         self.open = {cid: c for cid, c in served.items() if (c.status or "").strip() not in FINAL_STATUSES}
         self.details = {cid: v for cid, v in self.details.items() if cid in served}
         for group in [g for g, t in self.group_seen.items() if t < now_ms - GROUP_MEMORY_MS]:
@@ -466,14 +455,14 @@ class RmiSource:
             assert start is not None
             return await client.contact_summaries(start)
 
-        all_eps: list[Endpoint] = [
+        all_eps: list[VendorEndpoint] = [
             AgentsEndpoint(client, cfg),
             ContactsEndpoint(client, cfg),
             StatsEndpoint("queueStatuses", cfg, queue_statuses, to_draft=queue_status_draft),
             StatsEndpoint("contactSummaries", cfg, summaries, to_draft=summary_draft,
                           change_ms=lambda s: change_ms_of(s.change_timestamp)),
         ]
-        self.endpoints = enabled_only(cfg, all_eps)
+        self.endpoints = enabled_only(all_eps)
 
     async def aclose(self) -> None:
         await self.http.aclose()
