@@ -41,7 +41,8 @@ def _child() -> None:
     from streamer.track.ledger import Ledger
     from streamer.track.snapshot import RawRows
     from streamer.vendors.vonage.models import AgentStatus, decode_page
-    from streamer.vendors.vonage.source import SNAPSHOT_CHUNK, status_drafts
+    from streamer.vendors.vonage.mapping import status_drafts
+    from streamer.vendors.vonage.source import SNAPSHOT_CHUNK
 
     store = StateStore(KafkaConfig())
     gc.collect()

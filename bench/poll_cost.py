@@ -36,7 +36,7 @@ from streamer.vendors.kit.helpers import split_bad
 from streamer.track.ledger import Ledger
 from streamer.track.snapshot import RawRows, diff
 from streamer.vendors.vonage.models import AgentStatus, decode_page
-from streamer.vendors.vonage.source import status_drafts
+from streamer.vendors.vonage.mapping import status_drafts
 
 SIZES = (1_000, 10_000)
 CHANGED = 0.01

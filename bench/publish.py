@@ -36,7 +36,7 @@ from streamer.errors import KafkaUnavailableError
 from streamer.kafka.publisher import Publisher
 from streamer.track.ledger import Ledger
 from streamer.vendors.vonage.models import AgentStatus, decode_page
-from streamer.vendors.vonage.source import status_drafts
+from streamer.vendors.vonage.mapping import status_drafts
 
 RECORDS = 20_000
 AGENTS = 2_000

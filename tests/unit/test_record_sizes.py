@@ -31,7 +31,7 @@ from streamer.engine.rules import emit_with_rules
 from streamer.engine.runner import SourceRunner
 from streamer.timeutil import parse_ts
 from streamer.track.ledger import Ledger
-from streamer.vendors.vonage.source import presence_draft
+from streamer.vendors.vonage.mapping import presence_draft
 
 T0 = parse_ts("2026-01-05T09:00:00Z")
 REASON = "r" * 120_000

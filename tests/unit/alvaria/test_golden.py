@@ -25,7 +25,7 @@ from streamer.vendors.alvaria.models import (
     decode_list_activity,
     decode_rows,
 )
-from streamer.vendors.alvaria.source import (
+from streamer.vendors.alvaria.mapping import (
     LoggedOnState,
     UsersState,
     channel_drafts,

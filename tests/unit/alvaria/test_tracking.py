@@ -14,7 +14,7 @@ from streamer.engine.emit import SourceContext
 from streamer.engine.rules import emit_with_rules
 from streamer.track.ledger import Ledger
 from streamer.vendors.alvaria.models import PresenceUser, Rows, TeamActivityRow, UserActivityRow, decode_rows
-from streamer.vendors.alvaria.source import (
+from streamer.vendors.alvaria.mapping import (
     STATES,
     LoggedOnState,
     UsersState,

@@ -11,7 +11,7 @@ from streamer.contract.events import AgentPresenceChanged, AgentWorkloadChanged,
 from streamer.engine.rules import session_drafts
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.track.ledger import Admission, Ledger
-from streamer.vendors.vonage.source import presence_draft, workload_draft
+from streamer.vendors.vonage.mapping import presence_draft, workload_draft
 
 from ._helpers import CTX, OBSERVED_MS, events, run_drafts
 

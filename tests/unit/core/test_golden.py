@@ -12,7 +12,7 @@ from streamer.engine.emit import Draft
 from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction, decode_page, decode_record
 from streamer.timeutil import to_ms
 from streamer.vendors.vonage.parts import PartEnds
-from streamer.vendors.vonage.source import activity_drafts, interaction_drafts, part_end_draft, status_drafts
+from streamer.vendors.vonage.mapping import activity_drafts, interaction_drafts, part_end_draft, status_drafts
 
 from ._golden import check_golden
 from ._helpers import events, run_drafts

@@ -11,7 +11,7 @@ import pytest
 from streamer.engine.emit import emit
 from streamer.track.ledger import Ledger
 from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction, decode_record
-from streamer.vendors.vonage.source import activity_drafts, interaction_drafts, status_drafts
+from streamer.vendors.vonage.mapping import activity_drafts, interaction_drafts, status_drafts
 
 from ._helpers import CTX, OBSERVED_MS, events, run_drafts
 

@@ -19,7 +19,8 @@ from streamer.engine.source import Endpoint
 from streamer.vendors.kit.endpoints import StatsEndpoint
 from streamer.vendors.sinch.common import change_ms_of
 from streamer.vendors.sinch.rai.client import RaiClient
-from streamer.vendors.sinch.rai.source import AgentStatusHistoryEndpoint, agent_stats_draft, contact_stats_draft
+from streamer.vendors.sinch.rai.mapping import agent_stats_draft, contact_stats_draft
+from streamer.vendors.sinch.rai.source import AgentStatusHistoryEndpoint
 from streamer.vendors.sinch.rmi.client import RmiClient
 from streamer.vendors.sinch.rmi.source import ContactsEndpoint
 

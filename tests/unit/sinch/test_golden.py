@@ -11,9 +11,9 @@ from streamer.engine.emit import Draft, SourceContext
 from streamer.timeutil import parse_ts, to_ms
 from streamer.vendors.sinch.common import decode_rows
 from streamer.vendors.sinch.rai.models import AgentStatRow, AgentStatusHistoryRow, AgentStatusRow, ContactStatRow
-from streamer.vendors.sinch.rai.source import agent_stats_draft, contact_stats_draft, history_drafts, pinpoint
+from streamer.vendors.sinch.rai.mapping import agent_stats_draft, contact_stats_draft, history_drafts, pinpoint
 from streamer.vendors.sinch.rmi.models import Agent, Contact, ContactDetail, ContactSummary, QueueStatus
-from streamer.vendors.sinch.rmi.source import (
+from streamer.vendors.sinch.rmi.mapping import (
     agent_drafts,
     contact_drafts,
     group_transfers,

@@ -21,7 +21,8 @@ from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.vendors.sinch.common import decode_rows, presence_of, work_state
 from streamer.vendors.sinch.rai.models import AgentStatusHistoryRow
 from streamer.vendors.sinch.rai.client import RaiClient
-from streamer.vendors.sinch.rai.source import AgentStatusEndpoint, AgentStatusHistoryEndpoint, FOLD_SETTLE_MS, history_drafts
+from streamer.vendors.sinch.rai.mapping import FOLD_SETTLE_MS, history_drafts
+from streamer.vendors.sinch.rai.source import AgentStatusEndpoint, AgentStatusHistoryEndpoint
 
 from ._fixtures import SEED_EVENTS, body, verbatim
 from ._sim import FakeClock, Harness, no_sleep, sim_http, source_cfg
@@ -376,7 +377,7 @@ async def test_after_first_sight_the_snapshot_reads_only_the_log_since_its_last_
 async def test_a_late_correction_of_a_closed_bucket_is_one_change_event_on_that_bucket() -> None:
     from streamer.vendors.kit.endpoints import StatsEndpoint
     from streamer.vendors.sinch.common import change_ms_of
-    from streamer.vendors.sinch.rai.source import contact_stats_draft
+    from streamer.vendors.sinch.rai.mapping import contact_stats_draft
 
     bucket = {"timeCategory": "2019-12-25 10:00", "queueId": "249CEA29B6494EF1B1D16D23FE70E702", "queueName": "Sales",
               "countOfArrivedContacts": 4, "countOfHandledContacts": 3, "activeQueuingDuration": 1000,

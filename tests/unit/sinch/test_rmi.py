@@ -22,15 +22,14 @@ from streamer.vendors.kit.endpoints import StatsEndpoint
 from streamer.vendors.sinch.common import decode_rows
 from streamer.vendors.sinch.rmi.client import RmiClient
 from streamer.vendors.sinch.rmi.models import Agent, Contact, ContactDetail
-from streamer.vendors.sinch.rmi.source import (
-    AgentsEndpoint,
-    ContactsEndpoint,
+from streamer.vendors.sinch.rmi.mapping import (
     agent_drafts,
     contact_drafts,
     direction_of,
     group_transfers,
     queue_status_draft,
 )
+from streamer.vendors.sinch.rmi.source import AgentsEndpoint, ContactsEndpoint
 
 from ._fixtures import body
 from ._sim import FakeClock, Harness, no_sleep, sim_http, source_cfg

@@ -24,9 +24,8 @@ from streamer.vendors.vonage.client import VonageClient, vonage_headers
 from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction, decode_page, decode_record
 from streamer.vendors.vonage import source as vonage_source
 from streamer.vendors.vonage.parts import PartEnds
-from streamer.vendors.vonage.source import (
-    AgentActivitiesEndpoint, VonageSource, activity_drafts, interaction_drafts, status_drafts,
-)
+from streamer.vendors.vonage.mapping import activity_drafts, interaction_drafts, status_drafts
+from streamer.vendors.vonage.source import AgentActivitiesEndpoint, VonageSource
 from tests.unit.core._helpers import events, run_drafts
 
 from ._fixtures import load
