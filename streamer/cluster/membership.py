@@ -180,7 +180,7 @@ class Membership:
     def _assignor(self) -> type[AbstractPartitionAssignor]:
         me = self
 
-        class SourceAssignor(AbstractPartitionAssignor):
+        class SourceAssignor(AbstractPartitionAssignor):  # type: ignore[misc]  # aiokafka ships no types
             name = PROTOCOL
 
             @classmethod
@@ -213,7 +213,7 @@ class Membership:
 
     _pending: _Given | None = None
 
-    class _Listener(ConsumerRebalanceListener):
+    class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types
         def __init__(self, owner: "Membership") -> None:
             self.owner = owner
 

@@ -23,7 +23,8 @@ TLS_REFUSAL_WAIT_S = 0.5
 def _ssl(cfg: KafkaConfig) -> ssl.SSLContext | None:
     if cfg.security_protocol not in ("SSL", "SASL_SSL"):
         return None
-    return create_ssl_context(cafile=cfg.ssl_cafile, certfile=cfg.ssl_certfile, keyfile=cfg.ssl_keyfile)
+    context: ssl.SSLContext = create_ssl_context(cafile=cfg.ssl_cafile, certfile=cfg.ssl_certfile, keyfile=cfg.ssl_keyfile)
+    return context
 
 
 def client_kwargs(cfg: KafkaConfig, *, suffix: str = "") -> dict[str, Any]:

@@ -310,7 +310,9 @@ def team_row(team_id: str, views: Iterable[UserView]) -> dict[str, Any]:
 def channel_rows(work_type_id: str, snapshots: Sequence[AgentSnapshot],
                  ongoing: Sequence[TruthInteraction], now_ms: int) -> list[dict[str, Any]]:
     """``channelActivity`` of the (only) work type: inbound ACD voice calls by state."""
-    ringing, active, wrap = set(), {}, set()
+    ringing: set[str] = set()
+    active: dict[str, int] = {}
+    wrap: set[str] = set()
     for s in snapshots:
         for x in s.interactions:
             guid = x.interaction_guid or ""

@@ -36,9 +36,12 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from streamer.simulator.truth import TruthActivity, TruthChannel, TruthInteraction
+
+if TYPE_CHECKING:  # faults needs starlette; the renderers do not
+    from streamer.simulator.faults import Faults
 
 __all__ = [
     "sguid",
@@ -580,6 +583,10 @@ def guid_list(raw: str | None) -> set[str] | None:
     return {check_guid(x.strip()) for x in raw.split(",") if x.strip()}
 
 
+@overload
+def parse_time(raw: str | None, name: str, *, required: Literal[True]) -> int: ...
+@overload
+def parse_time(raw: str | None, name: str, *, required: bool) -> int | None: ...
 def parse_time(raw: str | None, name: str, *, required: bool) -> int | None:
     if raw is None or raw == "":
         if required:
@@ -642,10 +649,10 @@ def _drift(obj: Any) -> Any:
     return obj
 
 
-def quirks(rows: list[dict[str, Any]], faults: Any) -> list[dict[str, Any]]:
+def quirks(rows: list[dict[str, Any]], faults: Faults) -> list[dict[str, Any]]:
     """The JSON quirks switched on in ``faults``: zone-less timestamps and numbers as
     strings (the shared transform), and the Sinch docs' own field-case drift."""
-    out = faults.transform({"items": rows})["items"]
+    out: list[dict[str, Any]] = faults.transform({"items": rows})["items"]
     if faults.field_case_drift:
         out = _drift(out)
     return out

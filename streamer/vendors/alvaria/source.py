@@ -30,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Generic, Iterable, TypeVar
 
 import anyio
 import httpx
@@ -552,10 +552,13 @@ class UserActivityEndpoint(_PerKey):
         self.roster.ready = True
 
 
-class _StatsEndpoint(_PerKey):
+_Row = TypeVar("_Row")
+
+
+class _StatsEndpoint(_PerKey, Generic[_Row]):
     def __init__(self, name: str, keys: Sequence[str], client: AlvariaClient, cfg: SourceConfig,
-                 read: Callable[[str], Awaitable[Rows[Any]]],
-                 drafts: Callable[[str, Rows[Any], int, str], list[Draft]], *,
+                 read: Callable[[str], Awaitable[Rows[_Row]]],
+                 drafts: Callable[[str, Rows[_Row], int, str], list[Draft]], *,
                  sleep: Sleep, clock: Callable[[], float]) -> None:
         super().__init__(name, keys, client, cfg, sleep=sleep, clock=clock)
         self._read = read

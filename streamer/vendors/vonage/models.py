@@ -246,6 +246,8 @@ def _decode_envelope(body: bytes) -> Envelope:
         env = _envelope.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         env = None  # odd case, a JSON slip, or not an object: the tolerant path says which
+    meta_raw: msgspec.Raw | None
+    up_to_raw: msgspec.Raw | None
     if env is not None and env.items is not None and env.meta is not None and env.upTo is not None:
         raws, meta_raw, up_to_raw = env.items, env.meta, env.upTo
     else:

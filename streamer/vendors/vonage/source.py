@@ -195,8 +195,8 @@ def status_drafts(s: AgentStatus, endpoint: str = "agent-status") -> list[Draft]
         read = snapshot_presence(p.name, p.description)
         if read is not None:
             out.append(presence_draft(s.agent_id, _presence(read[0], read[1], p.eligible_for_routing, None), p.since, endpoint))
-    if s.workload is not None and s.workload.since is not None:
-        w = s.workload
+    w = s.workload
+    if w is not None and w.since is not None:
         out.append(workload_draft(s.agent_id, workload(w.calls, w.semi_live, w.non_live), w.since, endpoint))
     for i in s.interaction:
         if i.since is None or is_monitoring(i.reason):

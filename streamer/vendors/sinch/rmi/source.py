@@ -45,6 +45,7 @@ from streamer.engine.source import BadInput, Endpoint, PollResult, VendorSpec, w
 from streamer.timeutil import format_ts, from_ms, to_ms
 from streamer.track.transfer import Leg, detect_transfers
 from streamer.vendors.sinch.common import (
+    RowsRead,
     StatsEndpoint,
     bucket_label,
     change_ms_of,
@@ -494,11 +495,10 @@ class RmiSource:
         self.http = build_http(cfg, headers=sinch_headers(cfg))
         client = RmiClient(self.http, page_limit=cfg.page_limit)
 
-        async def queue_statuses(_start: datetime | None, _end: datetime) -> Any:
+        async def queue_statuses(_start: None, _end: datetime) -> RowsRead[QueueStatus]:
             return await client.queue_statuses()
 
-        async def summaries(start: datetime | None, _end: datetime) -> Any:
-            assert start is not None
+        async def summaries(start: datetime, _end: datetime) -> RowsRead[ContactSummary]:
             return await client.contact_summaries(start)
 
         all_eps: list[Endpoint] = [
