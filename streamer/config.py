@@ -11,8 +11,9 @@ import math
 import os
 import re
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 import yaml

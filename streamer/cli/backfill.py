@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import TextIO
 
 from streamer.config import StreamerConfig
-from streamer.errors import ConfigError
 from streamer.engine.history import CHUNK_MAX_MS, open_range, progress_bar, read_range
+from streamer.engine.runtime import SourceRunner, _as_fill
+from streamer.errors import ConfigError
 from streamer.kafka.checkpoint import StateStore
 from streamer.kafka.publisher import Publisher
-from streamer.engine.runtime import SourceRunner, _as_fill
 from streamer.timeutil import format_ts, from_ms, to_ms
 
 __all__ = ["backfill", "parse_when", "CHUNK_MAX_MS"]

@@ -15,16 +15,17 @@ source's ``cc.source.watermark`` events, and which holes ``cc.source.gap`` event
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Literal, Mapping, TextIO
+from typing import Literal, TextIO
 
 import msgspec
 
 from streamer.config import KafkaConfig, StreamerConfig
 from streamer.engine.emit import SourceContext, draft_event_id
 from streamer.engine.history import RangeSource, open_range, progress_bar, read_range
-from streamer.kafka.checkpoint import TAILED, ConsumerRecord, partitions, scan
 from streamer.engine.source import endpoint_interval
+from streamer.kafka.checkpoint import TAILED, ConsumerRecord, partitions, scan
 from streamer.timeutil import format_ms, parse_ts, to_ms
 
 __all__ = [

@@ -214,7 +214,7 @@ class Membership:
     _pending: _Given | None = None
 
     class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types
-        def __init__(self, owner: "Membership") -> None:
+        def __init__(self, owner: Membership) -> None:
             self.owner = owner
 
         # aiokafka logs a listener's exception with the standard logging and goes on:

@@ -6,11 +6,11 @@ import msgspec
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from streamer.cluster.membership import PROTOCOL, MemberRecord, member_view
 from streamer.config import StreamerConfig, group_id
 from streamer.errors import KafkaUnavailableError
 from streamer.kafka.checkpoint import ConsumerRecord, partitions, scan
 from streamer.kafka.connection import client_kwargs
-from streamer.cluster.membership import PROTOCOL, MemberRecord, member_view
 
 __all__ = ["GroupStatus", "MemberStatus", "group_status", "render_status"]
 

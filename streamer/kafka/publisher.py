@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Awaitable, Callable, Protocol, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 import anyio
 import msgspec
@@ -29,10 +30,10 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from streamer.config import KafkaConfig
 from streamer.engine.emit import OutRecord
+from streamer.errors import FencedError, KafkaRejectedError, KafkaTlsError, KafkaUnavailableError
 from streamer.kafka.connection import client_kwargs, connect_failure
 from streamer.kafka.partition import PARTITIONER
 from streamer.kafka.topics import MIN_RETENTION_MS, ensure_topics
-from streamer.errors import FencedError, KafkaRejectedError, KafkaTlsError, KafkaUnavailableError
 
 __all__ = ["Ack", "Publisher", "ProduceFenced", "gate_produce", "topic_names", "producer_kwargs", "record_size", "size_over", "kafka_error"]
 

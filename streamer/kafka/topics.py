@@ -9,7 +9,8 @@ limit no smaller than the daemon's, replication. :func:`check_topics` and
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import msgspec
 import structlog

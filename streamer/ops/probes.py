@@ -8,7 +8,7 @@ server starts again. Only cancellation leaves ``serve_http``.
 from __future__ import annotations
 
 import errno
-from typing import Callable
+from collections.abc import Callable
 
 import anyio
 import structlog

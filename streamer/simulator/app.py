@@ -8,7 +8,6 @@ thread for tests.
 from __future__ import annotations
 
 import importlib
-
 import socket
 import threading
 import time

@@ -35,7 +35,7 @@ import uuid
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from streamer.simulator.truth import TruthActivity, TruthChannel, TruthInteraction
@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 _NS = uuid.UUID("5c1a7c00-0000-4000-8000-00000000c0de")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 QUARTER_MS = 15 * 60 * 1000
 AOT_S = 15
 FALSE_ATTEMPT_S = 10
@@ -600,7 +600,7 @@ def parse_time(raw: str | None, name: str, *, required: bool) -> int | None:
     except ValueError:
         raise SinchApiError(400, f"Invalid date: '{raw}'") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return math.floor(dt.timestamp() * 1000)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Hashable, Mapping, Sequence
 from hashlib import blake2b
-from typing import Generic, Hashable, Literal, Mapping, Sequence, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import msgspec
 

@@ -14,10 +14,10 @@ import pytest
 from streamer.config import SourceConfig, parse_config
 from streamer.engine.emit import SourceContext
 from streamer.engine.rules import emit_with_rules
+from streamer.engine.source import Source
 from streamer.simulator.app import SimulatorThread
 from streamer.simulator.slips import SLIPS
 from streamer.simulator.world import World
-from streamer.engine.source import Source
 from streamer.track.ledger import Ledger
 from streamer.vendors.alvaria.source import AlvariaSource
 from streamer.vendors.registry import get as vendor_spec

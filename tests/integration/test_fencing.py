@@ -7,17 +7,16 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from streamer.kafka.broker import EmbeddedBroker
 from streamer.config import StreamerConfig, parse_config
 from streamer.engine.emit import OutRecord
+from streamer.engine.runtime import SourceRunner
 from streamer.errors import FencedError
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.kafka.checkpoint import Checkpoint, StateStore, partitions, read_to_end
 from streamer.kafka.publisher import Publisher
 from streamer.ops.metrics import Metrics
-from streamer.engine.runtime import SourceRunner
 from streamer.vendors import registry
-
-from .harness import embedded_kafka, unique_prefix, vonage_source
+from tests.integration.harness import embedded_kafka, unique_prefix, vonage_source
 
 pytestmark = pytest.mark.integration
 

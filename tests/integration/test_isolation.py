@@ -11,8 +11,14 @@ import pytest
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.timeutil import parse_ts
-
-from .harness import DaemonProcess, assert_clean_log, events, unique_prefix, vonage_source, write_config
+from tests.integration.harness import (
+    DaemonProcess,
+    assert_clean_log,
+    events,
+    unique_prefix,
+    vonage_source,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -7,13 +7,11 @@ import time
 from pathlib import Path
 
 import msgspec
-
 import pytest
 
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
-
-from .harness import DaemonProcess, read_topic, unique_prefix, write_config
+from tests.integration.harness import DaemonProcess, read_topic, unique_prefix, write_config
 
 pytestmark = pytest.mark.integration
 CANARIES = {

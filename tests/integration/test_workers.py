@@ -14,13 +14,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.cluster.status import group_status
 from streamer.config import dump_config, load_config
+from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.simulator.app import SimulatorThread
-
-from .check import check_sources
-from .harness import DaemonProcess, latest_checkpoints, unique_prefix, vonage_source, wait_for, write_config
+from tests.integration.check import check_sources
+from tests.integration.harness import (
+    DaemonProcess,
+    latest_checkpoints,
+    unique_prefix,
+    vonage_source,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,9 @@ import pytest
 import yaml
 
 from streamer import cli
-from streamer.ops import metrics
 from streamer.config import StreamerConfig, parse_config
-
-from ..pki import make_pki
+from streamer.ops import metrics
+from tests.pki import make_pki
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -11,13 +11,13 @@ from aiokafka.errors import KafkaTimeoutError
 from aiokafka.structs import RecordMetadata
 
 from streamer.config import KafkaConfig, StreamerConfig, parse_config
-from streamer.engine.emit import Draft, OutRecord
-from streamer.errors import KafkaUnavailableError
 from streamer.contract.events import SourceWatermark
-from streamer.kafka.checkpoint import Restored, StateStore
-from streamer.kafka.publisher import Publisher, producer_kwargs
+from streamer.engine.emit import Draft, OutRecord
 from streamer.engine.runtime import SourceRunner
 from streamer.engine.source import Endpoint, PollResult
+from streamer.errors import KafkaUnavailableError
+from streamer.kafka.checkpoint import Restored, StateStore
+from streamer.kafka.publisher import Publisher, producer_kwargs
 
 
 def test_idempotence_is_on_by_default_and_reaches_the_producer() -> None:

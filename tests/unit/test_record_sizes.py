@@ -20,13 +20,13 @@ from aiokafka.errors import (
 )
 
 from streamer.config import KafkaConfig, parse_config
-from streamer.engine.emit import H_VALUE, MAX_FIELD_BYTES, OutRecord, SourceContext
-from streamer.errors import KafkaRejectedError, KafkaUnavailableError, RetriableError
 from streamer.contract.events import Presence
-from streamer.kafka.checkpoint import StateStore
-from streamer.kafka.publisher import Publisher, kafka_error, record_size
+from streamer.engine.emit import H_VALUE, MAX_FIELD_BYTES, OutRecord, SourceContext
 from streamer.engine.rules import emit_with_rules
 from streamer.engine.runtime import SourceRunner
+from streamer.errors import KafkaRejectedError, KafkaUnavailableError, RetriableError
+from streamer.kafka.checkpoint import StateStore
+from streamer.kafka.publisher import Publisher, kafka_error, record_size
 from streamer.timeutil import parse_ts
 from streamer.track.ledger import Ledger
 from streamer.vendors.vonage.source import presence_draft
@@ -174,8 +174,7 @@ def test_a_refused_restore_reports_failing_and_retries_instead_of_killing_the_da
 ) -> None:
     from streamer.engine import runtime
     from streamer.kafka.checkpoint import Restored
-
-    from .test_publisher import FakeProducer, _Source
+    from tests.unit.test_publisher import FakeProducer, _Source
 
     monkeypatch.setattr(runtime, "REJECTED_RETRY_S", 0.0)
     cfg = parse_config({

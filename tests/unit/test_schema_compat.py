@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from streamer.contract.events import SCHEMA_VERSION
 from streamer.contract.compat import FIX_HINT, breaking_changes, snapshot_name
+from streamer.contract.events import SCHEMA_VERSION
 from streamer.contract.schemas import COMPAT_DIR, events_schema, write_all
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"

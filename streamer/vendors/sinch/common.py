@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, AsyncIterator, Awaitable, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 import msgspec
 
 from streamer.config import BasicAuthConfig, SourceConfig
-from streamer.engine.emit import Draft
-from streamer.errors import ConfigError, SkippableError
 from streamer.contract.events import (
     AgentPresenceChanged,
     AgentSessionStarted,
@@ -40,13 +38,15 @@ from streamer.contract.events import (
     StatsChanged,
     WorkState,
 )
+from streamer.engine.emit import Draft
+from streamer.engine.source import BadInput, Endpoint, PollResult, endpoint_interval, window_settings
+from streamer.errors import ConfigError, SkippableError
 from streamer.http.client import HttpClient
 from streamer.http.jsonrepair import repair_json, repair_refused
 from streamer.http.offload import decode_off_loop
 from streamer.http.paging import Paginator
-from streamer.engine.source import BadInput, Endpoint, PollResult, endpoint_interval, window_settings
-from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.http.tolerant import BadRecord, decode_items, decode_json, snippet
+from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 
 __all__ = [
     "ROW_LIMIT",

@@ -10,15 +10,27 @@ becomes a :class:`BadRecord` that keeps the raw bytes for the dead-letter topic.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from streamer.errors import SkippableError
+from streamer.http.tolerant import (
+    BadRecord,
+    CamelModel,
+    UtcDateTime,
+    as_utc,
+    decode_body,
+    decode_items,
+    decode_json,
+    decode_record,
+    field_ci,
+    snippet,
+)
 from streamer.timeutil import parse_ts
-from streamer.http.tolerant import CamelModel, UtcDateTime, as_utc, BadRecord, decode_body, decode_items, decode_json, decode_record, field_ci, snippet
 
 __all__ = [
     "UtcDateTime",

@@ -11,22 +11,37 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import Any
 
 import msgspec
 
-from streamer.http.build import build_http
 from streamer.config import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
-from streamer.engine.emit import Draft, draft_order, entity_key
-from streamer.errors import ConfigError
-from streamer.contract.events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload
-from streamer.engine.source import (
-    Endpoint, PollResult, VendorSpec, catchup_span_ms, endpoint_interval, lookback_schedule, split_bad, window_settings,
+from streamer.contract.events import (
+    AgentPresenceChanged,
+    AgentWorkloadChanged,
+    InteractionStateChanged,
+    InteractionTransferred,
+    Presence,
+    Workload,
 )
+from streamer.engine.emit import Draft, draft_order, entity_key
+from streamer.engine.source import (
+    Endpoint,
+    PollResult,
+    VendorSpec,
+    catchup_span_ms,
+    endpoint_interval,
+    lookback_schedule,
+    split_bad,
+    window_settings,
+)
+from streamer.errors import ConfigError
+from streamer.http.build import build_http
+from streamer.http.tolerant import fold_key
 from streamer.timeutil import format_ts, from_ms, to_ms
 from streamer.track.snapshot import RawRows
-from streamer.http.tolerant import fold_key
 from streamer.track.transfer import Leg, detect_transfers, leg_from_channel_events
 from streamer.track.window import Cursor, WindowState, plan_windows
 from streamer.vendors.vonage.client import VonageClient, vonage_headers

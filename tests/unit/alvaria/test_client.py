@@ -13,8 +13,7 @@ from streamer.config import SourceConfig, parse_config
 from streamer.errors import FatalError, RetriableError, SkippableError
 from streamer.vendors.alvaria.client import AlvariaClient, ApiKeyAuth, api_root, build_http, token_url_with_realm
 from streamer.vendors.alvaria.models import TeamActivityRow, UserActivityRow
-
-from ._fixtures import load
+from tests.unit.alvaria._fixtures import load
 
 SECRET = "canary-secret-51c0"
 API_KEY = "canary-key-77aa"

@@ -18,16 +18,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import Any
 
 import msgspec
 
-from streamer.http.build import build_http
 from streamer.config import SourceConfig
 from streamer.engine.emit import Draft
 from streamer.engine.source import Endpoint, PollResult, VendorSpec, catchup_span_ms, window_settings
+from streamer.http.build import build_http
 from streamer.timeutil import from_ms, to_ms
 from streamer.track.window import Cursor, Window, WindowState, plan_windows
 from streamer.vendors.sinch.common import (

@@ -22,17 +22,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 import msgspec
 
-from streamer.http.build import build_http
 from streamer.config import SourceConfig
-from streamer.engine.emit import Draft, draft_order
-from streamer.errors import SkippableError, StreamerError
 from streamer.contract.events import (
     AgentQueuesChanged,
     AgentWorkloadChanged,
@@ -41,7 +38,10 @@ from streamer.contract.events import (
     Workload,
     WorkState,
 )
+from streamer.engine.emit import Draft, draft_order
 from streamer.engine.source import BadInput, Endpoint, PollResult, VendorSpec, window_settings
+from streamer.errors import SkippableError, StreamerError
+from streamer.http.build import build_http
 from streamer.timeutil import format_ts, from_ms, to_ms
 from streamer.track.transfer import Leg, detect_transfers
 from streamer.vendors.sinch.common import (
@@ -353,7 +353,7 @@ def summary_draft(s: ContactSummary, at_ms: int, endpoint: str = "contactSummari
 
 
 def _day_start(now_ms: int) -> datetime:
-    return from_ms(now_ms - now_ms % 86_400_000).astimezone(timezone.utc)
+    return from_ms(now_ms - now_ms % 86_400_000).astimezone(UTC)
 
 
 class AgentsEndpoint(Endpoint):
