@@ -11,7 +11,7 @@ UV := $(UV_DIR)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lock test-latest test-oldest run test test-unit test-integration schemas bench soak clean
+.PHONY: install lock test-latest test-oldest run lint test test-unit test-integration schemas bench soak clean
 
 install: $(STAMP)
 
@@ -47,7 +47,14 @@ test-latest test-oldest: $(UV)
 run: install
 	$(BIN)/python -m streamer.cli.demo --config config.yaml
 
+# Lint, then types (mypy strict on streamer/: pyproject.toml's [tool.mypy] picks the files).
+lint: install
+	$(BIN)/ruff check streamer tests bench
+	$(BIN)/python -m mypy
+
 test: install
+	$(BIN)/ruff check streamer tests bench
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=10
 
 test-unit: install

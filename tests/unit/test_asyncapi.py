@@ -3,15 +3,16 @@ every $ref resolvable, and the committed file equal to the generated one."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
 from streamer.contract.asyncapi import EVENTS_SCHEMA_FILE, asyncapi_document, render_asyncapi
 from streamer.contract.events import CONTENT_TYPE, EVENT_SPECS
-from streamer.kafka.publisher import topic_names
 from streamer.contract.schemas import events_schema
+from streamer.kafka.publisher import topic_names
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -133,8 +134,8 @@ def test_every_header_an_event_carries_is_in_the_contract() -> None:
     AsyncAPI and in the README's table of record headers."""
     import msgspec
 
-    from streamer.engine.emit import Draft, SourceContext, emit
     from streamer.contract.events import AgentPresenceChanged, Presence
+    from streamer.engine.emit import Draft, SourceContext, emit
     from streamer.track.ledger import Ledger
 
     p = Presence(name="Ready", category="Ready")

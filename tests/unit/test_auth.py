@@ -9,8 +9,8 @@ import anyio
 import httpx
 import pytest
 
-from streamer.http.auth import Auth, BasicAuth, BearerAuth, OAuth2ClientCredentials
 from streamer.errors import FatalError, RetriableError
+from streamer.http.auth import Auth, BasicAuth, BearerAuth, OAuth2ClientCredentials
 from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 

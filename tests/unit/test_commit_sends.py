@@ -4,18 +4,18 @@ acked state covers: state and checkpoint may land one without the other."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import anyio
 import msgspec
 
 from streamer.config.load import parse_config
-from streamer.engine.emit import Draft, OutRecord
 from streamer.contract.events import AgentPresenceChanged, Presence
-from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore
-from streamer.kafka.publisher import Ack
+from streamer.engine.emit import Draft, OutRecord
 from streamer.engine.runner import SourceRunner
 from streamer.engine.source import Endpoint, PollResult
+from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore
+from streamer.kafka.publisher import Ack
 
 
 class _Ep(Endpoint):

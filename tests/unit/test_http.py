@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 from urllib.parse import unquote
 
 import httpx
@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from streamer.http.auth import BearerAuth
 from streamer.errors import FatalError, RetriableError, SkippableError, StreamerError
+from streamer.http.auth import BearerAuth
 from streamer.http.client import (
     STATUS_ACTIONS,
     Action,
@@ -126,7 +126,7 @@ async def test_429_retry_after_seconds_is_honoured() -> None:
 
 async def test_retry_after_http_date_is_honoured() -> None:
     sleep = FakeSleep()
-    when = format_datetime(datetime.fromtimestamp(NOW + 7, tz=timezone.utc), usegmt=True)
+    when = format_datetime(datetime.fromtimestamp(NOW + 7, tz=UTC), usegmt=True)
     handler, _ = scripted(
         httpx.Response(503, headers={"Retry-After": when}), httpx.Response(200, json={})
     )
@@ -156,7 +156,7 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("-5", NOW) == 0
     assert parse_retry_after(None, NOW) is None
     assert parse_retry_after("soon", NOW) is None
-    past = format_datetime(datetime.fromtimestamp(NOW - 60, tz=timezone.utc), usegmt=True)
+    past = format_datetime(datetime.fromtimestamp(NOW - 60, tz=UTC), usegmt=True)
     assert parse_retry_after(past, NOW) == 0
 
 

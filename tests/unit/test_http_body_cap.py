@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from streamer.http.auth import BearerAuth
 from streamer.errors import SkippableError
+from streamer.http.auth import BearerAuth
 from streamer.http.client import ERROR_BODY_BYTES, HttpClient
 from streamer.http.inflate import ACCEPT_ENCODING, STEP, Inflater
 from streamer.secrets import Secret

@@ -12,8 +12,8 @@ import anyio
 import anyio.abc
 import pytest
 
-from streamer.http.auth import BearerAuth
 from streamer.errors import RetriableError
+from streamer.http.auth import BearerAuth
 from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 

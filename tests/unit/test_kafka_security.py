@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streamer.kafka.broker import free_port
 from streamer.config.load import parse_config
 from streamer.errors import ConfigError
+from streamer.kafka.broker import free_port
 from streamer.kafka.connection import client_kwargs, explain_tls_failure
-
-from ..pki import Pki, make_pki
+from tests.pki import Pki, make_pki
 
 
 def cfg(**kafka: Any) -> Any:

@@ -18,9 +18,9 @@ from streamer.http.client import HttpClient
 from streamer.http.jsonrepair import MAX_REPAIR_BYTES
 from streamer.http.offload import OFF_LOOP_BYTES, decode_off_loop
 from streamer.secrets import Secret
-from streamer.vendors.sinch import common as sinch_common
 from streamer.vendors.alvaria import client as alvaria_client
 from streamer.vendors.alvaria.client import AlvariaClient
+from streamer.vendors.sinch import common as sinch_common
 from streamer.vendors.sinch.common import SinchClient
 from streamer.vendors.sinch.rai.models import AgentStatusHistoryRow
 from streamer.vendors.vonage import client as vonage_client

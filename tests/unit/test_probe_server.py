@@ -15,10 +15,10 @@ import pytest
 from anyio.abc import SocketStream
 from structlog.testing import capture_logs
 
-from streamer.ops import probes as httpserver
 from streamer.kafka.broker import free_port
-from streamer.ops.probes import MAX_CONNECTIONS, serve_http
+from streamer.ops import probes as httpserver
 from streamer.ops.metrics import Metrics
+from streamer.ops.probes import MAX_CONNECTIONS, serve_http
 from tests.waiting import eventually
 
 

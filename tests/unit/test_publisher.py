@@ -11,15 +11,14 @@ from aiokafka.errors import KafkaTimeoutError
 from aiokafka.structs import RecordMetadata
 
 from streamer.config.load import parse_config
-
 from streamer.config.model import KafkaConfig, StreamerConfig
-from streamer.engine.emit import Draft, OutRecord
-from streamer.errors import KafkaUnavailableError
 from streamer.contract.events import SourceWatermark
-from streamer.kafka.checkpoint import Restored, StateStore
-from streamer.kafka.publisher import Publisher, producer_kwargs
+from streamer.engine.emit import Draft, OutRecord
 from streamer.engine.runner import SourceRunner
 from streamer.engine.source import Endpoint, PollResult
+from streamer.errors import KafkaUnavailableError
+from streamer.kafka.checkpoint import Restored, StateStore
+from streamer.kafka.publisher import Publisher, producer_kwargs
 
 
 def test_idempotence_is_on_by_default_and_reaches_the_producer() -> None:

@@ -20,15 +20,14 @@ from aiokafka.errors import (
 )
 
 from streamer.config.load import parse_config
-
 from streamer.config.model import KafkaConfig
-from streamer.engine.emit import H_VALUE, MAX_FIELD_BYTES, OutRecord, SourceContext
-from streamer.errors import KafkaRejectedError, KafkaUnavailableError, RetriableError
 from streamer.contract.events import Presence
-from streamer.kafka.checkpoint import StateStore
-from streamer.kafka.publisher import Publisher, kafka_error, record_size
+from streamer.engine.emit import H_VALUE, MAX_FIELD_BYTES, OutRecord, SourceContext
 from streamer.engine.rules import emit_with_rules
 from streamer.engine.runner import SourceRunner
+from streamer.errors import KafkaRejectedError, KafkaUnavailableError, RetriableError
+from streamer.kafka.checkpoint import StateStore
+from streamer.kafka.publisher import Publisher, kafka_error, record_size
 from streamer.timeutil import parse_ts
 from streamer.track.ledger import Ledger
 from streamer.vendors.vonage.source import presence_draft
@@ -176,8 +175,7 @@ def test_a_refused_restore_reports_failing_and_retries_instead_of_killing_the_da
 ) -> None:
     from streamer.engine import runner as runner_module
     from streamer.kafka.checkpoint import Restored
-
-    from .test_publisher import FakeProducer, _Source
+    from tests.unit.test_publisher import FakeProducer, _Source
 
     monkeypatch.setattr(runner_module, "REJECTED_RETRY_S", 0.0)
     cfg = parse_config({

@@ -3,14 +3,15 @@ is away, no vendor window is read only to fail at its commit."""
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 
 from streamer.config.load import parse_config
-from streamer.errors import KafkaUnavailableError
 from streamer.engine.runner import SourceRunner
 from streamer.engine.source import Endpoint, PollResult
+from streamer.errors import KafkaUnavailableError
 
 
 class _Endpoint(Endpoint):

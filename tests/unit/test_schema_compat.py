@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from streamer.contract.events import SCHEMA_VERSION
 from streamer.contract.compat import FIX_HINT, breaking_changes, snapshot_name
+from streamer.contract.events import SCHEMA_VERSION
 from streamer.contract.files import write_all
 from streamer.contract.schemas import COMPAT_DIR, events_schema
 

@@ -11,8 +11,8 @@ import pytest
 from aiokafka.errors import UnsupportedVersionError
 
 from streamer.config.load import parse_config
-
 from streamer.config.model import KafkaConfig
+from streamer.engine.runner import SourceRunner
 from streamer.errors import KafkaRejectedError, TopicMismatchError
 from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore
 from streamer.kafka.publisher import Publisher
@@ -24,7 +24,6 @@ from streamer.kafka.topics import (
     ensure_topics,
     partition_changes,
 )
-from streamer.engine.runner import SourceRunner
 
 CFG = KafkaConfig(topic_prefix="cc", replication_factor=3)
 SPECS = contract_topics(CFG)
@@ -192,7 +191,7 @@ def test_wrong_topics_raise_before_anything_is_created() -> None:
 
 
 def test_a_source_whose_checkpoint_covered_another_partition_count_stops_with_both_counts() -> None:
-    from .test_publisher import FakeProducer, _Source
+    from tests.unit.test_publisher import FakeProducer, _Source
 
     cfg = parse_config({
         "sources": [{"id": "s1", "vendor": "vonage", "base_url": "http://x", "auth": {"type": "bearer", "token": "t"}}],

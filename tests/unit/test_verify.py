@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import anyio
 import pytest
 
 from streamer import cli
+from streamer.cli.verify import Expected, Published, compare, coverage, expected_events
+from streamer.cli.verify_report import backfill_command, render_json, render_text
 from streamer.config.model import SourceConfig, dump_config
-from streamer.engine.emit import Draft, SourceContext, draft_event_id, emit
 from streamer.contract.events import AgentPresenceChanged, Presence
+from streamer.engine.emit import Draft, SourceContext, draft_event_id, emit
 from streamer.engine.history import RangeSource, chunk_ms
 from streamer.engine.source import Endpoint, PollResult
 from streamer.timeutil import format_ms
 from streamer.track.ledger import Ledger
 from streamer.track.window import MAX_WINDOW_MS
-from streamer.cli.verify import Expected, Published, compare, coverage, expected_events
-from streamer.cli.verify_report import backfill_command, render_json, render_text
 
 T0 = 1_700_000_000_000
 PRESENCE, SESSION, STATE = "cc.agent.presence.changed", "cc.agent.session.started", "cc.interaction.state.changed"

@@ -10,13 +10,11 @@ import httpx
 import pytest
 
 from streamer.config.load import parse_config
-
 from streamer.config.model import SourceConfig
 from streamer.errors import FatalError, RetriableError, SkippableError
 from streamer.vendors.alvaria.client import AlvariaClient, ApiKeyAuth, api_root, build_http, token_url_with_realm
 from streamer.vendors.alvaria.models import TeamActivityRow, UserActivityRow
-
-from ._fixtures import load
+from tests.unit.alvaria._fixtures import load
 
 SECRET = "canary-secret-51c0"
 API_KEY = "canary-key-77aa"

@@ -3,8 +3,9 @@ or a SkippableError carrying the raw body; never a crash."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 import pytest

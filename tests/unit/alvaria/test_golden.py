@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 import pytest
@@ -34,8 +35,7 @@ from streamer.vendors.alvaria.source import (
     track_logged_on,
     track_users,
 )
-
-from ._fixtures import (
+from tests.unit.alvaria._fixtures import (
     channel_activity_durations,
     load,
     team_activity_changed,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import msgspec
 import pytest
 
-from streamer.http.auth import BearerAuth
 from streamer.errors import SkippableError
+from streamer.http.auth import BearerAuth
 from streamer.http.client import HttpClient
 from streamer.http.jsonrepair import repair_json
 from streamer.secrets import Secret
@@ -28,10 +28,7 @@ from streamer.vendors.alvaria.models import (
     extra_fields,
     snake,
 )
-
-from ._fixtures import EXAMPLES, FIXTURES, SEED_DOC, load
-
-UTC = timezone.utc
+from tests.unit.alvaria._fixtures import EXAMPLES, FIXTURES, SEED_DOC, load
 
 
 def _seed_json_blocks(text: str) -> list[str]:

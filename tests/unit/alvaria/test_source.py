@@ -9,13 +9,12 @@ import msgspec
 import pytest
 
 from streamer.config.load import parse_config
-from streamer.errors import ConfigError, RetriableError, SkippableError
 from streamer.engine.source import Endpoint, PollResult
+from streamer.errors import ConfigError, RetriableError, SkippableError
 from streamer.vendors import registry
 from streamer.vendors.alvaria.source import AlvariaSource
-
-from ._fixtures import load
-from .test_client import API_KEY, source_cfg
+from tests.unit.alvaria._fixtures import load
+from tests.unit.alvaria.test_client import API_KEY, source_cfg
 
 NOW = 1_700_000_000_000
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -26,10 +26,8 @@ from streamer.vendors.alvaria.source import (
     track_users,
     work_state,
 )
+from tests.unit.alvaria._fixtures import load, user_activity_state
 
-from ._fixtures import load, user_activity_state
-
-UTC = timezone.utc
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 NOW = int((T0 + timedelta(hours=1)).timestamp() * 1000)
 CTX = SourceContext("alvaria", "alv", "cc")

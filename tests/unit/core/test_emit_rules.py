@@ -6,14 +6,13 @@ import json
 
 import pytest
 
-from streamer.engine.emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, Draft, SourceContext, agent_current_record, emit
 from streamer.contract.events import AgentPresenceChanged, AgentWorkloadChanged, Presence, Workload, event_id
+from streamer.engine.emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, Draft, SourceContext, agent_current_record, emit
 from streamer.engine.rules import session_drafts
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.track.ledger import Admission, Ledger
 from streamer.vendors.vonage.source import presence_draft, workload_draft
-
-from ._helpers import CTX, OBSERVED_MS, events, run_drafts
+from tests.unit.core._helpers import CTX, OBSERVED_MS, events, run_drafts
 
 T0 = parse_ts("2019-12-19T15:47:07.077Z")
 T1 = parse_ts("2019-12-19T15:47:16.600Z")

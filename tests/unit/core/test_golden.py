@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from streamer.engine.emit import Draft
-from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction, decode_page, decode_record
 from streamer.timeutil import to_ms
+from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction, decode_page, decode_record
 from streamer.vendors.vonage.parts import PartEnds
 from streamer.vendors.vonage.source import activity_drafts, interaction_drafts, part_end_draft, status_drafts
-
-from ._golden import check_golden
-from ._helpers import events, run_drafts
+from tests.unit.core._golden import check_golden
+from tests.unit.core._helpers import events, run_drafts
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vonage"
 SEED_GUID = "016f1c6b-9766-498c-9756-30afb0354d5b"

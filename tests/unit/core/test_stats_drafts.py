@@ -6,8 +6,8 @@ from typing import Any
 
 import msgspec
 
-from streamer.engine.emit import Draft, SourceContext, emit
 from streamer.contract.events import StatsChanged
+from streamer.engine.emit import Draft, SourceContext, emit
 from streamer.track.ledger import Ledger
 
 CTX = SourceContext("alvaria", "s", "cc")

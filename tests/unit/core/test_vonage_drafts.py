@@ -12,8 +12,7 @@ from streamer.engine.emit import emit
 from streamer.track.ledger import Ledger
 from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction, decode_record
 from streamer.vendors.vonage.source import activity_drafts, interaction_drafts, status_drafts
-
-from ._helpers import CTX, OBSERVED_MS, events, run_drafts
+from tests.unit.core._helpers import CTX, OBSERVED_MS, events, run_drafts
 
 T = "2019-12-19T16:00:23.249Z"
 

@@ -10,17 +10,17 @@ from typing import Any
 import httpx
 import msgspec
 
-from streamer.http.auth import BasicAuth
 from streamer.config.load import parse_config
 from streamer.config.model import SourceConfig
 from streamer.engine.emit import Draft, OutRecord, SourceContext
-from streamer.http.client import HttpClient
 from streamer.engine.rules import emit_with_rules
+from streamer.engine.source import Endpoint, PollResult
+from streamer.http.auth import BasicAuth
+from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 from streamer.simulator.app import build_app
 from streamer.simulator.faults import Faults
 from streamer.simulator.world import World
-from streamer.engine.source import Endpoint, PollResult
 from streamer.track.ledger import Ledger
 
 T0 = 1_700_000_000.0

@@ -4,26 +4,25 @@ limit, loops, text/plain errors."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
 
+from streamer.config.load import parse_config
+from streamer.errors import ConfigError, PageLoopError, SkippableError
 from streamer.http.auth import BasicAuth
 from streamer.http.build import build_http
-from streamer.errors import ConfigError, PageLoopError, SkippableError
-from streamer.config.load import parse_config
 from streamer.http.client import HttpClient
-from streamer.secrets import Secret
 from streamer.http.tolerant import BadRecord
+from streamer.secrets import Secret
 from streamer.vendors.sinch.common import ROW_LIMIT, sinch_headers
 from streamer.vendors.sinch.rai.client import RaiClient
 from streamer.vendors.sinch.rai.models import AgentStatusHistoryRow
 from streamer.vendors.sinch.rmi.client import RmiClient
 
-UTC = timezone.utc
 START = datetime(2019, 12, 3, 7, 0, tzinfo=UTC)
 INVALID_GUID = "Invalid GUID: '2B8ED95B0EC911E79675005056A75D9'"
 

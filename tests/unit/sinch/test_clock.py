@@ -13,16 +13,15 @@ from collections.abc import Callable
 import msgspec
 import pytest
 
+from streamer.engine.source import Endpoint
 from streamer.simulator.faults import Faults
 from streamer.simulator.world import World
-from streamer.engine.source import Endpoint
 from streamer.vendors.sinch.common import StatsEndpoint, change_ms_of
 from streamer.vendors.sinch.rai.client import RaiClient
 from streamer.vendors.sinch.rai.source import AgentStatusHistoryEndpoint, agent_stats_draft, contact_stats_draft
 from streamer.vendors.sinch.rmi.client import RmiClient
 from streamer.vendors.sinch.rmi.source import ContactsEndpoint
-
-from ._sim import FakeClock, Harness, sim_http, source_cfg
+from tests.unit.sinch._sim import FakeClock, Harness, sim_http, source_cfg
 
 HOUR_MS = 3_600_000
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -13,10 +13,7 @@ from streamer.http.tolerant import BadRecord
 from streamer.vendors.sinch.common import decode_rows, guid, repair_sinch
 from streamer.vendors.sinch.rai import models as rai
 from streamer.vendors.sinch.rmi import models as rmi
-
-from ._fixtures import body
-
-UTC = timezone.utc
+from tests.unit.sinch._fixtures import body
 
 # fixture -> (model, rows, repairs the doc's JSON needs)
 EXAMPLES: dict[str, tuple[type[Any], int, list[str]]] = {

@@ -20,10 +20,9 @@ from streamer.vendors.sinch.rmi.source import (
     queue_status_draft,
     summary_draft,
 )
-
-from ..core._golden import check_golden
-from ..core._helpers import events, run_drafts
-from ._fixtures import body
+from tests.unit.core._golden import check_golden
+from tests.unit.core._helpers import events, run_drafts
+from tests.unit.sinch._fixtures import body
 
 RAI = SourceContext("sinch_rai", "seed", "cc")
 RMI = SourceContext("sinch_rmi", "seed", "cc")

@@ -19,12 +19,16 @@ from streamer.simulator.faults import Faults
 from streamer.simulator.world import World
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.vendors.sinch.common import decode_rows, presence_of, work_state
-from streamer.vendors.sinch.rai.models import AgentStatusHistoryRow
 from streamer.vendors.sinch.rai.client import RaiClient
-from streamer.vendors.sinch.rai.source import AgentStatusEndpoint, AgentStatusHistoryEndpoint, FOLD_SETTLE_MS, history_drafts
-
-from ._fixtures import SEED_EVENTS, body, verbatim
-from ._sim import FakeClock, Harness, no_sleep, sim_http, source_cfg
+from streamer.vendors.sinch.rai.models import AgentStatusHistoryRow
+from streamer.vendors.sinch.rai.source import (
+    FOLD_SETTLE_MS,
+    AgentStatusEndpoint,
+    AgentStatusHistoryEndpoint,
+    history_drafts,
+)
+from tests.unit.sinch._fixtures import SEED_EVENTS, body, verbatim
+from tests.unit.sinch._sim import FakeClock, Harness, no_sleep, sim_http, source_cfg
 
 FOX = "E936C474B22311D38FBE0090279A922E"
 

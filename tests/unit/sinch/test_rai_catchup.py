@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import email.utils
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import msgspec
@@ -17,14 +17,13 @@ from streamer.secrets import Secret
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.vendors.sinch.rai.client import RaiClient
 from streamer.vendors.sinch.rai.source import AgentStatusHistoryEndpoint
-
-from ._sim import no_sleep, source_cfg
+from tests.unit.sinch._sim import no_sleep, source_cfg
 
 MINUTE = 60_000
 
 
 def http_date(ms: int) -> str:
-    return email.utils.format_datetime(datetime.fromtimestamp(ms / 1000, timezone.utc), usegmt=True)
+    return email.utils.format_datetime(datetime.fromtimestamp(ms / 1000, UTC), usegmt=True)
 
 
 async def test_an_hour_behind_is_read_in_windows_of_five_minutes() -> None:

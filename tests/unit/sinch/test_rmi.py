@@ -30,9 +30,8 @@ from streamer.vendors.sinch.rmi.source import (
     group_transfers,
     queue_status_draft,
 )
-
-from ._fixtures import body
-from ._sim import FakeClock, Harness, no_sleep, sim_http, source_cfg
+from tests.unit.sinch._fixtures import body
+from tests.unit.sinch._sim import FakeClock, Harness, no_sleep, sim_http, source_cfg
 
 A, B, C = "A" * 32, "B" * 32, "C" * 32
 GROUP = "9" * 32

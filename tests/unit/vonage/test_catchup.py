@@ -4,21 +4,21 @@ window's end ends the poll there, so no later window is read past the hole."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import msgspec
 
-from streamer.http.auth import BearerAuth
 from streamer.config.load import parse_config
+from streamer.http.auth import BearerAuth
 from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 from streamer.timeutil import format_ts, parse_ts, to_ms
 from streamer.vendors.vonage.client import VonageClient, vonage_headers
 from streamer.vendors.vonage.source import AgentActivitiesEndpoint
 
-T0 = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 MINUTE = 60_000
 
 
@@ -41,7 +41,7 @@ def endpoint(up_to: Any) -> tuple[AgentActivitiesEndpoint, list[tuple[int, int]]
 
 
 def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 async def test_an_hour_behind_is_read_in_windows_of_five_minutes_one_commit_each() -> None:

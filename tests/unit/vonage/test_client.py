@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
 
-from streamer.http.auth import BearerAuth
 from streamer.errors import PageLoopError, SkippableError
+from streamer.http.auth import BearerAuth
 from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 from streamer.vendors.vonage.client import (
@@ -24,7 +24,6 @@ from streamer.vendors.vonage.client import (
 from streamer.vendors.vonage.models import Activity, AgentStatus, BadRecord, Interaction
 from tests.unit.vonage._fixtures import load
 
-UTC = timezone.utc
 START = datetime(2019, 12, 19, 15, 0, tzinfo=UTC)
 END = datetime(2019, 12, 19, 16, 0, tzinfo=UTC)
 

@@ -3,35 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
 
-from streamer.http.auth import BearerAuth
-from streamer.http.build import build_http
 from streamer.config.load import parse_config
 from streamer.engine.emit import SourceContext
-from streamer.errors import FatalError
-from streamer.http.client import HttpClient
 from streamer.engine.rules import emit_with_rules
+from streamer.errors import FatalError
+from streamer.http.auth import BearerAuth
+from streamer.http.build import build_http
+from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 from streamer.timeutil import format_ts, from_ms, to_ms
 from streamer.track.ledger import Ledger
+from streamer.vendors.vonage import source as vonage_source
 from streamer.vendors.vonage.client import VonageClient, vonage_headers
 from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction, decode_page, decode_record
-from streamer.vendors.vonage import source as vonage_source
 from streamer.vendors.vonage.parts import PartEnds
 from streamer.vendors.vonage.source import (
-    AgentActivitiesEndpoint, VonageSource, activity_drafts, interaction_drafts, status_drafts,
+    AgentActivitiesEndpoint,
+    VonageSource,
+    activity_drafts,
+    interaction_drafts,
+    status_drafts,
 )
 from tests.unit.core._helpers import events, run_drafts
+from tests.unit.vonage._fixtures import load
 
-from ._fixtures import load
-
-T0 = to_ms(datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc))
+T0 = to_ms(datetime(2026, 11, 21, 9, 0, tzinfo=UTC))
 CTX = SourceContext("vonage", "s", "cc")
 GUID = "016f1c6b-9766-498c-9756-30afb0354d5b"
 AT = "2019-12-19T16:00:23.249Z"

@@ -9,7 +9,7 @@ started; every row of the horizon after a restart) used to be published again, a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -17,18 +17,18 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamer.http.auth import BearerAuth
 from streamer.config.load import parse_config
 from streamer.engine.emit import SourceContext
-from streamer.http.client import HttpClient
 from streamer.engine.rules import emit_with_rules
+from streamer.http.auth import BearerAuth
+from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 from streamer.timeutil import format_ts, from_ms, to_ms
 from streamer.track.ledger import Ledger
 from streamer.vendors.vonage.client import VonageClient, vonage_headers
 from streamer.vendors.vonage.source import AgentActivitiesEndpoint
 
-T0 = to_ms(datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc))
+T0 = to_ms(datetime(2026, 11, 21, 9, 0, tzinfo=UTC))
 CTX = SourceContext("vonage", "s", "cc")
 CATEGORIES = ("Ready", "Away", "ExtendedAway")
 

@@ -3,26 +3,26 @@ jumps back, an ``upTo`` earlier than the last one. Events stay unique; cursors n
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
 
-from streamer.http.auth import BearerAuth
 from streamer.config.load import parse_config
 from streamer.engine.emit import SourceContext
-from streamer.errors import SkippableError
-from streamer.http.client import HttpClient
 from streamer.engine.rules import emit_with_rules
+from streamer.errors import SkippableError
+from streamer.http.auth import BearerAuth
+from streamer.http.client import HttpClient
 from streamer.secrets import Secret
 from streamer.timeutil import format_ts, to_ms
 from streamer.track.ledger import Ledger
 from streamer.vendors.vonage.client import VonageClient, vonage_headers
 from streamer.vendors.vonage.source import AgentActivitiesEndpoint, AgentStatusEndpoint, InteractionsEndpoint
 
-T0 = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 CTX = SourceContext("vonage", "s", "cc")
 
 
