@@ -74,8 +74,8 @@ bench: install
 # and a 60 s broker outage (20 s in make test), with their numbers printed.
 soak: install
 	CCSTREAM_SOAK=1 CCSTREAM_SOAK_KILLS=100 CCSTREAM_OUTAGE_S=60 $(BIN)/python -m pytest -q -s -p no:cacheprovider \
-		tests/integration/test_exactly_once.py tests/integration/test_broker_outage.py tests/unit/vonage/test_fuzz.py \
-		tests/unit/alvaria/test_fuzz.py
+		tests/integration/test_exactly_once.py tests/integration/test_broker_outage.py tests/unit/vendors/vonage/test_fuzz.py \
+		tests/unit/vendors/alvaria/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) $(UV_DIR) build *.egg-info

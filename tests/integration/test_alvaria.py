@@ -34,7 +34,7 @@ from tests.integration.harness import (
     write_config,
 )
 from tests.stub_http import JsonHandler, serve
-from tests.unit.alvaria._fixtures import load, team_activity_changed, user_activity_changed
+from tests.unit.vendors.alvaria._fixtures import load, team_activity_changed, user_activity_changed
 
 pytestmark = pytest.mark.integration
 

@@ -32,7 +32,7 @@ from tests.integration.harness import (
     last_checkpoint,
     unique_prefix,
 )
-from tests.unit.sinch._fixtures import SEED_EVENTS
+from tests.unit.vendors.sinch._fixtures import SEED_EVENTS
 
 pytestmark = pytest.mark.integration
 
