@@ -9,7 +9,8 @@ import pytest
 
 from streamer.simulator.app import build_app
 from streamer.simulator.faults import Faults
-from streamer.simulator.sinch_render import ROW_LIMIT, status_rows
+from streamer.simulator.sinch_http import ROW_LIMIT
+from streamer.simulator.sinch_render import status_rows
 from streamer.simulator.world import World
 from streamer.vendors.sinch.rai.client import RaiClient
 from streamer.vendors.sinch.rai.source import AgentStatusEndpoint, AgentStatusHistoryEndpoint
@@ -193,9 +194,9 @@ async def test_late_status_changes_no_event() -> None:
 
 async def test_a_rai_query_returns_at_most_the_row_limit_over_all_its_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     """S5: "Row limit = 10000" is the query's, not a page's: past it, nothing more."""
-    import streamer.simulator.sinch_render as render
+    import streamer.simulator.sinch_http as sinch_http
 
-    monkeypatch.setattr(render, "ROW_LIMIT", 9)
+    monkeypatch.setattr(sinch_http, "ROW_LIMIT", 9)
     clock = FakeClock()
     world = World(seed=2, agents=20, clock=clock)
     clock.t += 300
