@@ -17,7 +17,10 @@ from typing import Any, Sequence
 
 import msgspec
 
-from streamer.config.model import KafkaConfig
+from streamer.config.model import KafkaConfig, StreamerConfig
+from streamer.contract.deadletter import DeadLetter
+from streamer.engine.runner import SourceRunner
+from streamer.engine.source import Endpoint, PollResult
 from streamer.engine.emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, OutRecord
 from streamer.errors import CheckpointError, KafkaUnavailableError
 from streamer.kafka.checkpoint import CHECKPOINT_VERSION, Checkpoint, Restored, TailEvent, tp_key
@@ -25,7 +28,7 @@ from streamer.kafka.partition import PARTITIONER
 from streamer.kafka.publisher import Ack
 from streamer.track.ledger import EntityState
 
-__all__ = ["FakeLog", "FakePublisher", "FakeStateStore", "Stored", "fakes"]
+__all__ = ["FakeLog", "FakePublisher", "FakeStateStore", "Stepper", "Stored", "fakes"]
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,15 @@ class FakeLog:
 
     partitions: int = 3
     topics: dict[str, list[list[Stored]]] = field(default_factory=dict)
+    written: list[Stored] = field(default_factory=list)
+    """Every record in the order it was appended (across topics and partitions)."""
 
     def append(self, r: OutRecord) -> Ack:
         parts = self.topics.setdefault(r.topic, [[] for _ in range(self.partitions)])
         p = PARTITIONER(r.key, list(range(len(parts))), [])
         rec = Stored(r.topic, p, len(parts[p]), r.key, r.value, list(r.headers))
         parts[p].append(rec)
+        self.written.append(rec)
         return Ack(r.topic, p, rec.offset)
 
     def read(self, topic: str, starts: dict[int, int] | None = None) -> list[Stored]:
@@ -235,3 +241,75 @@ def fakes(cfg: KafkaConfig, log: FakeLog | None = None) -> tuple[FakeLog, FakePu
     pub = FakePublisher(log)
     pub.started = pub.reachable = True
     return log, pub, FakeStateStore(log, cfg)
+
+
+class _Endpoints:
+    """A source made of whichever endpoints a test polls (a new one of a name replaces the old)."""
+
+    def __init__(self) -> None:
+        self.endpoints: list[Endpoint] = []
+
+    def use(self, ep: Endpoint) -> None:
+        if ep not in self.endpoints:
+            self.endpoints = [e for e in self.endpoints if e.name != ep.name] + [ep]
+
+    async def aclose(self) -> None:
+        pass
+
+
+class Stepper:
+    """The first source of ``cfg`` in a ``SourceRunner`` on the fakes, polled one step at a
+    time at the vendor instants a test chooses (no loop, no sleeps).
+
+    ``poll(ep, now_ms)`` is one turn of the runner's endpoint loop (``SourceRunner.poll_once``)
+    at that instant: each result is committed as the daemon commits it. Passing a new
+    endpoint object of a name is a restart of that endpoint (its memory lost, the ledger
+    and the cursors kept). ``restart()`` is a crash of the whole runner: a new one restores
+    from the log.
+    """
+
+    def __init__(self, cfg: StreamerConfig, log: FakeLog | None = None) -> None:
+        self.gcfg = cfg
+        self.log, self.publisher, self.store = fakes(cfg.kafka, log)
+        self.now_ms = 0
+        self.restart()
+
+    def restart(self) -> SourceRunner:
+        self.source = _Endpoints()
+        # Half a millisecond in: the runner takes int(clock() * 1000) as now, which float
+        # rounding of an exact instant could put one millisecond early.
+        self.runner = SourceRunner(self.gcfg.sources[0], self.gcfg, self.publisher, self.store,  # type: ignore[arg-type]
+                                   clock=lambda: (self.now_ms + 0.5) / 1000, source=self.source)
+        return self.runner
+
+    async def poll(self, ep: Endpoint, now_ms: int) -> list[PollResult]:
+        self.now_ms = now_ms
+        self.source.use(ep)
+        return await self.runner.poll_once(ep)
+
+    @property
+    def event_topics(self) -> set[str]:
+        return {f"{self.gcfg.kafka.topic_prefix}.{t}" for t in ("agent", "interaction", "stats")}
+
+    @property
+    def records(self) -> list[Stored]:
+        """The events published (agent, interaction and stats topics), in publishing order."""
+        topics = self.event_topics
+        return [r for r in self.log.written if r.topic in topics]
+
+    @property
+    def bad(self) -> list[DeadLetter]:
+        """The dead letters published, in order."""
+        topic = f"{self.gcfg.kafka.topic_prefix}.deadletter"
+        return [msgspec.json.decode(r.value, type=DeadLetter) for r in self.log.written
+                if r.topic == topic and r.value is not None]
+
+    @property
+    def cursors(self) -> dict[str, int]:
+        return self.runner.checkpoint.cursors
+
+    def events(self, types: Any = None) -> list[dict[str, Any]]:
+        """The published events (decoded), optionally only those of ``types``."""
+        wanted = set(types) if types is not None else None
+        evs = [msgspec.json.decode(r.value) for r in self.records if r.value is not None]
+        return [e for e in evs if wanted is None or e["type"] in wanted]

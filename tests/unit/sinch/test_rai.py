@@ -24,7 +24,7 @@ from streamer.vendors.sinch.rai.client import RaiClient
 from streamer.vendors.sinch.rai.source import AgentStatusEndpoint, AgentStatusHistoryEndpoint, FOLD_SETTLE_MS, history_drafts
 
 from ._fixtures import SEED_EVENTS, body, verbatim
-from ._sim import FakeClock, Harness, no_sleep, sim_http, source_cfg
+from ._fixtures import FakeClock, Harness, no_sleep, sim_http, source_cfg
 
 FOX = "E936C474B22311D38FBE0090279A922E"
 

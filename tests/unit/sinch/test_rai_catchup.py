@@ -18,7 +18,7 @@ from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.vendors.sinch.rai.client import RaiClient
 from streamer.vendors.sinch.rai.source import AgentStatusHistoryEndpoint
 
-from ._sim import no_sleep, source_cfg
+from ._fixtures import no_sleep, source_cfg
 
 MINUTE = 60_000
 

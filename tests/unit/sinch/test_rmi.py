@@ -32,7 +32,7 @@ from streamer.vendors.sinch.rmi.source import (
 )
 
 from ._fixtures import body
-from ._sim import FakeClock, Harness, no_sleep, sim_http, source_cfg
+from ._fixtures import FakeClock, Harness, no_sleep, sim_http, source_cfg
 
 A, B, C = "A" * 32, "B" * 32, "C" * 32
 GROUP = "9" * 32
