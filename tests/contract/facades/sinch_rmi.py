@@ -7,5 +7,5 @@ FACADE = Facade(
     source=lambda base: {"vendor": "sinch_rmi", "base_url": f"{base}/sinch/RI/rmi",
                          "auth": {"type": "basic", "username": "sim", "password": "sim"}},
     produces=frozenset({"cc.agent.presence.changed", "cc.interaction.state.changed"}),
-    small_pages={"page_limit": 20},
+    small_pages={"page_limit": 50},
 )
