@@ -33,11 +33,11 @@ TARGET = 1024
 
 def _child() -> None:
     from bench.poll_cost import snapshots
-    from streamer.engine.emit import SourceContext
-    from streamer.kafka.checkpoint import StateStore
     from streamer.config.model import KafkaConfig
+    from streamer.engine.emit import SourceContext
     from streamer.engine.rules import emit_with_rules
     from streamer.engine.source import split_bad
+    from streamer.kafka.checkpoint import StateStore
     from streamer.track.ledger import Ledger
     from streamer.track.snapshot import RawRows
     from streamer.vendors.vonage.models import AgentStatus, decode_page

@@ -12,16 +12,17 @@ checkpoint's offsets. A new runner on the same log is a restart after a crash.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import msgspec
 
 from streamer.config.model import KafkaConfig, StreamerConfig
 from streamer.contract.deadletter import DeadLetter
+from streamer.engine.emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, OutRecord
 from streamer.engine.runner import SourceRunner
 from streamer.engine.source import Endpoint, PollResult
-from streamer.engine.emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, OutRecord
 from streamer.errors import CheckpointError, KafkaUnavailableError
 from streamer.kafka.checkpoint import CHECKPOINT_VERSION, Checkpoint, Restored, TailEvent, tp_key
 from streamer.kafka.partition import PARTITIONER

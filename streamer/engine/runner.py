@@ -10,7 +10,7 @@ the crash-recovery path is the only recovery path.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import anyio
 import structlog
@@ -25,8 +25,14 @@ from streamer.engine.rules import emit_with_rules
 from streamer.engine.source import BadInput, Endpoint, PollResult, Source
 from streamer.engine.source_events import Health, as_fill, gap_draft, health_draft, watermark_draft
 from streamer.errors import (
-    CheckpointError, FencedError, KafkaRejectedError, KafkaUnavailableError, RetriableError, SkippableError,
-    StreamerError, TopicMismatchError,
+    CheckpointError,
+    FencedError,
+    KafkaRejectedError,
+    KafkaUnavailableError,
+    RetriableError,
+    SkippableError,
+    StreamerError,
+    TopicMismatchError,
 )
 from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore, advance_offsets
 from streamer.kafka.publisher import Publisher

@@ -35,10 +35,13 @@ import uuid
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from streamer.simulator.truth import TruthActivity, TruthChannel, TruthInteraction
+
+if TYPE_CHECKING:  # faults needs starlette; the renderers do not
+    from streamer.simulator.faults import Faults
 
 __all__ = [
     "sguid",
@@ -60,7 +63,7 @@ __all__ = [
 ]
 
 _NS = uuid.UUID("5c1a7c00-0000-4000-8000-00000000c0de")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 QUARTER_MS = 15 * 60 * 1000
 AOT_S = 15
 FALSE_ATTEMPT_S = 10
@@ -580,6 +583,10 @@ def guid_list(raw: str | None) -> set[str] | None:
     return {check_guid(x.strip()) for x in raw.split(",") if x.strip()}
 
 
+@overload
+def parse_time(raw: str | None, name: str, *, required: Literal[True]) -> int: ...
+@overload
+def parse_time(raw: str | None, name: str, *, required: bool) -> int | None: ...
 def parse_time(raw: str | None, name: str, *, required: bool) -> int | None:
     if raw is None or raw == "":
         if required:
@@ -593,7 +600,7 @@ def parse_time(raw: str | None, name: str, *, required: bool) -> int | None:
     except ValueError:
         raise SinchApiError(400, f"Invalid date: '{raw}'") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return math.floor(dt.timestamp() * 1000)
 
 
@@ -642,10 +649,10 @@ def _drift(obj: Any) -> Any:
     return obj
 
 
-def quirks(rows: list[dict[str, Any]], faults: Any) -> list[dict[str, Any]]:
+def quirks(rows: list[dict[str, Any]], faults: Faults) -> list[dict[str, Any]]:
     """The JSON quirks switched on in ``faults``: zone-less timestamps and numbers as
     strings (the shared transform), and the Sinch docs' own field-case drift."""
-    out = faults.transform({"items": rows})["items"]
+    out: list[dict[str, Any]] = faults.transform({"items": rows})["items"]
     if faults.field_case_drift:
         out = _drift(out)
     return out

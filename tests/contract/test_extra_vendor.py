@@ -18,6 +18,7 @@ from streamer.simulator.app import SimulatorThread
 from streamer.vendors import registry
 from tests.contract.extra_vendor.facade import FACADE
 from tests.contract.facades import Facade, register
+from tests.contract.test_vendors import sim as _sim_of_every_vendor
 from tests.contract.test_vendors import (  # noqa: F401 - collected here, with this module's fixtures
     test_a_restart_reads_back_and_publishes_nothing_twice,
     test_a_token_expiring_mid_run_is_replaced,
@@ -25,7 +26,6 @@ from tests.contract.test_vendors import (  # noqa: F401 - collected here, with t
     test_publishes_its_event_types_each_once,
     test_small_pages_give_what_big_pages_give,
 )
-from tests.contract.test_vendors import sim as _sim_of_every_vendor
 
 HERE = Path(__file__).resolve().parent / "extra_vendor"
 ECHO = {"sources": [{"id": "e1", "vendor": "echo", "base_url": "http://echo", "auth": {"type": "bearer", "token": "t"}}]}

@@ -11,9 +11,9 @@ import msgspec
 import pytest
 
 from streamer.config.model import KafkaConfig
+from streamer.contract.events import AgentPresenceChanged, Presence
 from streamer.engine.emit import Draft, OutRecord, SourceContext
 from streamer.engine.rules import emit_with_rules
-from streamer.contract.events import AgentPresenceChanged, Presence
 from streamer.kafka.checkpoint import Checkpoint, StateStore, advance_offsets, partitions, read_to_end
 from streamer.kafka.publisher import Ack, Publisher
 from streamer.track.ledger import Ledger

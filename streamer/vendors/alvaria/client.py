@@ -20,10 +20,10 @@ import anyio
 import httpx
 import structlog
 
-from streamer.http.auth import Auth, OAuth2ClientCredentials
-from streamer.http.build import response_counter
 from streamer.config.model import OAuth2AuthConfig, SourceConfig
 from streamer.errors import ConfigError, SkippableError
+from streamer.http.auth import Auth, OAuth2ClientCredentials
+from streamer.http.build import response_counter
 from streamer.http.client import HttpClient, quote_segment
 from streamer.http.offload import decode_off_loop
 from streamer.secrets import Secret

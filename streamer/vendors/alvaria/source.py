@@ -27,18 +27,16 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, Generic, TypeVar
 
 import anyio
 import httpx
 import msgspec
 
 from streamer.config.model import OAuth2AuthConfig, SourceConfig
-from streamer.engine.emit import Draft
-from streamer.errors import ConfigError, RetriableError, SkippableError
 from streamer.contract.events import (
     AgentPresenceChanged,
     AgentSessionEnded,
@@ -50,10 +48,12 @@ from streamer.contract.events import (
     Workload,
     WorkState,
 )
+from streamer.engine.emit import Draft
 from streamer.engine.rules import LOGGED_OUT
 from streamer.engine.source import Endpoint, PollResult, VendorSpec, endpoint_interval, split_bad
-from streamer.timeutil import format_ts, from_ms, to_ms
+from streamer.errors import ConfigError, RetriableError, SkippableError
 from streamer.http.tolerant import fold_key
+from streamer.timeutil import format_ts, from_ms, to_ms
 from streamer.vendors.alvaria.client import SCOPE, AlvariaClient, build_http
 from streamer.vendors.alvaria.models import (
     BadRecord,
@@ -552,10 +552,13 @@ class UserActivityEndpoint(_PerKey):
         self.roster.ready = True
 
 
-class _StatsEndpoint(_PerKey):
+_Row = TypeVar("_Row")
+
+
+class _StatsEndpoint(_PerKey, Generic[_Row]):
     def __init__(self, name: str, keys: Sequence[str], client: AlvariaClient, cfg: SourceConfig,
-                 read: Callable[[str], Awaitable[Rows[Any]]],
-                 drafts: Callable[[str, Rows[Any], int, str], list[Draft]], *,
+                 read: Callable[[str], Awaitable[Rows[_Row]]],
+                 drafts: Callable[[str, Rows[_Row], int, str], list[Draft]], *,
                  sleep: Sleep, clock: Callable[[], float]) -> None:
         super().__init__(name, keys, client, cfg, sleep=sleep, clock=clock)
         self._read = read

@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, AsyncIterator, Awaitable, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import msgspec
 
 from streamer.config.model import BasicAuthConfig, SourceConfig
-from streamer.engine.emit import Draft
-from streamer.errors import ConfigError, SkippableError
 from streamer.contract.events import (
     AgentPresenceChanged,
     AgentSessionStarted,
@@ -40,13 +38,15 @@ from streamer.contract.events import (
     StatsChanged,
     WorkState,
 )
+from streamer.engine.emit import Draft
+from streamer.engine.source import BadInput, Endpoint, PollResult, endpoint_interval, window_settings
+from streamer.errors import ConfigError, SkippableError
 from streamer.http.client import HttpClient
 from streamer.http.jsonrepair import repair_json, repair_refused
 from streamer.http.offload import decode_off_loop
 from streamer.http.paging import Paginator
-from streamer.engine.source import BadInput, Endpoint, PollResult, endpoint_interval, window_settings
-from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.http.tolerant import BadRecord, decode_items, decode_json, snippet
+from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 
 __all__ = [
     "ROW_LIMIT",
@@ -377,11 +377,37 @@ class StatsEndpoint(Endpoint, Generic[T]):
     (queue status now) have no cursor and use the poll time as the event time.
     """
 
+    @overload
     def __init__(
         self,
         name: str,
         cfg: SourceConfig,
-        read: Callable[[datetime | None, datetime], Any],
+        read: Callable[[datetime, datetime], Awaitable[RowsRead[T]]],
+        *,
+        to_draft: Callable[[T, int], Draft | None],
+        change_ms: Callable[[T], int | None],
+        bucket_ms: Callable[[T], int | None] | None = None,
+    ) -> None:
+        """A history endpoint: ``read(start, end)`` of a time range."""
+
+    @overload
+    def __init__(
+        self,
+        name: str,
+        cfg: SourceConfig,
+        read: Callable[[None, datetime], Awaitable[RowsRead[T]]],
+        *,
+        to_draft: Callable[[T, int], Draft | None],
+        bucket_ms: Callable[[T], int | None] | None = None,
+    ) -> None:
+        """A snapshot endpoint: ``read(None, now)``."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: SourceConfig,
+        # start: a datetime for a history endpoint (change_ms given), None for a snapshot (see the overloads)
+        read: Callable[[Any, datetime], Awaitable[RowsRead[T]]],
         *,
         to_draft: Callable[[T, int], Draft | None],
         change_ms: Callable[[T], int | None] | None = None,
@@ -403,8 +429,8 @@ class StatsEndpoint(Endpoint, Generic[T]):
         if not self.history:
             read = await self._read(None, from_ms(now_ms))
             good, bad = split_bad(read.items)
-            drafts = [d for d in (self._to_draft(r, now_ms) for r in good) if d is not None]
-            yield PollResult(drafts, bad, complete_up_to_ms=now_ms)
+            yield PollResult([d for d in (self._to_draft(r, now_ms) for r in good) if d is not None], bad,
+                             complete_up_to_ms=now_ms)
             return
         assert self._change_ms is not None
         cursor = cursor_ms if cursor_ms is not None else now_ms - self.initial_ms

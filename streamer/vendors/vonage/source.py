@@ -11,22 +11,37 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import Any
 
 import msgspec
 
-from streamer.http.build import build_http
 from streamer.config.model import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
-from streamer.engine.emit import Draft, draft_order, entity_key
-from streamer.errors import ConfigError
-from streamer.contract.events import AgentPresenceChanged, AgentWorkloadChanged, InteractionStateChanged, InteractionTransferred, Presence, Workload
-from streamer.engine.source import (
-    Endpoint, PollResult, VendorSpec, catchup_span_ms, endpoint_interval, lookback_schedule, split_bad, window_settings,
+from streamer.contract.events import (
+    AgentPresenceChanged,
+    AgentWorkloadChanged,
+    InteractionStateChanged,
+    InteractionTransferred,
+    Presence,
+    Workload,
 )
+from streamer.engine.emit import Draft, draft_order, entity_key
+from streamer.engine.source import (
+    Endpoint,
+    PollResult,
+    VendorSpec,
+    catchup_span_ms,
+    endpoint_interval,
+    lookback_schedule,
+    split_bad,
+    window_settings,
+)
+from streamer.errors import ConfigError
+from streamer.http.build import build_http
+from streamer.http.tolerant import fold_key
 from streamer.timeutil import format_ts, from_ms, to_ms
 from streamer.track.snapshot import RawRows
-from streamer.http.tolerant import fold_key
 from streamer.track.transfer import Leg, detect_transfers, leg_from_channel_events
 from streamer.track.window import Cursor, WindowState, plan_windows
 from streamer.vendors.vonage.client import VonageClient, vonage_headers
@@ -195,8 +210,8 @@ def status_drafts(s: AgentStatus, endpoint: str = "agent-status") -> list[Draft]
         read = snapshot_presence(p.name, p.description)
         if read is not None:
             out.append(presence_draft(s.agent_id, _presence(read[0], read[1], p.eligible_for_routing, None), p.since, endpoint))
-    if s.workload is not None and s.workload.since is not None:
-        w = s.workload
+    w = s.workload
+    if w is not None and w.since is not None:
         out.append(workload_draft(s.agent_id, workload(w.calls, w.semi_live, w.non_live), w.since, endpoint))
     for i in s.interaction:
         if i.since is None or is_monitoring(i.reason):

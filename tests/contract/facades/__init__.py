@@ -5,8 +5,9 @@ vendor outside ``streamer/vendors``, beside it, registered with :func:`register`
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from streamer.simulator.faults import Faults
 

@@ -1,8 +1,7 @@
 """Alvaria against the simulator (streamer/simulator/alvaria.py): OAuth2 tokens always."""
 
 from streamer.simulator.alvaria import API_KEY, CLIENT_ID, CLIENT_SECRET, ORG, SCOPE, TOKEN_PATH
-
-from . import Facade
+from tests.contract.facades import Facade
 
 
 def _source(base: str) -> dict[str, object]:

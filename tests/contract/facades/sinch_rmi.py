@@ -1,6 +1,6 @@
 """Sinch RMI against the simulator (streamer/simulator/sinch_rmi.py): HTTP Basic, no tokens."""
 
-from . import Facade
+from tests.contract.facades import Facade
 
 FACADE = Facade(
     name="sinch_rmi",

@@ -1,8 +1,7 @@
 """Vonage against the simulator (streamer/simulator/vonage.py)."""
 
 from streamer.simulator.vonage import CLIENT_ID, CLIENT_SECRET
-
-from . import Facade
+from tests.contract.facades import Facade
 
 FACADE = Facade(
     name="vonage",

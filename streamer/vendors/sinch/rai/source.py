@@ -18,16 +18,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import Any
 
 import msgspec
 
-from streamer.http.build import build_http
 from streamer.config.model import SourceConfig
 from streamer.engine.emit import Draft
 from streamer.engine.source import Endpoint, PollResult, VendorSpec, catchup_span_ms, window_settings
+from streamer.http.build import build_http
 from streamer.timeutil import from_ms, to_ms
 from streamer.track.window import Cursor, Window, WindowState, plan_windows
 from streamer.vendors.sinch.common import (
@@ -411,7 +411,7 @@ class AgentStatusEndpoint(Endpoint):
 
     def _admit(self, drafts: list[tuple[int, Draft]], now_ms: int) -> list[Draft]:
         """Drop what either endpoint admitted already; remember the rest for both."""
-        owner: Any = self.history_ep if self.history_ep is not None else self
+        owner: AgentStatusHistoryEndpoint | AgentStatusEndpoint = self.history_ep if self.history_ep is not None else self
         fresh, state = sort_out(owner.window, drafts)
         if self.history_ep is None:
             state = state.close(Cursor(now_ms), lookback_ms=self.lookback_ms)
@@ -441,8 +441,9 @@ class AgentStatusEndpoint(Endpoint):
             # start or restart): back to where the oldest of their current values was set.
             known = [a for a in changed if a in self.seen]
             new = [a for a in changed if a not in self.seen]
-            for group, since in ((known, lambda a: self._since_seen(a, now_ms)),
-                                 (new, lambda a: _lookup_from(rows[a], now_ms))):
+            groups: tuple[tuple[list[str], Callable[[str], int]], ...] = (
+                (known, lambda a: self._since_seen(a, now_ms)), (new, lambda a: _lookup_from(rows[a], now_ms)))
+            for group, since in groups:
                 if not group:
                     continue
                 start = max(min(since(a) for a in group), now_ms - PINPOINT_HORIZON_MS)

@@ -22,17 +22,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 import msgspec
 
-from streamer.http.build import build_http
 from streamer.config.model import SourceConfig
-from streamer.engine.emit import Draft, draft_order
-from streamer.errors import SkippableError, StreamerError
 from streamer.contract.events import (
     AgentQueuesChanged,
     AgentWorkloadChanged,
@@ -41,10 +38,14 @@ from streamer.contract.events import (
     Workload,
     WorkState,
 )
+from streamer.engine.emit import Draft, draft_order
 from streamer.engine.source import BadInput, Endpoint, PollResult, VendorSpec, window_settings
+from streamer.errors import SkippableError, StreamerError
+from streamer.http.build import build_http
 from streamer.timeutil import format_ts, from_ms, to_ms
 from streamer.track.transfer import Leg, detect_transfers
 from streamer.vendors.sinch.common import (
+    RowsRead,
     StatsEndpoint,
     bucket_label,
     change_ms_of,
@@ -352,7 +353,7 @@ def summary_draft(s: ContactSummary, at_ms: int, endpoint: str = "contactSummari
 
 
 def _day_start(now_ms: int) -> datetime:
-    return from_ms(now_ms - now_ms % 86_400_000).astimezone(timezone.utc)
+    return from_ms(now_ms - now_ms % 86_400_000).astimezone(UTC)
 
 
 class AgentsEndpoint(Endpoint):
@@ -494,11 +495,10 @@ class RmiSource:
         self.http = build_http(cfg, headers=sinch_headers(cfg))
         client = RmiClient(self.http, page_limit=cfg.page_limit)
 
-        async def queue_statuses(_start: datetime | None, _end: datetime) -> Any:
+        async def queue_statuses(_start: None, _end: datetime) -> RowsRead[QueueStatus]:
             return await client.queue_statuses()
 
-        async def summaries(start: datetime | None, _end: datetime) -> Any:
-            assert start is not None
+        async def summaries(start: datetime, _end: datetime) -> RowsRead[ContactSummary]:
             return await client.contact_summaries(start)
 
         all_eps: list[Endpoint] = [

@@ -1,11 +1,10 @@
 """Echo's typed reads: ``GET /agents?offset&limit``, paged until ``total``."""
 
 import msgspec
+from streamer.vendors.echo.models import AgentRow, AgentsPage
 
 from streamer.errors import SkippableError
 from streamer.http.client import HttpClient
-
-from .models import AgentRow, AgentsPage
 
 
 class EchoClient:

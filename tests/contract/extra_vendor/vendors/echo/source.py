@@ -4,6 +4,8 @@ the mapping of its rows to drafts."""
 from collections.abc import AsyncIterator
 
 import msgspec
+from streamer.vendors.echo.client import EchoClient
+from streamer.vendors.echo.models import AgentRow
 
 from streamer.config.model import SourceConfig
 from streamer.contract.events import AgentPresenceChanged, Presence
@@ -11,9 +13,6 @@ from streamer.engine.emit import Draft
 from streamer.engine.source import Endpoint, PollResult, Source, VendorSpec, endpoint_interval
 from streamer.http.build import build_http
 from streamer.timeutil import format_ts, from_ms
-
-from .client import EchoClient
-from .models import AgentRow
 
 
 def presence_draft(row: AgentRow, now_ms: int) -> Draft:
