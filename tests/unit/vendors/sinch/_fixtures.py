@@ -1,8 +1,24 @@
-"""The Sinch seed examples (verbatim) as response bodies."""
+"""The Sinch seed examples (verbatim) as response bodies; the simulator in-process, and
+a source runner stepped on in-memory Kafka (tests.fakes.Stepper)."""
 
 from __future__ import annotations
 
+import base64
+import random
+from typing import Any
+
+import httpx
+
+from streamer.config.load import parse_config
+from streamer.config.model import SourceConfig, StreamerConfig
+from streamer.http.auth import BasicAuth
+from streamer.http.client import HttpClient
+from streamer.secrets import Secret
+from streamer.simulator.app import build_app
+from streamer.simulator.faults import Faults
+from streamer.simulator.world import World
 from tests import paths
+from tests.fakes import Stepper
 
 FIXTURES = paths.FIXTURES / "sinch"
 
@@ -48,3 +64,47 @@ SEED_EVENTS = [
     ("session.ended", "2019-12-03T07:40:58.870Z", None),
     ("state.changed", "2019-12-03T07:40:58.870Z", "LoggedOut"),
 ]
+
+
+# --- the simulator in-process on a fake clock, and the runner stepped on fakes ----------
+
+T0 = 1_700_000_000.0
+BASIC = "Basic " + base64.b64encode(b"sim:sim").decode()
+
+
+class FakeClock:
+    """A settable clock (seconds) for the simulated world."""
+
+    def __init__(self, t: float = T0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def no_sleep(_: float) -> None:
+    return None
+
+
+def sim_http(world: World, faults: Faults, prefix: str) -> HttpClient:
+    """An HTTP client to the in-process simulator (no socket) under ``prefix``."""
+    transport = httpx.ASGITransport(app=build_app(world, faults))
+    return HttpClient(f"http://sim{prefix}", BasicAuth("sim", Secret("sim")), headers={"accept": "application/json"},
+                      transport=transport, sleep=no_sleep, rng=random.Random(1))
+
+
+def sinch_config(vendor: str, **kw: Any) -> StreamerConfig:
+    base = {"id": "sinch-it", "vendor": vendor, "base_url": f"http://sim/sinch/RI/{vendor[-3:]}",
+            "auth": {"type": "basic", "username": "sim", "password": "sim"}, "lookback": 20, "safety_lag": 0.5,
+            "initial_lookback": 3600, "poll_interval": 1}
+    base.update(kw)
+    return parse_config({"sources": [base]}, env={})
+
+
+def source_cfg(vendor: str, **kw: Any) -> SourceConfig:
+    return sinch_config(vendor, **kw).sources[0]
+
+
+def Harness(vendor: str) -> Stepper:
+    """A ``SourceRunner`` of a ``vendor`` source on in-memory Kafka, polled step by step."""
+    return Stepper(sinch_config(vendor))

@@ -21,7 +21,7 @@ from streamer.vendors.sinch.rai.client import RaiClient
 from streamer.vendors.sinch.rai.source import AgentStatusHistoryEndpoint, agent_stats_draft, contact_stats_draft
 from streamer.vendors.sinch.rmi.client import RmiClient
 from streamer.vendors.sinch.rmi.source import ContactsEndpoint
-from tests.unit.vendors.sinch._sim import FakeClock, Harness, sim_http, source_cfg
+from tests.unit.vendors.sinch._fixtures import FakeClock, Harness, sim_http, source_cfg
 
 HOUR_MS = 3_600_000
 
@@ -64,7 +64,7 @@ async def run(make: Callable[[World], Endpoint], jump_ms: int) -> tuple[set[str]
         await h.poll(ep, host)
     clock.t += 600
     await h.poll(ep, int(clock.t * 1000))
-    return {msgspec.json.decode(r.value)["id"] for r, _ in h.records if r.value is not None}, h, int(clock.t * 1000)
+    return {msgspec.json.decode(r.value)["id"] for r in h.records if r.value is not None}, h, int(clock.t * 1000)
 
 
 @pytest.mark.parametrize("make", [rai_history, rmi_contacts])

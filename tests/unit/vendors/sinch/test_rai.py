@@ -27,8 +27,16 @@ from streamer.vendors.sinch.rai.source import (
     AgentStatusHistoryEndpoint,
     history_drafts,
 )
-from tests.unit.vendors.sinch._fixtures import SEED_EVENTS, body, verbatim
-from tests.unit.vendors.sinch._sim import FakeClock, Harness, no_sleep, sim_http, source_cfg
+from tests.unit.vendors.sinch._fixtures import (
+    SEED_EVENTS,
+    FakeClock,
+    Harness,
+    body,
+    no_sleep,
+    sim_http,
+    source_cfg,
+    verbatim,
+)
 
 FOX = "E936C474B22311D38FBE0090279A922E"
 

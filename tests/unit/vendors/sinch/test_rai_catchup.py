@@ -17,7 +17,7 @@ from streamer.secrets import Secret
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.vendors.sinch.rai.client import RaiClient
 from streamer.vendors.sinch.rai.source import AgentStatusHistoryEndpoint
-from tests.unit.vendors.sinch._sim import no_sleep, source_cfg
+from tests.unit.vendors.sinch._fixtures import no_sleep, source_cfg
 
 MINUTE = 60_000
 

@@ -30,8 +30,14 @@ from streamer.vendors.sinch.rmi.source import (
     group_transfers,
     queue_status_draft,
 )
-from tests.unit.vendors.sinch._fixtures import body
-from tests.unit.vendors.sinch._sim import FakeClock, Harness, no_sleep, sim_http, source_cfg
+from tests.unit.vendors.sinch._fixtures import (
+    FakeClock,
+    Harness,
+    body,
+    no_sleep,
+    sim_http,
+    source_cfg,
+)
 
 A, B, C = "A" * 32, "B" * 32, "C" * 32
 GROUP = "9" * 32

@@ -16,7 +16,7 @@ from streamer.vendors.sinch.rai.client import RaiClient
 from streamer.vendors.sinch.rai.source import AgentStatusEndpoint, AgentStatusHistoryEndpoint
 from streamer.vendors.sinch.rmi.client import RmiClient
 from streamer.vendors.sinch.rmi.source import AgentsEndpoint, ContactsEndpoint
-from tests.unit.vendors.sinch._sim import BASIC, FakeClock, Harness, sim_http, source_cfg
+from tests.unit.vendors.sinch._fixtures import BASIC, FakeClock, Harness, sim_http, source_cfg
 
 RAI, RMI = "/sinch/RI/rai", "/sinch/RI/rmi"
 SINCE = {"startTime": "2000-01-01T00:00:00.000Z"}
