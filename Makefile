@@ -11,7 +11,7 @@ UV := $(UV_DIR)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lock test-latest test-oldest run test test-unit test-integration schemas bench soak clean
+.PHONY: install lock test-latest test-oldest run lint test test-unit test-integration schemas bench soak clean
 
 install: $(STAMP)
 
@@ -47,7 +47,14 @@ test-latest test-oldest: $(UV)
 run: install
 	$(BIN)/python -m streamer.cli.demo --config config.yaml
 
+# Lint, then types (mypy strict on streamer/: pyproject.toml's [tool.mypy] picks the files).
+lint: install
+	$(BIN)/ruff check streamer tests bench
+	$(BIN)/python -m mypy
+
 test: install
+	$(BIN)/ruff check streamer tests bench
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=10
 
 test-unit: install
@@ -67,8 +74,8 @@ bench: install
 # and a 60 s broker outage (20 s in make test), with their numbers printed.
 soak: install
 	CCSTREAM_SOAK=1 CCSTREAM_SOAK_KILLS=100 CCSTREAM_OUTAGE_S=60 $(BIN)/python -m pytest -q -s -p no:cacheprovider \
-		tests/integration/test_exactly_once.py tests/integration/test_broker_outage.py tests/unit/vonage/test_fuzz.py \
-		tests/unit/alvaria/test_fuzz.py
+		tests/integration/test_exactly_once.py tests/integration/test_broker_outage.py tests/unit/vendors/vonage/test_fuzz.py \
+		tests/unit/vendors/alvaria/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) $(UV_DIR) build *.egg-info

@@ -46,8 +46,20 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import (ROOT, Figure, as_builtins, cpu_seconds, cpu_wait, farm_config, percentiles, spawn, stop, tail,
-                          topic_partitions, wait_listening)
+from bench.common import (
+    ROOT,
+    Figure,
+    as_builtins,
+    cpu_seconds,
+    cpu_wait,
+    farm_config,
+    percentiles,
+    spawn,
+    stop,
+    tail,
+    topic_partitions,
+    wait_listening,
+)
 from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.timeutil import parse_ts, to_ms
 

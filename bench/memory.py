@@ -33,15 +33,15 @@ TARGET = 1024
 
 def _child() -> None:
     from bench.poll_cost import snapshots
-    from streamer.engine.emit import SourceContext
-    from streamer.kafka.checkpoint import StateStore
     from streamer.config.model import KafkaConfig
+    from streamer.engine.emit import SourceContext
     from streamer.engine.rules import emit_with_rules
-    from streamer.vendors.kit.helpers import split_bad
+    from streamer.kafka.checkpoint import StateStore
     from streamer.track.ledger import Ledger
     from streamer.track.snapshot import RawRows
-    from streamer.vendors.vonage.models import AgentStatus, decode_page
+    from streamer.vendors.kit.helpers import split_bad
     from streamer.vendors.vonage.mapping import status_drafts
+    from streamer.vendors.vonage.models import AgentStatus, decode_page
     from streamer.vendors.vonage.source import SNAPSHOT_CHUNK
 
     store = StateStore(KafkaConfig())

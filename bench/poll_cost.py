@@ -22,7 +22,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 from deepdiff import DeepDiff
@@ -30,13 +31,13 @@ from deepdiff import DeepDiff
 from bench.common import Figure, as_builtins
 from streamer.config.model import KafkaConfig
 from streamer.engine.emit import SourceContext
-from streamer.kafka.checkpoint import StateStore
 from streamer.engine.rules import emit_with_rules
-from streamer.vendors.kit.helpers import split_bad
+from streamer.kafka.checkpoint import StateStore
 from streamer.track.ledger import Ledger
 from streamer.track.snapshot import RawRows, diff
-from streamer.vendors.vonage.models import AgentStatus, decode_page
+from streamer.vendors.kit.helpers import split_bad
 from streamer.vendors.vonage.mapping import status_drafts
+from streamer.vendors.vonage.models import AgentStatus, decode_page
 
 SIZES = (1_000, 10_000)
 CHANGED = 0.01

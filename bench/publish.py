@@ -23,20 +23,21 @@ import json
 import statistics
 import subprocess
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 
 from bench.common import Figure, as_builtins
-from streamer.kafka.broker import EmbeddedBroker
 from streamer.config.model import KafkaConfig
 from streamer.engine.emit import OutRecord, SourceContext, agent_current_record, emit
 from streamer.errors import KafkaUnavailableError
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.kafka.publisher import Publisher
 from streamer.track.ledger import Ledger
-from streamer.vendors.vonage.models import AgentStatus, decode_page
 from streamer.vendors.vonage.mapping import status_drafts
+from streamer.vendors.vonage.models import AgentStatus, decode_page
 
 RECORDS = 20_000
 AGENTS = 2_000

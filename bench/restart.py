@@ -31,11 +31,10 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from streamer.config.model import dump_config
-
 from bench.common import Figure, as_builtins, cpu_seconds
-from streamer.kafka.broker import EmbeddedBroker, free_port
+from streamer.config.model import dump_config
 from streamer.errors import KafkaUnavailableError
+from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.simulator.app import SimulatorThread
 from tests.integration.harness import DaemonProcess, read_topic, unique_prefix, wait_for
 

@@ -25,7 +25,6 @@ import sys
 import time
 from typing import Any
 
-
 from bench.common import Figure, as_builtins, rss_bytes
 
 SOURCES, AGENTS, VERSIONS = 100, 1_000, 10

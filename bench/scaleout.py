@@ -46,13 +46,23 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import (Figure, as_builtins, cpu_seconds, cpu_wait, farm_config, percentiles, spawn, tail,
-                          topic_partitions, wait_listening)
+from bench.common import (
+    Figure,
+    as_builtins,
+    cpu_seconds,
+    cpu_wait,
+    farm_config,
+    percentiles,
+    spawn,
+    tail,
+    topic_partitions,
+    wait_listening,
+)
 from bench.latency import AGENTS, HISTORY, SOURCES, STATUS_INTERVAL_S, TOKEN_ENV, TOPICS
-from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.cluster.status import group_status
 from streamer.config.load import load_config
 from streamer.errors import KafkaUnavailableError
+from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.timeutil import parse_ts, to_ms
 
 __all__ = ["run"]

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import functools
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 __all__ = ["parse_ts", "format_ts", "format_ms", "to_ms", "from_ms", "UTC"]
-
-UTC = timezone.utc
 
 
 def parse_ts(value: str | datetime, *, default_tz: timezone = UTC) -> datetime:

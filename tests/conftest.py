@@ -4,6 +4,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, settings
 
 from streamer.kafka.broker import EmbeddedBroker
@@ -19,6 +20,15 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
     log = tmp_path_factory.mktemp("broker") / "broker.log"
     with EmbeddedBroker(log_file=log) as b:
         yield b
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A test that runs a command configures structlog with the stream pytest captured for
+    it; later tests must not log to that stream once it is closed."""
+    config = structlog.get_config()
+    yield
+    structlog.configure(**config)
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from streamer import __version__
 
@@ -17,9 +17,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from streamer.cluster.workers import Supervisor, exit_with_parent, worker_port
     from streamer.config.load import load_config
+    from streamer.engine.daemon import Daemon
     from streamer.errors import ConfigError
     from streamer.ops.logs import configure_logging
-    from streamer.engine.daemon import Daemon
 
     try:
         cfg = load_config(args.config)
@@ -96,8 +96,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_tail(args: argparse.Namespace) -> int:
     import anyio
 
-    from streamer.errors import ConfigError, StreamerError
     from streamer.cli.tail import tail
+    from streamer.errors import ConfigError, StreamerError
 
     try:
         anyio.run(tail, args)
@@ -135,11 +135,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     import anyio
 
     from streamer.cli.backfill import parse_when
+    from streamer.cli.verify import verify
+    from streamer.cli.verify_report import render_json, render_text
     from streamer.config.load import load_config
     from streamer.errors import StreamerError
     from streamer.ops.logs import configure_logging
-    from streamer.cli.verify import verify
-    from streamer.cli.verify_report import render_json, render_text
 
     try:
         cfg = load_config(args.config)

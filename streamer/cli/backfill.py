@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import TextIO
 
 from streamer.config.model import StreamerConfig
-from streamer.errors import ConfigError
 from streamer.engine.history import CHUNK_MAX_MS, open_range, progress_bar, read_range
-from streamer.kafka.checkpoint import StateStore
-from streamer.kafka.publisher import Publisher
 from streamer.engine.runner import SourceRunner
 from streamer.engine.source_events import as_fill
+from streamer.errors import ConfigError
+from streamer.kafka.checkpoint import StateStore
+from streamer.kafka.publisher import Publisher
 from streamer.timeutil import format_ts, from_ms, to_ms
 
 __all__ = ["backfill", "parse_when", "CHUNK_MAX_MS"]

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import anyio
 
+from streamer.cli.tail import tail
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.simulator.world import World
-from streamer.cli.tail import tail
 from streamer.timeutil import format_ts, from_ms
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -13,7 +13,6 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from streamer.config.load import load_config
-
 from streamer.config.model import KafkaConfig
 from streamer.kafka.connection import client_kwargs, connect_failure
 

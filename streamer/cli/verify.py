@@ -15,16 +15,17 @@ source's ``cc.source.watermark`` events, and which holes ``cc.source.gap`` event
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Literal, Mapping, TextIO
+from typing import Literal, TextIO
 
 import msgspec
 
 from streamer.config.model import KafkaConfig, StreamerConfig
 from streamer.engine.emit import SourceContext, draft_event_id
 from streamer.engine.history import RangeSource, open_range, progress_bar, read_range
-from streamer.kafka.checkpoint import TAILED, partitions, scan
 from streamer.engine.source import endpoint_interval
+from streamer.kafka.checkpoint import TAILED, ConsumerRecord, partitions, scan
 from streamer.timeutil import format_ms, parse_ts, to_ms
 
 __all__ = [
@@ -161,14 +162,14 @@ def compare(
             missing.append(e)
     for eid, n in published.copies.items():
         t = published.types[eid]
-        c = by_type.get(t)
-        if c is None:
-            c = by_type[t] = TypeCount(verifiable=False, note=(notes or {}).get(t) or _why_not(t))
-        c.duplicates += n - 1
-        if not c.verifiable:
-            c.found += 1
+        count = by_type.get(t)
+        if count is None:
+            count = by_type[t] = TypeCount(verifiable=False, note=(notes or {}).get(t) or _why_not(t))
+        count.duplicates += n - 1
+        if not count.verifiable:
+            count.found += 1
         elif eid not in wanted:
-            c.unexpected += 1
+            count.unexpected += 1
     missing.sort(key=lambda e: (e.at_ms, e.type, e.entity_id))
     return dict(sorted(by_type.items())), missing
 
@@ -320,7 +321,7 @@ async def read_published(kafka: KafkaConfig, source_id: str, start_ms: int, end_
     lo, hi = format_ms(start_ms), format_ms(end_ms)
     out = Published(copies={}, types={}, watermarks={}, gaps={})
 
-    def on_record(r: Any) -> None:
+    def on_record(r: ConsumerRecord) -> None:
         if r.key is None or r.value is None or not r.key.startswith(owner):
             return
         try:

@@ -180,7 +180,7 @@ class Membership:
     def _assignor(self) -> type[AbstractPartitionAssignor]:
         me = self
 
-        class SourceAssignor(AbstractPartitionAssignor):
+        class SourceAssignor(AbstractPartitionAssignor):  # type: ignore[misc]  # aiokafka ships no types
             name = PROTOCOL
 
             @classmethod
@@ -213,8 +213,8 @@ class Membership:
 
     _pending: _Given | None = None
 
-    class _Listener(ConsumerRebalanceListener):
-        def __init__(self, owner: "Membership") -> None:
+    class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types
+        def __init__(self, owner: Membership) -> None:
             self.owner = owner
 
         # aiokafka logs a listener's exception with the standard logging and goes on:

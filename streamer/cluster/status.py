@@ -6,11 +6,11 @@ import msgspec
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from streamer.cluster.membership import PROTOCOL, MemberRecord, member_view
 from streamer.config.model import StreamerConfig, group_id
 from streamer.errors import KafkaUnavailableError
-from streamer.kafka.checkpoint import partitions, scan
+from streamer.kafka.checkpoint import ConsumerRecord, partitions, scan
 from streamer.kafka.connection import client_kwargs
-from streamer.cluster.membership import PROTOCOL, MemberRecord, member_view
 
 __all__ = ["GroupStatus", "MemberStatus", "group_status", "render_status"]
 
@@ -63,8 +63,8 @@ async def group_status(cfg: StreamerConfig) -> GroupStatus:
             members.append(MemberStatus(name=rec.name, member_id=member_id, client_host=client_host,
                                         epoch=rec.epoch, owned=rec.owned, config_sources=rec.config_sources))
     members.sort(key=lambda m: m.name)
-    owned = {s for m in members for s in m.owned}
-    unowned = sorted(s.id for s in cfg.sources if s.id not in owned)
+    taken = {s for m in members for s in m.owned}
+    unowned = sorted(s.id for s in cfg.sources if s.id not in taken)
     return GroupStatus(group=gid, state=state or "Empty", members=members, unowned=unowned)
 
 
@@ -75,8 +75,8 @@ async def _announced(cfg: StreamerConfig) -> dict[str, MemberRecord]:
     """member id -> the latest record each daemon wrote on the group's topic."""
     by_name: dict[str, MemberRecord | None] = {}
 
-    def fold(r: object) -> None:
-        key, value = getattr(r, "key", None), getattr(r, "value", None)
+    def fold(r: ConsumerRecord) -> None:
+        key, value = r.key, r.value
         if key is None:
             return
         try:

@@ -3,8 +3,9 @@ JSON Schema, with the vendor names of this build."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from streamer.config.model import StreamerConfig, decode_config, read_config_file, struct_schema
 from streamer.errors import ConfigError

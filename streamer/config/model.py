@@ -11,8 +11,9 @@ import math
 import os
 import re
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 import yaml
@@ -44,8 +45,14 @@ MIN_RECORD_BYTES = 16384
 """Smallest ``kafka.max_record_bytes``: a dead letter, a health event and a state record must fit."""
 
 
-class Duration(float):
-    """Seconds; written in config as ``500ms``, ``2s``, ``5m``, ``1h`` or a bare number of seconds."""
+if TYPE_CHECKING:
+    # To the type checker a Duration is a float, so that defaults can be written as plain floats:
+    # msgspec cannot encode a float subclass as a JSON Schema default (config_schema).
+    Duration = float
+else:
+
+    class Duration(float):
+        """Seconds; written in config as ``500ms``, ``2s``, ``5m``, ``1h`` or a bare number of seconds."""
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -371,9 +378,10 @@ class _NoAliasLoader(yaml.SafeLoader):
     hundred bytes of nested aliases (a "billion laughs" document) expand exponentially.
     The alias is refused where the parser meets it, before anything is expanded."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event: yaml.AliasEvent = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+            assert event.start_mark is not None  # the parser marks every event it makes
             raise _AliasRefused(str(event.anchor), event.start_mark.line + 1)
         return super().compose_node(parent, index)
 

@@ -43,7 +43,8 @@ def snapshot_name(version: int) -> str:
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
+    doc: dict[str, Any] = json.loads(Path(path).read_text())
+    return doc
 
 
 class _Doc:

@@ -8,6 +8,7 @@ transition seen twice, by two endpoints or after a restart, has the same id.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import uuid
 from typing import Any, Generic, Literal, TypeVar
@@ -238,7 +239,7 @@ class EventSpec(msgspec.Struct, frozen=True):
     """What the contract says about one event type."""
 
     type: str
-    payload: type
+    payload: builtins.type[msgspec.Struct]
     topic: str
     """Topic name without prefix."""
     summary: str

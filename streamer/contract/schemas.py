@@ -41,7 +41,7 @@ def events_schema() -> dict[str, Any]:
         envelope["description"] = f"{spec.type} on topic <prefix>.{spec.topic}: {spec.summary}"
         envelope["properties"]["observedtime"]["description"] = "extension: when the daemon saw it (UTC)"
         variants.append({"$ref": f"#/$defs/{name}"})
-    return canonical({
+    schema: dict[str, Any] = canonical({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://ccstream.dev/schemas/events.schema.json",
         "title": "ccstream events",
@@ -50,3 +50,4 @@ def events_schema() -> dict[str, Any]:
         "oneOf": variants,
         "$defs": components,
     })
+    return schema

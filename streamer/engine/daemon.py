@@ -218,7 +218,7 @@ class Daemon:
                     return
             await anyio.sleep(min(5.0, 0.25 * 2 ** attempt))
 
-    async def _run_one(self, o: "_Owned") -> None:
+    async def _run_one(self, o: _Owned) -> None:
         try:
             with o.scope:
                 await o.runner.run()

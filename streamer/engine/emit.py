@@ -12,8 +12,8 @@ from streamer.contract.events import (
     AgentCurrent,
     CloudEvent,
     Presence,
-    WorkState,
     Workload,
+    WorkState,
     event_id,
 )
 from streamer.timeutil import format_ms
@@ -60,7 +60,9 @@ class Draft(msgspec.Struct, kw_only=True):
     at_ms: int
     value: Any = None
     """The new state as builtins; becomes the next event's ``previous``."""
-    payload: Any
+    payload: msgspec.Struct
+    """The event's ``data`` (a payload Struct); ``emit`` fills in ``sequence``, ``previous`` and the
+    other chained fields."""
     previous_field: str | None = "previous"
     previous_type: Any = None
     """Type to convert a remembered previous value into (e.g. Presence)."""
@@ -104,7 +106,7 @@ def entity_key(event_type: str, entity_id: str) -> str:
 
 
 @functools.cache
-def _fields(typ: type) -> frozenset[str]:
+def _fields(typ: type[msgspec.Struct]) -> frozenset[str]:
     return frozenset(typ.__struct_fields__)
 
 

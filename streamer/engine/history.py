@@ -10,13 +10,13 @@ inside ``[start, end)`` are kept.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
+from datetime import datetime
 
 from streamer.config.model import SourceConfig, StreamerConfig
-from streamer.errors import ConfigError
 from streamer.engine.source import Endpoint, PollResult, Source
+from streamer.errors import ConfigError
 from streamer.track.window import MAX_WINDOW_MS
 from streamer.vendors import registry
 

@@ -3,7 +3,8 @@ status codes. The poll loop looks the error up and carries out the row."""
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import msgspec
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import msgspec
 
-from streamer.engine.emit import Draft, OutRecord, SourceContext, emit
 from streamer.contract.events import AgentSessionEnded, AgentSessionStarted
+from streamer.engine.emit import Draft, OutRecord, SourceContext, emit
 from streamer.timeutil import format_ts, from_ms
 from streamer.track.ledger import Admission, Ledger
 

@@ -10,7 +10,7 @@ the crash-recovery path is the only recovery path.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import anyio
 import structlog
@@ -25,8 +25,14 @@ from streamer.engine.rules import emit_with_rules
 from streamer.engine.source import BadInput, Endpoint, PollResult, Source
 from streamer.engine.source_events import Health, as_fill, gap_draft, health_draft, watermark_draft
 from streamer.errors import (
-    CheckpointError, FencedError, KafkaRejectedError, KafkaUnavailableError, RetriableError, SkippableError,
-    StreamerError, TopicMismatchError,
+    CheckpointError,
+    FencedError,
+    KafkaRejectedError,
+    KafkaUnavailableError,
+    RetriableError,
+    SkippableError,
+    StreamerError,
+    TopicMismatchError,
 )
 from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore, advance_offsets
 from streamer.kafka.publisher import Publisher
@@ -264,23 +270,8 @@ class SourceRunner:
             delay = ep.interval
             outcome = "ok"
             try:
-                if self.needs_restore:
-                    # Restore before reading the vendor (through an empty commit: the same
-                    # path a commit restores by): while Kafka is away a poll would read a
-                    # growing window only to fail at its commit.
-                    await self._commit(ep, PollResult([]))
-                gap = self._gap_since_last_ok(ep)
-                filling = bool(gap) and ep.history
-                async for result in ep.poll(self.checkpoint.cursors.get(ep.name), self.now_ms()):
-                    if filling:
-                        result.drafts = [as_fill(d) for d in result.drafts]
-                    await self._commit(ep, result, gap)
-                    gap = []
-                if gap:
-                    await self._commit(ep, PollResult([]), gap)
+                await self.poll_once(ep)
                 failures = 0
-                self.last_ok[ep.name] = self.clock()
-                self.metrics.last_poll.labels(self.cfg.id, ep.name).set(self.last_ok[ep.name])
                 await self._set_health(ep, "healthy", None)
                 delay = max(0.0, started + ep.interval - self.clock())
             except Exception as e:
@@ -308,6 +299,31 @@ class SourceRunner:
             self.metrics.polls.labels(self.cfg.id, ep.name, outcome).inc()
             self.metrics.poll_duration.labels(self.cfg.id, ep.name).observe(self.clock() - started)
             await anyio.sleep(delay)
+
+    async def poll_once(self, ep: Endpoint) -> list[PollResult]:
+        """One poll of ``ep`` as its loop runs it: restore if due, read, commit each result
+        (a gap first when the endpoint was down too long); the results, in order. Raises
+        what the poll or a commit raised: the loop maps it to an action (policy.py) and
+        reports the endpoint's health."""
+        if self.needs_restore:
+            # Restore before reading the vendor (through an empty commit: the same
+            # path a commit restores by): while Kafka is away a poll would read a
+            # growing window only to fail at its commit.
+            await self._commit(ep, PollResult([]))
+        gap = self._gap_since_last_ok(ep)
+        filling = bool(gap) and ep.history
+        results = []
+        async for result in ep.poll(self.checkpoint.cursors.get(ep.name), self.now_ms()):
+            if filling:
+                result.drafts = [as_fill(d) for d in result.drafts]
+            await self._commit(ep, result, gap)
+            gap = []
+            results.append(result)
+        if gap:
+            await self._commit(ep, PollResult([]), gap)
+        self.last_ok[ep.name] = self.clock()
+        self.metrics.last_poll.labels(self.cfg.id, ep.name).set(self.last_ok[ep.name])
+        return results
 
     def _gap_since_last_ok(self, ep: Endpoint) -> list[Draft]:
         """A gap draft when the endpoint has not polled successfully for too long."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import AsyncIterator, Callable, Protocol
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 
 import msgspec
 

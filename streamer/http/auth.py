@@ -16,8 +16,8 @@ import httpx
 import msgspec
 
 from streamer.errors import FatalError, RetriableError, SkippableError
-from streamer.secrets import Secret
 from streamer.http.tolerant import decode_json
+from streamer.secrets import Secret
 
 __all__ = ["Auth", "BearerAuth", "BasicAuth", "OAuth2ClientCredentials"]
 

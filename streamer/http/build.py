@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Literal, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal
 
 import anyio
 import httpx
 import structlog
 
-from streamer.http.auth import Auth, BasicAuth, BearerAuth, OAuth2ClientCredentials
 from streamer.config.model import AuthConfig, BasicAuthConfig, BearerAuthConfig, OAuth2AuthConfig, SourceConfig
+from streamer.http.auth import Auth, BasicAuth, BearerAuth, OAuth2ClientCredentials
 from streamer.http.client import HttpClient
 
 __all__ = ["build_auth", "build_http", "response_counter"]

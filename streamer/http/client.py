@@ -19,7 +19,7 @@ import functools
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -29,8 +29,8 @@ import httpx
 import msgspec
 import structlog
 
-from streamer.http.auth import Auth
 from streamer.errors import FatalError, RetriableError, SkippableError
+from streamer.http.auth import Auth
 from streamer.http.inflate import ACCEPT_ENCODING, BadEncoding, Inflater, UnsupportedEncoding
 from streamer.http.tolerant import decode_json
 
@@ -155,7 +155,7 @@ class HttpClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rng: random.Random | None = None,
-        log: Any | None = None,
+        log: structlog.typing.FilteringBoundLogger | None = None,
         wall_clock: Callable[[], float] = time.time,
         on_response: Callable[[int], None] | None = None,
     ) -> None:
@@ -336,7 +336,7 @@ class HttpClient:
         return b"".join(chunks)
 
 
-async def _raw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+async def _raw_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
     """The body as it came over the wire (still encoded), chunk by chunk."""
     if response.is_stream_consumed:
         yield response.content

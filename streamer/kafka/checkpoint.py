@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 import anyio
 import msgspec
@@ -25,11 +26,13 @@ from streamer.engine.emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, OutRecord
 from streamer.errors import CheckpointError, KafkaUnavailableError
 from streamer.kafka.coalesce import Coalescer
 from streamer.kafka.connection import client_kwargs
+from streamer.kafka.publisher import Ack
 from streamer.track.ledger import EntityState
 
 __all__ = [
     "CHECKPOINT_VERSION",
     "Checkpoint",
+    "ConsumerRecord",
     "Restored",
     "TailEvent",
     "StateStore",
@@ -59,6 +62,27 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     written_ms: int = 0
     owner_epoch: int = 0
     """The group epoch of the daemon that wrote it (0: written before daemons formed groups)."""
+
+
+class ConsumerRecord(Protocol):
+    """A record read back from Kafka (aiokafka's ConsumerRecord), as far as the daemon reads it."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+    @property
+    def serialized_key_size(self) -> int: ...
+    @property
+    def serialized_value_size(self) -> int: ...
 
 
 class TailEvent(msgspec.Struct, frozen=True):
@@ -123,7 +147,7 @@ def read_limit_s(bytes_read: int) -> float:
 
 
 async def scan(
-    cfg: KafkaConfig, starts: dict[TopicPartition, int], on_record: Callable[[Any], None]
+    cfg: KafkaConfig, starts: dict[TopicPartition, int], on_record: Callable[[ConsumerRecord], None]
 ) -> dict[TopicPartition, int]:
     """Hand every record from ``starts`` up to each partition's high watermark to
     ``on_record``, in offset order per partition; return the ends reached.
@@ -179,10 +203,10 @@ async def scan(
 
 async def read_to_end(
     cfg: KafkaConfig, starts: dict[TopicPartition, int]
-) -> tuple[list[Any], dict[TopicPartition, int]]:
+) -> tuple[list[ConsumerRecord], dict[TopicPartition, int]]:
     """Every record from ``starts`` up to each partition's high watermark, as a list
     (for small reads and tests; restores use :func:`scan`)."""
-    out: list[Any] = []
+    out: list[ConsumerRecord] = []
     ends = await scan(cfg, starts, out.append)
     return out, ends
 
@@ -214,7 +238,7 @@ class _TailCollector:
     checkpoint does not cover yet."""
 
     def __init__(self) -> None:
-        self.records: dict[str, list[Any]] = {}
+        self.records: dict[str, list[ConsumerRecord]] = {}
         """events key -> its records, in read order."""
         self._covered: dict[str, list[dict[str, int]]] = {}
         """events key -> the covered offsets of each checkpoint that wants its records."""
@@ -223,7 +247,7 @@ class _TailCollector:
         self.records.setdefault(events_key, [])
         self._covered.setdefault(events_key, []).append(covered)
 
-    def add(self, r: Any) -> None:
+    def add(self, r: ConsumerRecord) -> None:
         if r.key is None or r.value is None:
             return
         owner, sep, _ = r.key.partition(b"/")
@@ -240,7 +264,7 @@ class _TailCollector:
 class StateStore:
     """Reads and writes a source's checkpoint and ledger state in compacted topics."""
 
-    def __init__(self, cfg: KafkaConfig, *, log: structlog.stdlib.BoundLogger | None = None) -> None:
+    def __init__(self, cfg: KafkaConfig, *, log: structlog.typing.FilteringBoundLogger | None = None) -> None:
         self.cfg = cfg
         self.log = log or structlog.get_logger("streamer.checkpoint")
         p = cfg.topic_prefix
@@ -327,7 +351,7 @@ class StateStore:
         newer than every checkpoint written before it joined (see cluster/membership.py)."""
         newest = 0
 
-        def fold(r: Any) -> None:
+        def fold(r: ConsumerRecord) -> None:
             nonlocal newest
             if r.value is not None:
                 try:
@@ -351,7 +375,7 @@ class StateStore:
         states: dict[str, dict[str, bytes]] = {k: {} for k in keys}
         checkpoint_topic, state_topic = self.checkpoint_topic, self.state_topic
 
-        def fold(r: Any) -> None:
+        def fold(r: ConsumerRecord) -> None:
             if r.key is None:
                 return
             if r.topic == checkpoint_topic:
@@ -401,7 +425,7 @@ class StateStore:
             )
         return cp
 
-    def _tail_events(self, source_id: str, records: list[Any]) -> list[TailEvent]:
+    def _tail_events(self, source_id: str, records: list[ConsumerRecord]) -> list[TailEvent]:
         prefix = f"{source_id}/".encode()
         out = []
         for r in records:
@@ -438,7 +462,7 @@ class StateStore:
         return OutRecord(self.checkpoint_topic, cp.source_id.encode(), _enc.encode(cp), [])
 
 
-def advance_offsets(offsets: dict[str, int], acks: Iterable[Any], topics: set[str]) -> None:
+def advance_offsets(offsets: dict[str, int], acks: Iterable[Ack], topics: set[str]) -> None:
     """Record that output up to each acked offset is covered (used after state is saved)."""
     best: dict[str, int] = defaultdict(int)
     for a in acks:

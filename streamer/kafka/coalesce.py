@@ -6,7 +6,8 @@ same time, and each request would otherwise read the whole checkpoint and state 
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Generic, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 import anyio
 

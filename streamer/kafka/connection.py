@@ -23,7 +23,8 @@ TLS_REFUSAL_WAIT_S = 0.5
 def _ssl(cfg: KafkaConfig) -> ssl.SSLContext | None:
     if cfg.security_protocol not in ("SSL", "SASL_SSL"):
         return None
-    return create_ssl_context(cafile=cfg.ssl_cafile, certfile=cfg.ssl_certfile, keyfile=cfg.ssl_keyfile)
+    context: ssl.SSLContext = create_ssl_context(cafile=cfg.ssl_cafile, certfile=cfg.ssl_certfile, keyfile=cfg.ssl_keyfile)
+    return context
 
 
 def client_kwargs(cfg: KafkaConfig, *, suffix: str = "") -> dict[str, Any]:
@@ -74,13 +75,13 @@ async def explain_tls_failure(cfg: KafkaConfig) -> str | None:
                     f"(kafka.ssl_cafile: {cfg.ssl_cafile or 'the system CAs'})")
         except ssl.SSLError as e:
             return f"TLS handshake with {server.strip()} failed: {e.reason or e}"
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return f"TLS handshake with {server.strip()} timed out (is it a TLS listener?)"
         except OSError:
             continue  # not reachable at all: an outage, not a TLS problem
         try:
             refused = await asyncio.wait_for(reader.read(1), TLS_REFUSAL_WAIT_S) == b""
-        except asyncio.TimeoutError:
+        except TimeoutError:
             refused = False  # still connected: TLS works
         except ssl.SSLError as e:  # an alert after the handshake (TLS 1.3 checks our certificate here)
             return f"TLS: {server.strip()} refused the connection: {e.reason or e} (kafka.ssl_certfile)"

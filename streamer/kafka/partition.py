@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from aiokafka.partitioner import murmur2
 

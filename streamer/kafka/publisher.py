@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 import anyio
 import msgspec
@@ -29,10 +30,10 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from streamer.config.model import KafkaConfig
 from streamer.engine.emit import OutRecord
+from streamer.errors import FencedError, KafkaRejectedError, KafkaTlsError, KafkaUnavailableError
 from streamer.kafka.connection import client_kwargs, connect_failure
 from streamer.kafka.partition import PARTITIONER
 from streamer.kafka.topics import MIN_RETENTION_MS, ensure_topics
-from streamer.errors import FencedError, KafkaRejectedError, KafkaTlsError, KafkaUnavailableError
 
 __all__ = ["Ack", "Publisher", "ProduceFenced", "gate_produce", "topic_names", "producer_kwargs", "record_size", "size_over", "kafka_error"]
 
@@ -66,10 +67,18 @@ def kafka_error(e: BaseException, what: str) -> KafkaRejectedError | KafkaUnavai
     return KafkaUnavailableError(f"kafka: {what} failed: {type(e).__name__}: {e}")
 
 
-class ProduceFenced(KafkaError):
+class ProduceFenced(KafkaError):  # type: ignore[misc]  # aiokafka ships no types
     """A produce request held back on the wire because this daemon's lease ran out."""
 
     retriable = False
+
+
+class _RecordMetadata(Protocol):
+    """What aiokafka's send future resolves to (its RecordMetadata), as far as we read it."""
+
+    topic: str
+    partition: int
+    offset: int
 
 
 PRODUCE_API_KEY = 0
@@ -131,7 +140,7 @@ class Publisher:
         self,
         cfg: KafkaConfig,
         *,
-        log: structlog.stdlib.BoundLogger | None = None,
+        log: structlog.typing.FilteringBoundLogger | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         producer_factory: Callable[..., Any] = AIOKafkaProducer,
@@ -192,7 +201,7 @@ class Publisher:
                     f"kafka: record for {r.topic} (key {r.key!r}) is {size} bytes, over "
                     f"kafka.max_record_bytes ({self._cfg.max_record_bytes})"
                 )
-        futures: list[asyncio.Future] = []
+        futures: list[asyncio.Future[_RecordMetadata]] = []
         self.reachable = False
         try:
             for r in records:
@@ -211,7 +220,7 @@ class Publisher:
                 raise FencedError(f"kafka: publish to {r.topic} held back: {res}") from None
             raise kafka_error(res, f"publish to {r.topic} (key {r.key!r})") from None
         self.reachable = True
-        return [Ack(m.topic, m.partition, m.offset) for m in results]  # type: ignore[union-attr]
+        return [Ack(m.topic, m.partition, m.offset) for m in results if not isinstance(m, BaseException)]
 
     def _failed(self) -> None:
         """A send failed: a request of it may still be on the wire, and the broker may

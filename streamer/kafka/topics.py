@@ -9,7 +9,8 @@ limit no smaller than the daemon's, replication. :func:`check_topics` and
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import msgspec
 import structlog
@@ -182,7 +183,7 @@ def _info(topic: dict[str, Any]) -> TopicInfo:
 
 
 async def _describe_configs(
-    admin: AIOKafkaAdminClient, names: list[str], log: structlog.stdlib.BoundLogger
+    admin: AIOKafkaAdminClient, names: list[str], log: structlog.typing.FilteringBoundLogger
 ) -> dict[str, dict[str, str] | None]:
     out: dict[str, dict[str, str] | None] = {n: None for n in names}
     if not names:
@@ -205,7 +206,7 @@ async def _describe_configs(
 
 
 async def ensure_topics(
-    cfg: KafkaConfig, *, min_retention_ms: int = MIN_RETENTION_MS, log: structlog.stdlib.BoundLogger | None = None,
+    cfg: KafkaConfig, *, min_retention_ms: int = MIN_RETENTION_MS, log: structlog.typing.FilteringBoundLogger | None = None,
     admin_factory: Callable[..., Any] = AIOKafkaAdminClient,
 ) -> None:
     """Describe the contract's topics, refuse wrong ones, warn about risky ones, create the
@@ -237,7 +238,7 @@ async def ensure_topics(
 
 
 async def _create(
-    admin: AIOKafkaAdminClient, specs: list[TopicSpec], replication: int, log: structlog.stdlib.BoundLogger
+    admin: AIOKafkaAdminClient, specs: list[TopicSpec], replication: int, log: structlog.typing.FilteringBoundLogger
 ) -> None:
     new = [NewTopic(s.name, s.partitions, replication,
                     topic_configs={"cleanup.policy": "compact"} if s.compacted else {}) for s in specs]

@@ -1,4 +1,4 @@
-"""Prometheus metrics, and the HTTP server for ``/metrics``, ``/healthz`` and ``/readyz``.
+"""Prometheus metrics, and the paths :mod:`streamer.ops.probes` serves them and the probes on.
 
 Names are part of the operator contract (the Grafana dashboard in ``deploy/`` queries
 them); ``METRIC_NAMES`` lists them for the tests that keep the two in agreement.

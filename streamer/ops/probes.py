@@ -8,7 +8,7 @@ server starts again. Only cancellation leaves ``serve_http``.
 from __future__ import annotations
 
 import errno
-from typing import Callable
+from collections.abc import Callable
 
 import anyio
 import structlog
@@ -76,6 +76,7 @@ class _Server:
         log.info("serving metrics and probes", host=host, port=port, max_connections=MAX_CONNECTIONS)
         async with listener, anyio.create_task_group() as tg:
             for one in listener.listeners:
+                assert isinstance(one, SocketListener)  # what create_tcp_listener makes (typed as any Listener)
                 tg.start_soon(self._accept_loop, one, tg)
 
     async def _accept_loop(self, listener: SocketListener, tg: TaskGroup) -> None:

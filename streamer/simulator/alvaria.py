@@ -30,8 +30,8 @@ from starlette.routing import Route
 from streamer.simulator.alvaria_render import (
     CONTACT_LISTS,
     TEAMS,
-    Rules,
     WORK_TYPES,
+    Rules,
     UserView,
     channel_rows,
     holds_by_interaction,

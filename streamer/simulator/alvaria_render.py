@@ -34,7 +34,7 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from streamer.simulator.truth import AgentSnapshot, TruthActivity, TruthEvent, TruthInteraction
@@ -58,7 +58,7 @@ __all__ = [
     "presence_user",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 TEAMS: dict[str, str] = {"salesTeam": "Sales Team", "supportTeam": "Support Team"}
 """Team id -> name. ``salesTeam`` has every agent, ``supportTeam`` the odd-numbered ones."""
@@ -87,9 +87,9 @@ _TZ = re.compile(r"^([+-])(\d{1,2})(?::?(\d{2}))?(?::?(\d{2}))?$")
 def parse_tz_offset(value: str | None) -> timezone | None:
     """``tzOffset`` as the doc lists it (``Z``, ``+h``, ``+hh:mm``, ``-hhmm``, ...); None if invalid."""
     if value is None or value == "":
-        return timezone.utc
+        return UTC
     if value in ("Z", "z"):
-        return timezone.utc
+        return UTC
     m = _TZ.match(value.strip())
     if not m:
         return None
@@ -310,7 +310,9 @@ def team_row(team_id: str, views: Iterable[UserView]) -> dict[str, Any]:
 def channel_rows(work_type_id: str, snapshots: Sequence[AgentSnapshot],
                  ongoing: Sequence[TruthInteraction], now_ms: int) -> list[dict[str, Any]]:
     """``channelActivity`` of the (only) work type: inbound ACD voice calls by state."""
-    ringing, active, wrap = set(), {}, set()
+    ringing: set[str] = set()
+    active: dict[str, int] = {}
+    wrap: set[str] = set()
     for s in snapshots:
         for x in s.interactions:
             guid = x.interaction_guid or ""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-
 import socket
 import threading
 import time

@@ -188,7 +188,8 @@ def _walk(obj: Any, drift: bool, zoneless: bool, strings: bool, in_items: bool) 
     """Rewrite keys and values recursively; drift and strings only inside ``items``."""
     if isinstance(obj, dict):
         out: dict[str, Any] = {}
-        for key, value in obj.items():
+        src: dict[str, Any] = obj  # a decoded JSON object: its keys are strings
+        for key, value in src.items():
             inner = in_items or key == "items"
             new_key = FIELD_CASE_DRIFT.get(key, key) if drift and in_items else key
             out[new_key] = _walk(value, drift, zoneless, strings, inner)

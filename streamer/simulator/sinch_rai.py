@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from streamer.simulator.faults import Faults
+from streamer.simulator.sinch_http import guarded, guid_list, page, parse_time, quirks
 from streamer.simulator.sinch_render import (
     QUARTER_MS,
     agent_guid,
@@ -27,12 +28,7 @@ from streamer.simulator.sinch_render import (
     ceil_quarter,
     contact_stats,
     contacts_of,
-    guarded,
-    guid_list,
     iso,
-    page,
-    parse_time,
-    quirks,
     status_rows,
     time_category,
 )

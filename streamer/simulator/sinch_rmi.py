@@ -17,26 +17,28 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from streamer.simulator.faults import Faults
+from streamer.simulator.sinch_http import (
+    SinchApiError,
+    check_guid,
+    guarded,
+    guid_list,
+    page,
+    parse_time,
+    quirks,
+    sort_rows,
+)
 from streamer.simulator.sinch_render import (
     QUARTER_MS,
     QUEUES,
     AgentNow,
     SimContact,
-    SinchApiError,
     agent_guid,
     agent_name,
     agents_now,
     bucket_start,
-    check_guid,
     contacts_of,
-    guarded,
-    guid_list,
     iso,
-    page,
-    parse_time,
-    quirks,
     sguid,
-    sort_rows,
     status_rows,
 )
 from streamer.simulator.world import World

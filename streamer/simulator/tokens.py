@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 __all__ = ["TokenStore"]
 

@@ -7,9 +7,9 @@ Mounted at ``/vonage``: ``/vonage/agent-activities``, ``/vonage/agent-status``,
 from __future__ import annotations
 
 import math
-from hashlib import blake2b
 from bisect import bisect_left, bisect_right
 from collections.abc import Awaitable, Callable, Sequence
+from hashlib import blake2b
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
@@ -21,17 +21,17 @@ from starlette.routing import Route
 
 from streamer.simulator.faults import Faults
 from streamer.simulator.tokens import TokenStore
-from streamer.timeutil import parse_ts
 from streamer.simulator.truth import TruthActivity
 from streamer.simulator.vonage_render import (
     activity_item,
     activity_sort_key,
-    interaction_sort_key,
     interaction_item,
+    interaction_sort_key,
     iso,
     status_item,
 )
 from streamer.simulator.world import World
+from streamer.timeutil import parse_ts
 
 __all__ = ["vonage_app", "ACCEPT", "STATIC_TOKEN"]
 

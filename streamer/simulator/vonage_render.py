@@ -9,7 +9,7 @@ not give is not rendered.
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streamer.simulator.truth import (
@@ -22,7 +22,7 @@ from streamer.simulator.truth import (
 
 __all__ = ["iso", "activity_item", "status_item", "interaction_item", "activity_sort_key", "interaction_sort_key"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MEDIUM_MANAGER = "VCC"  # AA examples: "mediumManager": "VCC"
 SERVICE_NAME = "Report Gp 2"  # FAQ /interactions example: "serviceName"
 CONNECT_TO = "02034631242"  # FAQ /interactions example: "connectTo"

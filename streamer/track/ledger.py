@@ -9,7 +9,8 @@ state topic and replayed from the output tail).
 from __future__ import annotations
 
 import zlib
-from typing import Any, Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
+from typing import Any
 
 import msgspec
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Hashable, Mapping, Sequence
 from hashlib import blake2b
-from typing import Any, Generic, Hashable, Literal, Mapping, Sequence, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
@@ -28,8 +30,8 @@ def diff(before: Mapping[K, V], after: Mapping[K, V]) -> list[Change[K, V]]:
     """
     out: list[Change[K, V]] = []
     for key, new in after.items():
-        old = before.get(key, _MISSING)
-        if old is _MISSING:
+        old = before.get(key, _Missing.MISSING)
+        if old is _Missing.MISSING:
             out.append(Change("added", key, None, new))
         elif old != new:
             out.append(Change("changed", key, old, new))
@@ -46,11 +48,14 @@ def apply(before: Mapping[K, V], changes: Sequence[Change[K, V]]) -> dict[K, V]:
         if c.kind == "removed":
             out.pop(c.key, None)
         else:
-            out[c.key] = c.after  # type: ignore[assignment]
+            out[c.key] = c.after  # type: ignore[assignment]  # set on every change but a removal
     return out
 
 
-_MISSING: object = object()
+class _Missing(enum.Enum):
+    """A sentinel the type checker can tell apart from a value (``V`` may include None)."""
+
+    MISSING = enum.auto()
 
 
 class RawRows:
@@ -88,7 +93,7 @@ class RawRows:
         Outside a read (a :meth:`forget` came in the middle of it) every row is fresh."""
         if self._current is None:
             return True
-        digest = blake2b(raw, digest_size=16).digest()  # type: ignore[arg-type]  # Raw is a buffer
+        digest = blake2b(raw, digest_size=16).digest()
         keys = self._previous.get(digest)
         if keys is None:
             self._current[digest] = ()

@@ -10,7 +10,8 @@ lookback and which only a short overlap.
 
 from __future__ import annotations
 
-from typing import Iterable, TypeVar
+from collections.abc import Iterable
+from typing import TypeVar
 
 import msgspec
 
@@ -104,12 +105,12 @@ class WindowState(msgspec.Struct, frozen=True):
     vendor time is in ``seen``; before it, nothing is known."""
 
     @classmethod
-    def resumed(cls, cursor: Cursor, checkpointed_ms: int | None) -> "WindowState":
+    def resumed(cls, cursor: Cursor, checkpointed_ms: int | None) -> WindowState:
         """The state of a start or a reset: nothing remembered, so everything a read could
         have returned before the checkpointed cursor is a re-read (nothing, on a first run)."""
         return cls(cursor, (), checkpointed_ms if checkpointed_ms is not None else 0)
 
-    def admit(self, items: Iterable[tuple[str, int, T]]) -> tuple[list[T], "WindowState"]:
+    def admit(self, items: Iterable[tuple[str, int, T]]) -> tuple[list[T], WindowState]:
         """Keep the items (id, vendor ms, payload) not seen before, in input order.
 
         Does not move the cursor: call :meth:`close` once the whole window is read.
@@ -118,7 +119,7 @@ class WindowState(msgspec.Struct, frozen=True):
         kept, state = self.sort_out((i, t, t, p) for i, t, p in items)
         return [p for p, _ in kept], state
 
-    def sort_out(self, items: Iterable[tuple[str, int, int, T]]) -> tuple[list[tuple[T, bool]], "WindowState"]:
+    def sort_out(self, items: Iterable[tuple[str, int, int, T]]) -> tuple[list[tuple[T, bool]], WindowState]:
         """The items ``(id, first_ms, row_ms, payload)`` not seen before, in input order,
         each with whether it is a re-read (``first_ms`` before :attr:`known_from_ms`).
 
@@ -137,14 +138,14 @@ class WindowState(msgspec.Struct, frozen=True):
             kept.append((payload, first_ms < self.known_from_ms))
         return kept, WindowState(self.cursor, self.seen + tuple(added), self.known_from_ms)
 
-    def close(self, window_end: Cursor, *, lookback_ms: int) -> "WindowState":
+    def close(self, window_end: Cursor, *, lookback_ms: int) -> WindowState:
         """The window up to ``window_end`` is fully read: advance (never back) and prune
         the ids older than twice ``lookback_ms`` (the re-read horizon)."""
         cursor = max(self.cursor, window_end)
         horizon = cursor.ts_ms - 2 * lookback_ms
         return WindowState(cursor, tuple(s for s in self.seen if s.ts_ms >= horizon), max(self.known_from_ms, horizon))
 
-    def at(self, cursor: Cursor) -> "WindowState":
+    def at(self, cursor: Cursor) -> WindowState:
         """The same memory with the cursor moved forward to ``cursor`` (never back)."""
         return WindowState(max(self.cursor, cursor), self.seen, self.known_from_ms)
 

@@ -1,1 +1,1 @@
-"""Vendor implementations; one folder each, listed in :mod:`streamer.vendors.registry`."""
+"""Vendor implementations; one folder each, found by :mod:`streamer.vendors.registry`."""

@@ -10,7 +10,7 @@ import pkgutil
 import streamer.vendors
 from streamer.engine.source import VendorSpec
 
-__all__ = ["get", "names"]
+__all__ = ["get", "names", "reset"]
 
 _specs: dict[str, VendorSpec] | None = None
 
@@ -40,3 +40,10 @@ def get(name: str) -> VendorSpec | None:
 def names() -> list[str]:
     """Vendors implemented in this build, in discovery order."""
     return list(_discover())
+
+
+def reset() -> None:
+    """Forget the vendors found: the next look walks ``streamer.vendors.__path__`` again
+    (a test adds a folder of its own to it)."""
+    global _specs
+    _specs = None

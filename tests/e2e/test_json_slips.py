@@ -12,14 +12,13 @@ import msgspec
 import pytest
 
 from streamer.config.load import parse_config
-
 from streamer.config.model import SourceConfig
 from streamer.engine.emit import SourceContext
 from streamer.engine.rules import emit_with_rules
+from streamer.engine.source import Source
 from streamer.simulator.app import SimulatorThread
 from streamer.simulator.slips import SLIPS
 from streamer.simulator.world import World
-from streamer.engine.source import Source
 from streamer.track.ledger import Ledger
 from streamer.vendors.alvaria.source import AlvariaSource
 from streamer.vendors.registry import get as vendor_spec

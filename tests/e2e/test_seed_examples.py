@@ -12,8 +12,7 @@ import msgspec
 import pytest
 
 from streamer.kafka.broker import EmbeddedBroker
-
-from ..integration.harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for, write_config
+from tests.integration.harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for, write_config
 from tests.stub_http import JsonHandler, serve
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vonage"

@@ -23,11 +23,10 @@ import pytest
 
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.timeutil import parse_ts, to_ms
-
-from ..integration.harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for
-from ..integration.test_sinch import SECRET, sinch_config
-from ..unit.sinch._fixtures import SEED_EVENTS, verbatim
+from tests.integration.harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for
+from tests.integration.test_sinch import SECRET, sinch_config
 from tests.stub_http import JsonHandler, serve
+from tests.unit.vendors.sinch._fixtures import SEED_EVENTS, verbatim
 
 FOX = "E936C474B22311D38FBE0090279A922E"
 BASIC = "Basic c2ltOnNpbQ=="  # sim:sim

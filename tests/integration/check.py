@@ -6,12 +6,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-
 from streamer.config.model import KafkaConfig
 from streamer.simulator.vonage import processing_lag_ms
 from streamer.simulator.world import World
-
-from .harness import event_key, events, last_checkpoint, latest_checkpoints, truth_key, verify
+from tests.integration.harness import event_key, events, last_checkpoint, latest_checkpoints, truth_key, verify
 
 
 def derived_truth(world: World, cursor_ms: int, lookback_ms: int) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:

@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 
-from streamer.kafka.checkpoint import partitions, read_to_end
 from streamer.config.model import KafkaConfig, dump_config
 from streamer.errors import StreamerError
+from streamer.kafka.checkpoint import partitions, read_to_end
 from streamer.timeutil import parse_ts, to_ms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +73,7 @@ def write_config(
     return path
 
 
-STARTED: list["DaemonProcess"] = []
+STARTED: list[DaemonProcess] = []
 """Every daemon a test started; :func:`kill_leftovers` ends those a failed test left running."""
 
 
@@ -95,7 +95,7 @@ class DaemonProcess:
         self.env = {**os.environ, "IT_VONAGE_TOKEN": "sim-token", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "DaemonProcess":
+    def start(self) -> DaemonProcess:
         self.log_from = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
@@ -253,8 +253,8 @@ def assert_clean_log(log: Path, *secrets: str) -> None:
 
 def produce(bootstrap: str, prefix: str, topic: str, key: bytes, value: bytes | None) -> None:
     """Create the contract's topics under ``prefix`` and write one raw record (to stage trouble)."""
-    from streamer.kafka.publisher import Publisher
     from streamer.engine.emit import OutRecord
+    from streamer.kafka.publisher import Publisher
 
     async def go() -> None:
         pub = Publisher(embedded_kafka(bootstrap, topic_prefix=prefix))

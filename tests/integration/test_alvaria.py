@@ -16,20 +16,25 @@ import msgspec
 import pytest
 
 import streamer.simulator.tokens as sim_tokens
-
-from streamer.kafka.broker import EmbeddedBroker
 from streamer.errors import StreamerError
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.kafka.publisher import topic_names
 from streamer.simulator.alvaria_render import Rules
 from streamer.simulator.app import SimulatorThread
 from streamer.simulator.truth import TruthActivity, TruthInteraction
 from streamer.timeutil import parse_ts, to_ms
-from tests.unit.alvaria._fixtures import load, team_activity_changed, user_activity_changed
-
-from .harness import (
-    DaemonProcess, assert_clean_log, events, events_so_far, read_topic, unique_prefix, wait_for, write_config,
+from tests.integration.harness import (
+    DaemonProcess,
+    assert_clean_log,
+    events,
+    events_so_far,
+    read_topic,
+    unique_prefix,
+    wait_for,
+    write_config,
 )
 from tests.stub_http import JsonHandler, serve
+from tests.unit.vendors.alvaria._fixtures import load, team_activity_changed, user_activity_changed
 
 pytestmark = pytest.mark.integration
 

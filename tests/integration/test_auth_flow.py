@@ -10,14 +10,19 @@ import msgspec
 import pytest
 
 import streamer.simulator.tokens as sim_tokens
-
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.kafka.publisher import topic_names
 from streamer.simulator.app import SimulatorThread
-
-from .check import check_against_truth
-from .harness import (
-    DaemonProcess, assert_clean_log, cursor_past, events, health_events, read_topic, unique_prefix, write_config,
+from tests.integration.check import check_against_truth
+from tests.integration.harness import (
+    DaemonProcess,
+    assert_clean_log,
+    cursor_past,
+    events,
+    health_events,
+    read_topic,
+    unique_prefix,
+    write_config,
 )
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,8 @@ from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.simulator.world import World
 from streamer.timeutil import format_ts, from_ms
-
-from .check import derived_truth
-from .harness import ROOT, event_key, events, read_topic, truth_key, unique_prefix, write_config
+from tests.integration.check import derived_truth
+from tests.integration.harness import ROOT, event_key, events, read_topic, truth_key, unique_prefix, write_config
 
 pytestmark = pytest.mark.integration
 

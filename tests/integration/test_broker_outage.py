@@ -12,17 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.errors import KafkaUnavailableError
+from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.simulator.app import SimulatorThread
 from streamer.timeutil import parse_ts
-
-from .check import check_against_truth, check_with_verify
-from .harness import (
-    DaemonProcess, assert_clean_log, cursor_of, cursor_past, events, health_events, unique_prefix, wait_for,
+from tests.integration.check import check_against_truth, check_with_verify
+from tests.integration.harness import (
+    DaemonProcess,
+    assert_clean_log,
+    cursor_of,
+    cursor_past,
+    events,
+    health_events,
+    unique_prefix,
+    wait_for,
     write_config,
 )
-from .proxy import TcpProxy
+from tests.integration.proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 OUTAGE_S = int(os.environ.get("CCSTREAM_OUTAGE_S", "20"))

@@ -9,13 +9,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from streamer.kafka.broker import EmbeddedBroker
 from streamer.errors import KafkaUnavailableError
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.simulator.world import World
-
-from .check import check_against_truth
-from .harness import DaemonProcess, read_topic, unique_prefix, wait_for, write_config
+from tests.integration.check import check_against_truth
+from tests.integration.harness import DaemonProcess, read_topic, unique_prefix, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 SPAN_MS = 5 * 60_000

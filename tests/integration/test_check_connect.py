@@ -11,8 +11,7 @@ import pytest
 
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
-
-from .harness import ROOT, unique_prefix, write_config
+from tests.integration.harness import ROOT, unique_prefix, write_config
 
 pytestmark = pytest.mark.integration
 

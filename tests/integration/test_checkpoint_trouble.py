@@ -12,8 +12,15 @@ import pytest
 
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
-
-from .harness import DaemonProcess, events, events_so_far, health_events, produce, unique_prefix, write_config
+from tests.integration.harness import (
+    DaemonProcess,
+    events,
+    events_so_far,
+    health_events,
+    produce,
+    unique_prefix,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 SOURCE = "vonage-it"

@@ -17,14 +17,22 @@ from pathlib import Path
 
 import pytest
 
-from streamer.kafka.broker import EmbeddedBroker
 from streamer.cluster.status import GroupStatus, group_status
 from streamer.config.load import load_config
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
-
-from .check import check_sources
-from .harness import ROOT, DaemonProcess, assert_clean_log, events, latest_checkpoints, unique_prefix, vonage_source, \
-    wait_for, write_config
+from tests.integration.check import check_sources
+from tests.integration.harness import (
+    ROOT,
+    DaemonProcess,
+    assert_clean_log,
+    events,
+    latest_checkpoints,
+    unique_prefix,
+    vonage_source,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -21,10 +21,16 @@ import pytest
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.timeutil import format_ms, parse_ts
-
+from tests.integration.harness import (
+    DaemonProcess,
+    assert_clean_log,
+    events,
+    unique_prefix,
+    vonage_source,
+    wait_for,
+    write_config,
+)
 from tests.stub_http import JsonHandler, serve
-
-from .harness import DaemonProcess, assert_clean_log, events, unique_prefix, vonage_source, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,8 @@ import pytest
 
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
-
-from .check import check_against_truth, check_with_verify
-from .harness import DaemonProcess, assert_clean_log, cursor_past, unique_prefix, write_config
+from tests.integration.check import check_against_truth, check_with_verify
+from tests.integration.harness import DaemonProcess, assert_clean_log, cursor_past, unique_prefix, write_config
 
 pytestmark = pytest.mark.integration
 

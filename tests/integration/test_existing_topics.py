@@ -10,8 +10,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streamer.kafka.broker import EmbeddedBroker
-
-from .harness import DaemonProcess, unique_prefix, write_config
+from tests.integration.harness import DaemonProcess, unique_prefix, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,17 @@ import pytest
 
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
-
-from .check import check_against_truth
-from .harness import (
-    DaemonProcess, assert_clean_log, cursor_past, event_key, events, read_topic, truth_key, unique_prefix, wait_for,
+from tests.integration.check import check_against_truth
+from tests.integration.harness import (
+    DaemonProcess,
+    assert_clean_log,
+    cursor_past,
+    event_key,
+    events,
+    read_topic,
+    truth_key,
+    unique_prefix,
+    wait_for,
     write_config,
 )
 

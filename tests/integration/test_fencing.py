@@ -7,18 +7,17 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from streamer.kafka.broker import EmbeddedBroker
 from streamer.config.load import parse_config
 from streamer.config.model import StreamerConfig
 from streamer.engine.emit import OutRecord
+from streamer.engine.runner import SourceRunner
 from streamer.errors import FencedError
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.kafka.checkpoint import Checkpoint, StateStore, partitions, read_to_end
 from streamer.kafka.publisher import Publisher
 from streamer.ops.metrics import Metrics
-from streamer.engine.runner import SourceRunner
 from streamer.vendors import registry
-
-from .harness import embedded_kafka, unique_prefix, vonage_source
+from tests.integration.harness import embedded_kafka, unique_prefix, vonage_source
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,15 @@ import pytest
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.timeutil import parse_ts, to_ms
-
-from .harness import (
-    DaemonProcess, assert_clean_log, events, health_events, read_topic, unique_prefix, vonage_source, write_config,
+from tests.integration.harness import (
+    DaemonProcess,
+    assert_clean_log,
+    events,
+    health_events,
+    read_topic,
+    unique_prefix,
+    vonage_source,
+    write_config,
 )
 
 pytestmark = pytest.mark.integration

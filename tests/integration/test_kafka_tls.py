@@ -18,15 +18,22 @@ from typing import Any
 import httpx
 import pytest
 
-from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.config.load import load_config
 from streamer.config.model import KafkaConfig
+from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.simulator.app import SimulatorThread
-
-from .check import check_against_truth
-from .harness import ROOT, DaemonProcess, assert_clean_log, read_topic, unique_prefix, wait_for, write_config
-from .proxy import TcpProxy
-from ..pki import Pki, make_pki
+from tests.integration.check import check_against_truth
+from tests.integration.harness import (
+    ROOT,
+    DaemonProcess,
+    assert_clean_log,
+    read_topic,
+    unique_prefix,
+    wait_for,
+    write_config,
+)
+from tests.integration.proxy import TcpProxy
+from tests.pki import Pki, make_pki
 
 pytestmark = pytest.mark.integration
 

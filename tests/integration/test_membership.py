@@ -10,12 +10,10 @@ import anyio
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streamer.kafka.broker import EmbeddedBroker
 from streamer.cluster.membership import Membership
-
+from streamer.kafka.broker import EmbeddedBroker
+from tests.integration.harness import unique_prefix
 from tests.waiting import eventually
-
-from .harness import unique_prefix
 
 pytestmark = pytest.mark.integration
 SOURCES = [f"s{i:02d}" for i in range(12)]

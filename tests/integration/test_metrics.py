@@ -14,8 +14,7 @@ import pytest
 from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.ops.metrics import METRIC_NAMES
 from streamer.simulator.app import SimulatorThread
-
-from .harness import DaemonProcess, events, unique_prefix, wait_for, write_config
+from tests.integration.harness import DaemonProcess, events, unique_prefix, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -14,13 +14,21 @@ from urllib.parse import parse_qs, urlparse
 import msgspec
 import pytest
 
-from streamer.kafka.broker import EmbeddedBroker
-from streamer.kafka.publisher import record_size
 from streamer.engine.emit import OutRecord
 from streamer.errors import KafkaUnavailableError
+from streamer.kafka.broker import EmbeddedBroker
+from streamer.kafka.publisher import record_size
 from streamer.timeutil import format_ms, parse_ts, to_ms
-
-from .harness import DaemonProcess, assert_clean_log, events, last_checkpoint, read_topic, unique_prefix, wait_for, write_config
+from tests.integration.harness import (
+    DaemonProcess,
+    assert_clean_log,
+    events,
+    last_checkpoint,
+    read_topic,
+    unique_prefix,
+    wait_for,
+    write_config,
+)
 from tests.stub_http import JsonHandler, serve
 
 pytestmark = pytest.mark.integration

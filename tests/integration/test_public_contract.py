@@ -11,11 +11,10 @@ import jsonschema
 import pytest
 from cloudevents.v1.http import from_json
 
-from streamer.kafka.broker import EmbeddedBroker
 from streamer.contract.events import EVENT_SPECS
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
-
-from .harness import ROOT, DaemonProcess, events_so_far, read_topic, unique_prefix, write_config
+from tests.integration.harness import ROOT, DaemonProcess, events_so_far, read_topic, unique_prefix, write_config
 
 pytestmark = pytest.mark.integration
 SOURCES = {"vonage-it", "sinch-rmi", "sinch-rai", "alvaria"}

@@ -6,12 +6,11 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from streamer.kafka.broker import EmbeddedBroker
 from streamer.engine.emit import OutRecord
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.kafka.checkpoint import partitions, read_to_end
 from streamer.kafka.publisher import Ack, Publisher
-
-from .harness import embedded_kafka, unique_prefix
+from tests.integration.harness import embedded_kafka, unique_prefix
 
 pytestmark = pytest.mark.integration
 

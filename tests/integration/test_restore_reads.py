@@ -10,16 +10,15 @@ from typing import Any
 import anyio
 import pytest
 
-from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.config.model import KafkaConfig
 from streamer.engine.emit import OutRecord
 from streamer.errors import KafkaUnavailableError
 from streamer.kafka import checkpoint
+from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore
 from streamer.kafka.publisher import Publisher
-
-from .harness import unique_prefix
-from .proxy import TcpProxy
+from tests.integration.harness import unique_prefix
+from tests.integration.proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 

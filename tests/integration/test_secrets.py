@@ -6,13 +6,11 @@ import base64
 from pathlib import Path
 
 import msgspec
-
 import pytest
 
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
-
-from .harness import DaemonProcess, health_events, read_topic, unique_prefix, write_config
+from tests.integration.harness import DaemonProcess, health_events, read_topic, unique_prefix, write_config
 
 pytestmark = pytest.mark.integration
 CANARIES = {

@@ -7,14 +7,13 @@ import anyio
 import msgspec
 import pytest
 
-from streamer.kafka.broker import EmbeddedBroker
 from streamer.engine.emit import OutRecord
 from streamer.errors import CheckpointError
-from streamer.kafka.checkpoint import Checkpoint, StateStore, Restored
+from streamer.kafka.broker import EmbeddedBroker
+from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore
 from streamer.kafka.publisher import Publisher
 from streamer.track.ledger import EntityState
-
-from .harness import embedded_kafka, unique_prefix
+from tests.integration.harness import embedded_kafka, unique_prefix
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,6 @@ import msgspec
 import pytest
 
 from streamer.config.model import dump_config
-
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.simulator.sinch_render import agent_guid, group_guid, status_rows
@@ -24,11 +23,16 @@ from streamer.timeutil import parse_ts, to_ms
 from streamer.vendors.sinch.common import decode_rows
 from streamer.vendors.sinch.rai.models import AgentStatusHistoryRow
 from streamer.vendors.sinch.rai.source import log_steps
-
-from ..unit.sinch._fixtures import SEED_EVENTS
-from .harness import (
-    EMBEDDED_KAFKA, DaemonProcess, assert_clean_log, cursor_past, events, last_checkpoint, unique_prefix,
+from tests.integration.harness import (
+    EMBEDDED_KAFKA,
+    DaemonProcess,
+    assert_clean_log,
+    cursor_past,
+    events,
+    last_checkpoint,
+    unique_prefix,
 )
+from tests.unit.vendors.sinch._fixtures import SEED_EVENTS
 
 pytestmark = pytest.mark.integration
 

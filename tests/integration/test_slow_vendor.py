@@ -16,13 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from streamer.kafka.broker import EmbeddedBroker
 from streamer.errors import KafkaUnavailableError
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.timeutil import parse_ts
-
+from tests.integration.harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for, write_config
 from tests.stub_http import serve
-
-from .harness import DaemonProcess, assert_clean_log, events, unique_prefix, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -4,23 +4,22 @@ it claims only the output an earlier acked state covers (the rest is read back).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import anyio
 import msgspec
 import pytest
 
-from streamer.kafka.broker import EmbeddedBroker
 from streamer.config.load import parse_config
-from streamer.engine.emit import Draft, OutRecord
-from streamer.errors import KafkaUnavailableError
 from streamer.contract.events import AgentPresenceChanged, Presence
-from streamer.kafka.checkpoint import StateStore
-from streamer.kafka.publisher import Ack, Publisher
+from streamer.engine.emit import Draft, OutRecord
 from streamer.engine.runner import SourceRunner
 from streamer.engine.source import Endpoint, PollResult
-
-from .harness import EMBEDDED_KAFKA, events, unique_prefix
+from streamer.errors import KafkaUnavailableError
+from streamer.kafka.broker import EmbeddedBroker
+from streamer.kafka.checkpoint import StateStore
+from streamer.kafka.publisher import Ack, Publisher
+from tests.integration.harness import EMBEDDED_KAFKA, events, unique_prefix
 
 pytestmark = pytest.mark.integration
 T0 = 1_795_000_000_000

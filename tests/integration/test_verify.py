@@ -18,8 +18,16 @@ from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.simulator.world import World
 from streamer.timeutil import format_ms, parse_ts, to_ms
-
-from .harness import ROOT, DaemonProcess, events, produce, unique_prefix, verify, wait_for, write_config
+from tests.integration.harness import (
+    ROOT,
+    DaemonProcess,
+    events,
+    produce,
+    unique_prefix,
+    verify,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -14,14 +14,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.cluster.status import group_status
 from streamer.config.load import load_config
 from streamer.config.model import dump_config
+from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.simulator.app import SimulatorThread
-
-from .check import check_sources
-from .harness import DaemonProcess, latest_checkpoints, unique_prefix, vonage_source, wait_for, write_config
+from tests.integration.check import check_sources
+from tests.integration.harness import (
+    DaemonProcess,
+    latest_checkpoints,
+    unique_prefix,
+    vonage_source,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 

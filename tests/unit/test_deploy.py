@@ -15,11 +15,10 @@ import pytest
 import yaml
 
 from streamer import cli
-from streamer.ops import metrics
 from streamer.config.load import parse_config
 from streamer.config.model import StreamerConfig
-
-from ..pki import make_pki
+from streamer.ops import metrics
+from tests.pki import make_pki
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

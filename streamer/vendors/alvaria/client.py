@@ -19,10 +19,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import anyio
 import httpx
 
-from streamer.http.auth import Auth, OAuth2ClientCredentials
-from streamer.http.build import build_http
 from streamer.config.model import OAuth2AuthConfig, SourceConfig
 from streamer.errors import ConfigError, SkippableError
+from streamer.http.auth import Auth, OAuth2ClientCredentials
+from streamer.http.build import build_http
 from streamer.http.client import HttpClient, quote_segment
 from streamer.http.offload import decode_off_loop
 from streamer.secrets import Secret

@@ -3,24 +3,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 import msgspec
 
-from streamer.engine.emit import Draft
 from streamer.contract.events import (
     Presence,
     Workload,
     WorkState,
 )
+from streamer.engine.emit import Draft
 from streamer.engine.rules import LOGGED_OUT
+from streamer.http.tolerant import fold_key
 from streamer.timeutil import format_ts, to_ms
 from streamer.track.snapshot import digest as _digest
-from streamer.http.tolerant import fold_key
-from streamer.vendors.kit import drafts as kit
 from streamer.vendors.alvaria.models import (
     BadRecord,
     ChannelActivityRow,
@@ -31,6 +30,7 @@ from streamer.vendors.alvaria.models import (
     UserActivityRow,
     extra_fields,
 )
+from streamer.vendors.kit import drafts as kit
 
 __all__ = [
     "USER_ACTIVITY", "TEAM_ACTIVITY", "CHANNEL_ACTIVITY", "LIST_ACTIVITY", "PRESENCE_USERS", "STATES",

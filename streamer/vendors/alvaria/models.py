@@ -22,7 +22,19 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from streamer.errors import SkippableError
-from streamer.http.tolerant import CamelModel, UtcDateTime, as_utc, BadRecord, decode_body, decode_items, decode_json, decode_record, field_ci, fold_key, snippet
+from streamer.http.tolerant import (
+    BadRecord,
+    CamelModel,
+    UtcDateTime,
+    as_utc,
+    decode_body,
+    decode_items,
+    decode_json,
+    decode_record,
+    field_ci,
+    fold_key,
+    snippet,
+)
 
 __all__ = [
     "UtcDateTime",

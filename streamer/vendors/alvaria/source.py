@@ -27,18 +27,16 @@ honored), and a team that keeps failing does not starve the ones after it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
 import anyio
 import httpx
 
 from streamer.config.model import OAuth2AuthConfig, SourceConfig
-from streamer.errors import ConfigError
 from streamer.engine.source import PollResult, VendorSpec
-from streamer.vendors.kit.endpoints import PerKeyEndpoint, PerKeyStats, Sleep, VendorEndpoint, enabled_only
-from streamer.vendors.kit.helpers import split_bad
+from streamer.errors import ConfigError
 from streamer.vendors.alvaria.client import SCOPE, AlvariaClient, alvaria_http
 from streamer.vendors.alvaria.mapping import (
     CHANNEL_ACTIVITY,
@@ -54,6 +52,8 @@ from streamer.vendors.alvaria.mapping import (
     track_logged_on,
     track_users,
 )
+from streamer.vendors.kit.endpoints import PerKeyEndpoint, PerKeyStats, Sleep, VendorEndpoint, enabled_only
+from streamer.vendors.kit.helpers import split_bad
 
 __all__ = [
     "SPEC", "ALVARIA", "AlvariaSource", "Roster", "UserActivityEndpoint", "PresenceUsersEndpoint",

@@ -14,9 +14,9 @@ mapping. Endpoints that are really special subclass :class:`VendorEndpoint` dire
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, AsyncIterator, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 import msgspec
 
@@ -24,6 +24,7 @@ from streamer.config.model import SourceConfig
 from streamer.engine.emit import Draft
 from streamer.engine.source import Endpoint, PollResult, catchup_span_ms, endpoint_interval, window_settings
 from streamer.errors import RetriableError, SkippableError
+from streamer.http.tolerant import BadRecord
 from streamer.timeutil import from_ms
 from streamer.track.snapshot import KeyedDigests, RawRows
 from streamer.track.window import Cursor, WindowState
@@ -35,17 +36,18 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class Read(Protocol):
+class Read(Protocol[T_co]):
     """One response's rows, the unreadable ones as ``BadRecord``."""
 
     @property
-    def items(self) -> Sequence[Any]: ...
+    def items(self) -> Sequence[T_co | BadRecord]: ...
 
 
-R = TypeVar("R", bound=Read)
+R = TypeVar("R", bound="Read[Any]")
 
 
 class VendorEndpoint(Endpoint):
@@ -165,11 +167,37 @@ class StatsEndpoint(VendorEndpoint, Generic[T]):
     (queue status now) have no cursor and use the poll time as the event time.
     """
 
+    @overload
     def __init__(
         self,
         name: str,
         cfg: SourceConfig,
-        read: Callable[[datetime | None, datetime], Any],
+        read: Callable[[datetime, datetime], Awaitable[Read[T]]],
+        *,
+        to_draft: Callable[[T, int], Draft | None],
+        change_ms: Callable[[T], int | None],
+        bucket_ms: Callable[[T], int | None] | None = None,
+    ) -> None:
+        """A history endpoint: ``read(start, end)`` of a time range."""
+
+    @overload
+    def __init__(
+        self,
+        name: str,
+        cfg: SourceConfig,
+        read: Callable[[None, datetime], Awaitable[Read[T]]],
+        *,
+        to_draft: Callable[[T, int], Draft | None],
+        bucket_ms: Callable[[T], int | None] | None = None,
+    ) -> None:
+        """A snapshot endpoint: ``read(None, now)``."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: SourceConfig,
+        # start: a datetime for a history endpoint (change_ms given), None for a snapshot (see the overloads)
+        read: Callable[[Any, datetime], Awaitable[Read[T]]],
         *,
         to_draft: Callable[[T, int], Draft | None],
         change_ms: Callable[[T], int | None] | None = None,

@@ -20,26 +20,26 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Awaitable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from streamer.config.model import BasicAuthConfig, SourceConfig
-from streamer.errors import ConfigError, SkippableError
 from streamer.contract.events import (
     Presence,
     WorkState,
 )
+from streamer.errors import ConfigError, SkippableError
 from streamer.http.client import HttpClient
 from streamer.http.jsonrepair import repair_json, repair_refused
 from streamer.http.offload import decode_off_loop
 from streamer.http.paging import Paginator
-from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.http.tolerant import BadRecord, decode_items, decode_json, snippet
+from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.vendors.kit.endpoints import QUARTER_MS, floor_quarter
 
 __all__ = [

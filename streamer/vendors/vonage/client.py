@@ -13,6 +13,7 @@ from streamer.errors import SkippableError
 from streamer.http.client import HttpClient
 from streamer.http.offload import decode_off_loop
 from streamer.http.paging import PageNumberPaginator
+from streamer.http.tolerant import decode_items
 from streamer.timeutil import format_ts
 from streamer.vendors.vonage.models import (
     Activity,
@@ -22,7 +23,6 @@ from streamer.vendors.vonage.models import (
     Page,
     decode_envelope,
 )
-from streamer.http.tolerant import decode_items
 
 __all__ = [
     "VONAGE_ACCEPT",

@@ -7,10 +7,10 @@ from datetime import datetime
 
 import msgspec
 
-from streamer.engine.emit import Draft
 from streamer.contract.events import Presence, Workload
-from streamer.timeutil import from_ms, to_ms
+from streamer.engine.emit import Draft
 from streamer.http.tolerant import fold_key
+from streamer.timeutil import from_ms, to_ms
 from streamer.track.transfer import Leg, detect_transfers, leg_from_channel_events
 from streamer.vendors.kit import drafts as kit
 from streamer.vendors.vonage.models import Activity, AgentStatus, Channel, ChannelEvent, Interaction
@@ -144,8 +144,8 @@ def status_drafts(s: AgentStatus, endpoint: str = "agent-status") -> list[Draft]
         read = snapshot_presence(p.name, p.description)
         if read is not None:
             out.append(presence_draft(s.agent_id, _presence(read[0], read[1], p.eligible_for_routing, None), p.since, endpoint))
-    if s.workload is not None and s.workload.since is not None:
-        w = s.workload
+    w = s.workload
+    if w is not None and w.since is not None:
         out.append(workload_draft(s.agent_id, workload(w.calls, w.semi_live, w.non_live), w.since, endpoint))
     for i in s.interaction:
         if i.since is None or is_monitoring(i.reason):

@@ -10,15 +10,27 @@ becomes a :class:`BadRecord` that keeps the raw bytes for the dead-letter topic.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from streamer.errors import SkippableError
+from streamer.http.tolerant import (
+    BadRecord,
+    CamelModel,
+    UtcDateTime,
+    as_utc,
+    decode_body,
+    decode_items,
+    decode_json,
+    decode_record,
+    field_ci,
+    snippet,
+)
 from streamer.timeutil import parse_ts
-from streamer.http.tolerant import CamelModel, UtcDateTime, as_utc, BadRecord, decode_body, decode_items, decode_json, decode_record, field_ci, snippet
 
 __all__ = [
     "UtcDateTime",
@@ -246,6 +258,8 @@ def _decode_envelope(body: bytes) -> Envelope:
         env = _envelope.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         env = None  # odd case, a JSON slip, or not an object: the tolerant path says which
+    meta_raw: msgspec.Raw | None
+    up_to_raw: msgspec.Raw | None
     if env is not None and env.items is not None and env.meta is not None and env.upTo is not None:
         raws, meta_raw, up_to_raw = env.items, env.meta, env.upTo
     else:

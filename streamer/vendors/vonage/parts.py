@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import msgspec
 
-from streamer.timeutil import to_ms
 from streamer.http.tolerant import fold_key
+from streamer.timeutil import to_ms
 from streamer.vendors.vonage.models import Activity
 
 __all__ = ["PartEnd", "PartEnds", "is_monitoring"]

@@ -12,30 +12,31 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import Any
 
 import msgspec
 
-from streamer.http.build import build_http
 from streamer.config.model import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
 from streamer.engine.emit import Draft, draft_order, entity_key
-from streamer.errors import ConfigError
 from streamer.engine.source import PollResult, VendorSpec, lookback_schedule
+from streamer.errors import ConfigError
+from streamer.http.build import build_http
 from streamer.timeutil import from_ms, to_ms
 from streamer.track.snapshot import RawRows
 from streamer.track.window import Cursor, plan_windows
 from streamer.vendors.kit.endpoints import HistoryWindow, RowSnapshot, VendorEndpoint, enabled_only
 from streamer.vendors.kit.helpers import split_bad
 from streamer.vendors.vonage.client import VonageClient, vonage_headers
-from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction
-from streamer.vendors.vonage.parts import PartEnds
 from streamer.vendors.vonage.mapping import (
     activity_drafts,
     interaction_drafts,
     part_end_draft,
     status_drafts,
 )
+from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction
+from streamer.vendors.vonage.parts import PartEnds
 
 __all__ = [
     "SPEC", "VONAGE", "VonageSource", "AgentActivitiesEndpoint", "InteractionsEndpoint", "AgentStatusEndpoint",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from streamer.config.load import parse_config
-from streamer.ops.metrics import Metrics
 from streamer.engine.daemon import Daemon
+from streamer.ops.metrics import Metrics
 
 
 def test_ready_only_while_a_member_of_the_group() -> None:

@@ -7,12 +7,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.vendors.sinch.common import LANGUAGE, QUARTER_MS, RowsRead, SinchClient, read_whole
 from streamer.vendors.sinch.rai.models import AgentStatRow, AgentStatusHistoryRow, AgentStatusRow, ContactStatRow
 
 __all__ = ["RaiClient", "EPOCH_START"]
+
+T = TypeVar("T")
 
 EPOCH_START = "2000-01-01T00:00:00.000Z"
 """``startTime`` for "every agent": agentStatus filters on the latest change time."""
@@ -70,9 +73,9 @@ class RaiClient(SinchClient):
     async def agent_history(self, start: datetime, end: datetime) -> RowsRead[AgentStatRow]:
         return await self._stats("/agentHistory", start, end, AgentStatRow, contacts=False, language=False)
 
-    async def _stats(self, path: str, start: datetime, end: datetime, model: type, *, contacts: bool, language: bool,
-                     align: int = QUARTER_MS) -> RowsRead:
-        async def read(lo: int, hi: int | None) -> RowsRead:
+    async def _stats(self, path: str, start: datetime, end: datetime, model: type[T], *, contacts: bool, language: bool,
+                     align: int = QUARTER_MS) -> RowsRead[T]:
+        async def read(lo: int, hi: int | None) -> RowsRead[T]:
             params = _stats_params(from_ms(lo), from_ms(hi if hi is not None else to_ms(end)), contacts=contacts)
             return await self.rows(path, {**params, **(LANGUAGE if language else {})}, model)
 

@@ -12,6 +12,7 @@ import msgspec
 
 from streamer.engine.emit import Draft
 from streamer.timeutil import to_ms
+from streamer.vendors.kit import drafts as kit
 from streamer.vendors.sinch.common import (
     bucket_label,
     change_ms_of,
@@ -21,7 +22,6 @@ from streamer.vendors.sinch.common import (
     presence_transition,
     stats_values,
 )
-from streamer.vendors.kit import drafts as kit
 from streamer.vendors.sinch.rai.models import (
     AGENT_COUNTS,
     AGENT_DURATIONS,

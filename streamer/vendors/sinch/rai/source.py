@@ -18,16 +18,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
-
-from streamer.http.build import build_http
 from streamer.config.model import SourceConfig
 from streamer.engine.emit import Draft
 from streamer.engine.source import PollResult, VendorSpec
+from streamer.http.build import build_http
 from streamer.timeutil import from_ms, to_ms
 from streamer.track.window import Cursor, Window, WindowState, plan_windows
+from streamer.vendors.kit.endpoints import HistoryWindow, KeyedSnapshot, StatsEndpoint, VendorEndpoint, enabled_only
+from streamer.vendors.kit.endpoints import sort_out as kit_sort_out
+from streamer.vendors.kit.helpers import split_bad
 from streamer.vendors.sinch.common import (
     ROW_LIMIT,
     bucket_start_ms,
@@ -36,24 +38,21 @@ from streamer.vendors.sinch.common import (
     guid,
     sinch_headers,
 )
-from streamer.vendors.kit.endpoints import HistoryWindow, KeyedSnapshot, StatsEndpoint, VendorEndpoint, enabled_only
-from streamer.vendors.kit.endpoints import sort_out as kit_sort_out
-from streamer.vendors.kit.helpers import split_bad
 from streamer.vendors.sinch.rai.client import RaiClient
-from streamer.vendors.sinch.rai.models import (
-    AgentStatusHistoryRow,
-    AgentStatusRow,
-)
 from streamer.vendors.sinch.rai.mapping import (
     DEFER,
     PINPOINT_HORIZON_MS,
     PINPOINT_MARGIN_MS,
     agent_fields,
-    lookup_from,
     agent_stats_draft,
     contact_stats_draft,
     log_steps,
+    lookup_from,
     pinpoint,
+)
+from streamer.vendors.sinch.rai.models import (
+    AgentStatusHistoryRow,
+    AgentStatusRow,
 )
 
 __all__ = [
@@ -191,7 +190,7 @@ class AgentStatusEndpoint(KeyedSnapshot[str]):
 
     def _admit(self, drafts: list[tuple[int, Draft]], now_ms: int) -> list[Draft]:
         """Drop what either endpoint admitted already; remember the rest for both."""
-        owner: Any = self.history_ep if self.history_ep is not None else self
+        owner: AgentStatusHistoryEndpoint | AgentStatusEndpoint = self.history_ep if self.history_ep is not None else self
         fresh, state = sort_out(owner.window, drafts)
         if self.history_ep is None:
             state = state.close(Cursor(now_ms), lookback_ms=self.lookback_ms)
@@ -220,8 +219,9 @@ class AgentStatusEndpoint(KeyedSnapshot[str]):
             # start or restart): back to where the oldest of their current values was set.
             known = [a for a in changed if a in self.seen]
             new = [a for a in changed if a not in self.seen]
-            for group, since in ((known, lambda a: self._since_seen(a, now_ms)),
-                                 (new, lambda a: lookup_from(rows[a], now_ms))):
+            groups: tuple[tuple[list[str], Callable[[str], int]], ...] = (
+                (known, lambda a: self._since_seen(a, now_ms)), (new, lambda a: lookup_from(rows[a], now_ms)))
+            for group, since in groups:
                 if not group:
                     continue
                 start = max(min(since(a) for a in group), now_ms - PINPOINT_HORIZON_MS)

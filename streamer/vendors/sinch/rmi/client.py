@@ -8,8 +8,8 @@ from datetime import datetime
 from streamer.errors import SkippableError
 from streamer.http.client import quote_segment
 from streamer.http.offload import decode_off_loop
-from streamer.timeutil import format_ts
 from streamer.http.tolerant import BadRecord
+from streamer.timeutil import format_ts
 from streamer.vendors.sinch.common import LANGUAGE, RowsRead, SinchClient, decode_rows
 from streamer.vendors.sinch.rmi.models import Agent, Contact, ContactDetail, ContactSummary, QueueStatus
 

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from streamer.engine.emit import Draft
 from streamer.contract.events import (
     Workload,
     WorkState,
 )
+from streamer.engine.emit import Draft
 from streamer.timeutil import format_ts, to_ms
 from streamer.track.transfer import Leg, detect_transfers
+from streamer.vendors.kit import drafts as kit
 from streamer.vendors.sinch.common import (
     bucket_label,
     change_ms_of,
@@ -24,7 +25,6 @@ from streamer.vendors.sinch.common import (
     presence_transition,
     stats_values,
 )
-from streamer.vendors.kit import drafts as kit
 from streamer.vendors.sinch.rmi.models import (
     QUEUE_STATUS_COUNTS,
     QUEUE_STATUS_GROWING,

@@ -22,40 +22,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 
-from streamer.http.build import build_http
 from streamer.config.model import SourceConfig
 from streamer.engine.emit import Draft, draft_order
-from streamer.errors import SkippableError, StreamerError
 from streamer.engine.source import BadInput, PollResult, VendorSpec, window_settings
+from streamer.errors import SkippableError, StreamerError
+from streamer.http.build import build_http
 from streamer.timeutil import from_ms, to_ms
 from streamer.track.snapshot import KeyedDigests
+from streamer.vendors.kit.endpoints import KeyedSnapshot, StatsEndpoint, VendorEndpoint, enabled_only
+from streamer.vendors.kit.helpers import split_bad
 from streamer.vendors.sinch.common import (
+    RowsRead,
     change_ms_of,
     check_sinch,
     guid,
     sinch_headers,
 )
-from streamer.vendors.kit.endpoints import KeyedSnapshot, StatsEndpoint, VendorEndpoint, enabled_only
-from streamer.vendors.kit.helpers import split_bad
 from streamer.vendors.sinch.rmi.client import RmiClient
-from streamer.vendors.sinch.rmi.models import (
-    Contact,
-    ContactDetail,
-)
 from streamer.vendors.sinch.rmi.mapping import (
     FINAL_STATUSES,
-    contact_fields,
     agent_drafts,
     contact_drafts,
+    contact_fields,
     group_transfers,
     queue_status_draft,
     summary_draft,
+)
+from streamer.vendors.sinch.rmi.models import (
+    Contact,
+    ContactDetail,
+    ContactSummary,
+    QueueStatus,
 )
 
 __all__ = [
@@ -73,7 +76,7 @@ GROUP_MEMORY_MS = 15 * 60 * 1000
 
 
 def _day_start(now_ms: int) -> datetime:
-    return from_ms(now_ms - now_ms % 86_400_000).astimezone(timezone.utc)
+    return from_ms(now_ms - now_ms % 86_400_000).astimezone(UTC)
 
 
 class AgentsEndpoint(KeyedSnapshot[tuple[str, str]]):
@@ -209,11 +212,10 @@ class RmiSource:
         self.http = build_http(cfg, headers=sinch_headers(cfg))
         client = RmiClient(self.http, page_limit=cfg.page_limit)
 
-        async def queue_statuses(_start: datetime | None, _end: datetime) -> Any:
+        async def queue_statuses(_start: None, _end: datetime) -> RowsRead[QueueStatus]:
             return await client.queue_statuses()
 
-        async def summaries(start: datetime | None, _end: datetime) -> Any:
-            assert start is not None
+        async def summaries(start: datetime, _end: datetime) -> RowsRead[ContactSummary]:
             return await client.contact_summaries(start)
 
         all_eps: list[VendorEndpoint] = [

@@ -1,0 +1,188 @@
+"""SourceRunner on in-memory Kafka (tests/fakes.py): what a commit writes and in which
+order, what a failed send does to the next one, dead letters, gap and health events,
+and when the cursor moves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import msgspec
+import pytest
+
+from streamer.config.load import parse_config
+from streamer.config.model import StreamerConfig
+from streamer.contract.events import AgentPresenceChanged, Presence
+from streamer.engine.emit import Draft
+from streamer.engine.source import BadInput, Endpoint, PollResult
+from streamer.errors import KafkaUnavailableError, RetriableError, SkippableError
+from tests.fakes import FakeLog, Stepper, fakes
+from tests.waiting import eventually
+
+T0 = 1_795_000_000_000
+PREFIX = "cc"
+
+
+def config(**settings: Any) -> StreamerConfig:
+    return parse_config({
+        "kafka": {"topic_prefix": PREFIX, "partitions": 3},
+        "sources": [{"id": "s1", "vendor": "vonage", "base_url": "http://x", "auth": {"type": "bearer", "token": "t"}}],
+        **settings,
+    }, env={})
+
+
+def presence(agent: str, n: int) -> Draft:
+    p = Presence(name=f"state{n}", category="Ready")
+    return Draft(type="cc.agent.presence.changed", entity_id=agent, stream="presence", transition=f"state{n}",
+                 at_ms=T0 + n * 1000, value=msgspec.to_builtins(p), previous_type=Presence,
+                 payload=AgentPresenceChanged(agent_id=agent, previous=None, current=p, since="2026-11-19T00:00:00Z"),
+                 endpoint="agent-activities")
+
+
+class Scripted(Endpoint):
+    """Serves, on each poll, the next of ``script`` (a PollResult, or an exception to raise);
+    then nothing. Remembers the cursor each poll was given."""
+
+    name = "agent-activities"
+    history = True
+
+    def __init__(self, script: list[PollResult | Exception], interval: float = 1.0) -> None:
+        self.script = list(script)
+        self.interval = interval
+        self.cursors: list[int | None] = []
+        self.resets = 0
+
+    async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
+        self.cursors.append(cursor_ms)
+        if self.script:
+            step = self.script.pop(0)
+            if isinstance(step, Exception):
+                raise step
+            yield step
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def topics(log: FakeLog, since: int = 0) -> list[str]:
+    return [r.topic.removeprefix(PREFIX + ".") for r in log.written[since:]]
+
+
+def ids(log: FakeLog) -> list[str]:
+    return [msgspec.json.decode(r.value)["id"] for r in log.written
+            if r.topic in {f"{PREFIX}.agent", f"{PREFIX}.interaction", f"{PREFIX}.stats"} and r.value]
+
+
+def checkpoints(log: FakeLog) -> list[dict[str, Any]]:
+    return log.values(f"{PREFIX}.streamer.checkpoints")
+
+
+async def test_a_commit_publishes_events_then_state_with_the_checkpoint_last() -> None:
+    s = Stepper(config())
+    ep = Scripted([PollResult([presence("a1", 1), presence("a2", 1)], cursor_ms=T0 + 5000)])
+    await s.poll(ep, T0 + 10_000)
+    assert topics(s.log) == [
+        "streamer.checkpoints",  # the restore's, before anything else
+        "agent", "agent", "agent.current", "agent.current", "streamer.state", "streamer.state", "streamer.checkpoints",
+    ]
+    cp = checkpoints(s.log)[-1]
+    assert cp["cursors"] == {"agent-activities": T0 + 5000}
+    # it covers the output up to the previous commit only: this commit's events are the tail
+    assert not any(k.startswith(f"{PREFIX}.agent/") and v for k, v in cp["offsets"].items())
+    assert len(set(ids(s.log))) == 2
+
+
+async def test_a_failed_send_makes_the_next_commit_restore_first_and_nothing_is_published_twice() -> None:
+    s = Stepper(config())
+    ep = Scripted([PollResult([presence("a1", 1)], cursor_ms=T0 + 1000),
+                   PollResult([presence("a1", 2), presence("a2", 2)], cursor_ms=T0 + 2000),
+                   PollResult([presence("a1", 2), presence("a2", 2), presence("a3", 3)], cursor_ms=T0 + 3000)])
+    await s.poll(ep, T0 + 10_000)
+    restores = s.store.restores
+    s.publisher.fail_sends, s.publisher.land_failed = 1, True  # the events land, their ack is lost
+    with pytest.raises(KafkaUnavailableError):
+        await s.poll(ep, T0 + 11_000)
+    assert s.runner.needs_restore and ep.resets == 2  # forgotten: the re-poll reads the rows again
+    assert s.runner.checkpoint.cursors["agent-activities"] == T0 + 1000
+    await s.poll(ep, T0 + 12_000)  # the vendor serves the lost window again, and one more row
+    assert s.store.restores == restores + 1 and s.publisher.settles >= 1
+    assert ep.cursors == [None, T0 + 1000, T0 + 1000]
+    assert len(ids(s.log)) == len(set(ids(s.log))) == 4  # a1:1, a1:2, a2:2 (read back, not again), a3:3
+    assert s.runner.checkpoint.cursors["agent-activities"] == T0 + 3000
+
+
+async def test_the_cursor_moves_only_once_the_state_and_checkpoint_are_acked() -> None:
+    s = Stepper(config())
+    ep = Scripted([PollResult([presence("a1", 1)], cursor_ms=T0 + 1000),
+                   PollResult([presence("a1", 2)], cursor_ms=T0 + 2000)])
+    await s.poll(ep, T0)  # restore and first commit
+    original = s.publisher.send
+
+    async def send(records: Any) -> Any:
+        """The events are acked; the state and checkpoint send after them fails."""
+        if any(r.topic.endswith(".streamer.checkpoints") for r in records):
+            raise KafkaUnavailableError("kafka: checkpoint send failed (test)")
+        return await original(records)
+
+    s.publisher.send = send  # type: ignore[method-assign]
+    with pytest.raises(KafkaUnavailableError):
+        await s.poll(ep, T0 + 1000)
+    s.publisher.send = original  # type: ignore[method-assign]
+    assert [c["cursors"] for c in checkpoints(s.log)][-1] == {"agent-activities": T0 + 1000}
+    restarted = s.restart()  # a crash now: the cursor on Kafka is the acked one
+    await s.poll(Scripted([]), T0 + 2000)
+    assert restarted.checkpoint.cursors == {"agent-activities": T0 + 1000}
+
+
+async def test_bad_input_goes_to_dead_letters_and_the_rest_is_published() -> None:
+    s = Stepper(config())
+    ep = Scripted([PollResult([presence("a1", 1)], bad=[BadInput("unreadable row: expected int", b'{"x": "y"}')],
+                              cursor_ms=T0 + 1000)])
+    await s.poll(ep, T0)
+    assert [b.reason for b in s.bad] == ["unreadable row: expected int"]
+    assert s.bad[0].raw == b'{"x": "y"}' and s.bad[0].endpoint == "agent-activities"
+    assert len(ids(s.log)) == 1 and s.cursors == {"agent-activities": T0 + 1000}
+
+
+async def test_an_endpoint_down_too_long_publishes_a_gap_and_its_history_closes_it_as_fill() -> None:
+    cfg = config()
+    s = Stepper(cfg)
+    ep = Scripted([PollResult([], cursor_ms=T0), PollResult([presence("a1", 1)], cursor_ms=T0 + 60_000)])
+    await s.poll(ep, T0)
+    await s.poll(ep, T0 + int((cfg.gap_after_intervals + 1) * ep.interval * 1000))
+    gaps = [e for e in s.log.values(f"{PREFIX}.source") if e["type"] == "cc.source.gap"]
+    assert len(gaps) == 1 and gaps[0]["data"]["endpoint"] == "agent-activities"
+    assert s.log.values(f"{PREFIX}.agent")[0]["data"]["fill"] is True
+    ep.script.append(PollResult([presence("a1", 2)]))
+    await s.poll(ep, T0 + int((cfg.gap_after_intervals + 1.5) * 1000))  # polled in time: no gap
+    assert len([e for e in s.log.values(f"{PREFIX}.source") if e["type"] == "cc.source.gap"]) == 1
+
+
+async def test_the_loop_reports_health_and_dead_letters_a_skipped_poll() -> None:
+    cfg = config()
+    log, pub, store = fakes(cfg.kafka)
+    from streamer.engine.runner import SourceRunner
+
+    ep = Scripted([RetriableError("vendor: HTTP 503"), SkippableError("vendor: HTTP 400 body", raw=b"<html>"),
+                   PollResult([presence("a1", 1)], cursor_ms=T0)], interval=0.001)
+
+    class Src:
+        endpoints = [ep]
+
+        async def aclose(self) -> None:
+            pass
+
+    runner = SourceRunner(cfg.sources[0], cfg, pub, store, source=Src())  # type: ignore[arg-type]
+
+    def health() -> list[tuple[str | None, str]]:
+        return [(e["data"]["previous_status"], e["data"]["status"]) for e in log.values(f"{PREFIX}.source")
+                if e["type"] == "cc.source.health.changed"]
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(runner.run)
+        assert await eventually(lambda: len(health()) >= 2 and bool(ids(log)))
+        tg.cancel_scope.cancel()
+    assert health() == [(None, "degraded"), ("degraded", "healthy")]
+    assert [d["reason"] for d in log.values(f"{PREFIX}.deadletter")] == ["vendor: HTTP 400 body"]
+    assert len(ids(log)) == 1

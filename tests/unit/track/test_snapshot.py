@@ -1,0 +1,128 @@
+"""Keyed snapshot diff (property-based)."""
+
+from __future__ import annotations
+
+import msgspec
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streamer.track.snapshot import Change, RawRows, apply, diff
+
+snapshots = st.dictionaries(st.text(max_size=3), st.integers(0, 3), max_size=12)
+
+
+@given(snapshots)
+def test_diff_with_itself_is_empty(a: dict[str, int]) -> None:
+    assert diff(a, a) == []
+    assert diff(a, dict(a)) == []
+
+
+@given(snapshots, snapshots)
+def test_apply_diff_reaches_after(a: dict[str, int], b: dict[str, int]) -> None:
+    assert apply(a, diff(a, b)) == b
+
+
+@given(snapshots, snapshots)
+def test_kinds_are_right(a: dict[str, int], b: dict[str, int]) -> None:
+    changes = diff(a, b)
+    by_key = {c.key: c for c in changes}
+    assert len(by_key) == len(changes)  # one change per key
+    for k in set(a) | set(b):
+        c = by_key.get(k)
+        if k in a and k in b:
+            if a[k] == b[k]:
+                assert c is None
+            else:
+                assert c == Change("changed", k, a[k], b[k])
+        elif k in b:
+            assert c == Change("added", k, None, b[k])
+        else:
+            assert c == Change("removed", k, a[k], None)
+
+
+@given(snapshots, snapshots)
+def test_order_follows_after_then_removals(a: dict[str, int], b: dict[str, int]) -> None:
+    changes = diff(a, b)
+    kinds = [c.kind for c in changes]
+    if "removed" in kinds:
+        first = kinds.index("removed")
+        assert all(k == "removed" for k in kinds[first:])
+    present = [c.key for c in changes if c.kind != "removed"]
+    assert present == [k for k in b if k in present]
+
+
+def test_diff_example() -> None:
+    assert diff({"a": 1, "b": 2, "c": 3}, {"c": 3, "b": 5, "d": 0}) == [
+        Change("changed", "b", 2, 5),
+        Change("added", "d", None, 0),
+        Change("removed", "a", 1, None),
+    ]
+
+
+def test_apply_does_not_mutate_input() -> None:
+    a = {"x": 1}
+    apply(a, [Change("removed", "x", 1, None), Change("added", "y", None, 2)])
+    assert a == {"x": 1}
+
+
+def test_equal_bytes_are_unchanged() -> None:
+    assert diff({"a": b"row"}, {"a": b"row"}) == []
+
+
+def test_raw_rows_fresh_only_for_rows_not_served_byte_for_byte_before() -> None:
+    rows = RawRows()
+    rows.begin()
+    assert [rows.fresh(b'{"id":1}'), rows.fresh(msgspec.Raw(b'{"id":2}'))] == [True, True]
+    rows.end()
+    rows.begin()
+    assert rows.fresh(b'{"id":1}') is False
+    assert rows.fresh(b'{"id": 1}') is True  # re-formatted: looked at again (the ledger dedups)
+    assert rows.fresh(b'{"id":2,"x":0}') is True
+    rows.end()
+    assert len(rows) == 3
+
+
+def test_raw_rows_keep_the_previous_snapshot_until_one_is_read_to_its_end() -> None:
+    rows = RawRows()
+    rows.begin()
+    rows.fresh(b"a")
+    rows.end()
+    rows.begin()
+    rows.fresh(b"b")  # the read fails here: no end()
+    rows.begin()
+    assert rows.fresh(b"a") is False
+    rows.end()
+    rows.forget()
+    rows.begin()
+    assert rows.fresh(b"a") is True
+
+
+def test_a_forget_in_the_middle_of_a_read_leaves_nothing_remembered() -> None:
+    rows = RawRows()
+    rows.begin()
+    rows.fresh(b"a")
+    rows.end()
+    rows.begin()
+    assert rows.fresh(b"a") is False
+    rows.forget()  # another endpoint's commit failed while this one was reading
+    assert rows.fresh(b"a") is True
+    assert rows.end() == [] and len(rows) == 0
+    rows.begin()
+    assert rows.fresh(b"a") is True
+
+
+def test_raw_rows_report_the_keys_of_unchanged_rows_as_alive() -> None:
+    rows = RawRows()
+    rows.begin()
+    rows.fresh(b"call"), rows.fresh(b"idle")
+    fresh = rows.end()
+    assert len(fresh) == 2
+    rows.attach(fresh[0], ("interaction/1",))
+    rows.begin()
+    assert rows.fresh(b"call") is False and rows.fresh(b"idle") is False
+    rows.end()
+    assert rows.alive == ["interaction/1"]
+    rows.begin()
+    assert rows.fresh(b"call, wrapped") is True  # the row changed: decoded again, nothing kept alive by it
+    rows.end()
+    assert rows.alive == []
