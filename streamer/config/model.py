@@ -13,7 +13,7 @@ import re
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import msgspec
 import yaml
@@ -36,10 +36,15 @@ __all__ = [
     "SourceConfig",
     "StreamerConfig",
     "decode_config",
+    "decode_part",
+    "interpolate",
     "read_config_file",
     "parse_duration",
     "struct_schema",
+    "part_schema",
 ]
+
+T = TypeVar("T")
 
 MIN_RECORD_BYTES = 16384
 """Smallest ``kafka.max_record_bytes``: a dead letter, a health event and a state record must fit."""
@@ -153,23 +158,15 @@ class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A history read moves its cursor at most this far per commit: after a long gap it
     is read, published and checkpointed in windows this long, one at a time."""
     page_limit: int = 1000
-    api_key: Secret | None = None
-    """Sent as ``x-api-key`` (Alvaria: required; Sinch: for cloud API gateways)."""
-    org_id: str | None = None
-    """Alvaria organization id (the ``{orgId}`` in every path and the token realm)."""
-    team_ids: list[str] = []
-    """Alvaria teams to read (userActivity, teamActivity); empty: both off. Nothing is
-    discovered: the provisioning API that lists teams has no documented response."""
-    work_type_ids: list[str] = []
-    """Alvaria work types to read (channelActivity); empty: channelActivity off. Not
-    discovered either; presenceUsers never filters by work type (it asks for all)."""
-    contact_lists: list[str] = []
-    """Alvaria contact lists to read (listActivity); empty: listActivity off."""
     timeout: Duration = 10.0
     """Deadline for one whole HTTP exchange (token, connect, headers, entire body)."""
     max_attempts: int = 5
     max_body_bytes: int = 16 * 1024 * 1024
     """Largest response body, counted after inflating gzip/deflate (checked while reading)."""
+    options: Any = None
+    """Not a key of the file: the vendor's own keys (``VendorSpec.options``, a msgspec Struct),
+    written beside these in the file and decoded by ``streamer.config.load.parse_config``;
+    a vendor reads them through its typed accessor."""
 
 
 class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -270,11 +267,13 @@ def _dec_hook(type_: type, obj: Any) -> Any:
 _PATH = re.compile(r"^(.*?) - at `\$(.*)`$", re.S)
 
 
-def _translate(err: msgspec.ValidationError) -> ConfigError:
+def _translate(err: msgspec.ValidationError, prefix: str = "") -> ConfigError:
     msg = str(err)
     m = _PATH.match(msg)
     # msgspec leaves out the path for problems at the top level
     problem, where = (m.group(1), m.group(2).lstrip(".")) if m else (msg, "")
+    if prefix:
+        where = f"{prefix}.{where}" if where and not where.startswith("[") else prefix + where
     unknown = re.match(r"Object contains unknown field `(.+)`", problem)
     if unknown:
         key = unknown.group(1)
@@ -284,6 +283,23 @@ def _translate(err: msgspec.ValidationError) -> ConfigError:
         key = missing.group(1)
         return ConfigError(f"{where + '.' if where else ''}{key}: required key is missing")
     return ConfigError(f"{where or '<root>'}: {problem}")
+
+
+def interpolate(node: Any, path: str, env: Mapping[str, str] | None = None) -> Any:
+    """``node`` (a part of the file found at ``path``) with its ``${...}`` references replaced."""
+    return _walk(node, path, os.environ if env is None else env)
+
+
+def decode_part(node: Any, type_: type[T], path: str, env: Mapping[str, str] | None = None) -> T:
+    """Interpolate and validate one part of the file (found at ``path``, e.g. a vendor's
+    options of ``sources[1]``) into ``type_``, as :func:`decode_config` does the whole:
+    errors name the key (``sources[1].org_id: ...``)."""
+    env = os.environ if env is None else env
+    tree = _walk(node, path, env)
+    try:
+        return msgspec.convert(tree, type_, dec_hook=_dec_hook, strict=False)
+    except msgspec.ValidationError as e:
+        raise _translate(e, path) from None
 
 
 def decode_config(data: Any, env: Mapping[str, str] | None = None) -> StreamerConfig:
@@ -457,3 +473,8 @@ def struct_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "ccstream config"
     return schema
+
+
+def part_schema(type_: type) -> dict[str, Any]:
+    """JSON Schema of a part of the file decoded on its own (a vendor's options)."""
+    return msgspec.json.schema(type_, schema_hook=_schema_hook)

@@ -91,9 +91,14 @@ class Source(Protocol):
 
 
 class VendorSpec(msgspec.Struct, frozen=True):
-    """A vendor as the registry knows it: its endpoint names, a builder and a config check."""
+    """A vendor as the registry knows it: its endpoint names, a builder, a config check and
+    its own options."""
 
     name: str
     endpoints: tuple[str, ...]
     build: Callable[[SourceConfig], Source]
     check: Callable[[SourceConfig, str], None]
+    options: type[msgspec.Struct] | None = None
+    """The vendor's own config keys, written beside the common ones in a source's mapping: a
+    Struct (``forbid_unknown_fields``, every field with a default) that
+    ``streamer.config.load`` decodes into ``SourceConfig.options``; ``None``: none."""

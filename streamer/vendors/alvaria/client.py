@@ -36,6 +36,7 @@ from streamer.vendors.alvaria.models import (
     decode_list_activity,
     decode_rows,
 )
+from streamer.vendors.alvaria.options import alvaria_options
 
 __all__ = [
     "SCOPE",
@@ -109,14 +110,15 @@ def alvaria_http(
     """The source's HttpClient: OAuth2 (credentials in HTTP Basic) and ``x-api-key``."""
     if not isinstance(cfg.auth, OAuth2AuthConfig):
         raise ConfigError("auth.type: alvaria takes oauth2_client_credentials")
-    if cfg.org_id is None or cfg.api_key is None:
+    opts = alvaria_options(cfg)
+    if opts.org_id is None or opts.api_key is None:
         raise ConfigError("org_id and api_key are required for alvaria")
     a = cfg.auth
     oauth = OAuth2ClientCredentials(
-        token_url_with_realm(a.token_url, cfg.org_id), a.client_id, a.client_secret, a.scope or SCOPE,
+        token_url_with_realm(a.token_url, opts.org_id), a.client_id, a.client_secret, a.scope or SCOPE,
         credentials_in="basic", clock=clock,
     )
-    return build_http(cfg, auth=ApiKeyAuth(oauth, cfg.api_key), base_url=api_root(cfg.base_url),
+    return build_http(cfg, auth=ApiKeyAuth(oauth, opts.api_key), base_url=api_root(cfg.base_url),
                       headers={"accept": ACCEPT}, transport=transport, sleep=sleep)
 
 

@@ -52,6 +52,7 @@ from streamer.vendors.alvaria.mapping import (
     track_logged_on,
     track_users,
 )
+from streamer.vendors.alvaria.options import AlvariaOptions, alvaria_options
 from streamer.vendors.kit.endpoints import PerKeyEndpoint, PerKeyStats, Sleep, VendorEndpoint, enabled_only
 from streamer.vendors.kit.helpers import split_bad
 
@@ -77,7 +78,7 @@ class Roster:
 class UserActivityEndpoint(PerKeyEndpoint):
     def __init__(self, client: AlvariaClient, cfg: SourceConfig, roster: Roster, *, sleep: Sleep,
                  clock: Callable[[], float]) -> None:
-        super().__init__(USER_ACTIVITY, cfg.team_ids, cfg, sleep=sleep, clock=clock)
+        super().__init__(USER_ACTIVITY, alvaria_options(cfg).team_ids, cfg, sleep=sleep, clock=clock)
         self.client = client
         self.roster = roster
         self.state = UsersState()
@@ -133,20 +134,21 @@ class AlvariaSource:
         self, cfg: SourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic, sleep: Sleep = anyio.sleep,
     ) -> None:
-        assert cfg.org_id is not None  # checked by _check
+        opts = alvaria_options(cfg)
+        assert opts.org_id is not None  # checked by _check
         self.http = alvaria_http(cfg, transport=transport, clock=clock, sleep=sleep)
-        client = AlvariaClient(self.http, cfg.org_id)
+        client = AlvariaClient(self.http, opts.org_id)
         self.roster = Roster()
         kw: dict[str, Any] = {"sleep": sleep, "clock": clock}
         eps: list[VendorEndpoint] = []
-        if cfg.team_ids:
+        if opts.team_ids:
             eps.append(UserActivityEndpoint(client, cfg, self.roster, **kw))
-            eps.append(PerKeyStats(TEAM_ACTIVITY, cfg.team_ids, cfg, client.team_activity, team_drafts, **kw))
-        if cfg.work_type_ids:
-            eps.append(PerKeyStats(CHANNEL_ACTIVITY, cfg.work_type_ids, cfg, client.channel_activity, channel_drafts,
+            eps.append(PerKeyStats(TEAM_ACTIVITY, opts.team_ids, cfg, client.team_activity, team_drafts, **kw))
+        if opts.work_type_ids:
+            eps.append(PerKeyStats(CHANNEL_ACTIVITY, opts.work_type_ids, cfg, client.channel_activity, channel_drafts,
                                    **kw))
-        if cfg.contact_lists:
-            eps.append(PerKeyStats(LIST_ACTIVITY, cfg.contact_lists, cfg, client.list_activity, list_drafts, **kw))
+        if opts.contact_lists:
+            eps.append(PerKeyStats(LIST_ACTIVITY, opts.contact_lists, cfg, client.list_activity, list_drafts, **kw))
         eps.append(PresenceUsersEndpoint(client, cfg, self.roster))
         self.endpoints = enabled_only(eps)
         self.roster.ready = not any(e.name == USER_ACTIVITY for e in self.endpoints)
@@ -164,13 +166,14 @@ def _check(cfg: SourceConfig, path: str) -> None:
         raise ConfigError(f"{path}.auth.type: alvaria takes oauth2_client_credentials (client id and secret)")
     if cfg.auth.scope is not None and SCOPE not in cfg.auth.scope.split():
         raise ConfigError(f"{path}.auth.scope: alvaria needs the {SCOPE} scope (scopes are space-separated)")
-    if not cfg.org_id or not cfg.org_id.strip():
+    opts = alvaria_options(cfg)
+    if not opts.org_id or not opts.org_id.strip():
         raise ConfigError(f"{path}.org_id: required for alvaria")
-    if cfg.api_key is None or not cfg.api_key.reveal().strip():
+    if opts.api_key is None or not opts.api_key.reveal().strip():
         raise ConfigError(f"{path}.api_key: required for alvaria (sent as x-api-key)")
     for key in ("team_ids", "work_type_ids", "contact_lists"):
         seen: set[str] = set()
-        for i, value in enumerate(getattr(cfg, key)):
+        for i, value in enumerate(getattr(opts, key)):
             if not value.strip():
                 raise ConfigError(f"{path}.{key}[{i}]: must not be empty")
             if value in seen:
@@ -178,8 +181,10 @@ def _check(cfg: SourceConfig, path: str) -> None:
             seen.add(value)
     for name, key in _NEEDS.items():
         ep = cfg.endpoints.get(name)
-        if ep is not None and ep.enabled and not getattr(cfg, key):
+        if ep is not None and ep.enabled and not getattr(opts, key):
             raise ConfigError(f"{path}.endpoints.{name}: needs {path}.{key} (it is empty)")
 
 
-SPEC = ALVARIA = VendorSpec(name=VENDOR, endpoints=ENDPOINTS, build=AlvariaSource, check=_check)
+SPEC = ALVARIA = VendorSpec(
+    name=VENDOR, endpoints=ENDPOINTS, build=AlvariaSource, check=_check, options=AlvariaOptions,
+)

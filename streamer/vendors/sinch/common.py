@@ -39,8 +39,10 @@ from streamer.http.jsonrepair import repair_json, repair_refused
 from streamer.http.offload import decode_off_loop
 from streamer.http.paging import Paginator
 from streamer.http.tolerant import BadRecord, decode_items, decode_json, snippet
+from streamer.secrets import Secret
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.vendors.kit.endpoints import QUARTER_MS, floor_quarter
+from streamer.vendors.kit.helpers import options_of
 
 __all__ = [
     "ROW_LIMIT",
@@ -48,6 +50,7 @@ __all__ = [
     "QUARTER_MS",
     "read_whole",
     "guid",
+    "SinchOptions",
     "sinch_headers",
     "repair_sinch",
     "decode_rows",
@@ -92,11 +95,19 @@ def guid(value: str | None) -> str | None:
     return folded if _HEX32.match(folded) else (text or None)
 
 
+class SinchOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Sinch's own keys of a source (RMI and RAI alike), beside the common ones."""
+
+    api_key: Secret | None = None
+    """Sent as ``x-api-key``: for a Sinch interface behind a cloud API gateway."""
+
+
 def sinch_headers(cfg: SourceConfig) -> dict[str, str]:
     """Default headers: JSON, and the gateway's ``x-api-key`` when one is configured."""
     headers = {"accept": "application/json"}
-    if cfg.api_key is not None:
-        headers["x-api-key"] = cfg.api_key.reveal()
+    api_key = options_of(cfg, SinchOptions).api_key
+    if api_key is not None:
+        headers["x-api-key"] = api_key.reveal()
     return headers
 
 
@@ -265,9 +276,6 @@ def check_sinch(cfg: SourceConfig, path: str, vendor: str, suffix: str) -> None:
         raise ConfigError(f"{path}.auth.type: {vendor} takes basic")
     if not cfg.base_url.rstrip("/").endswith(suffix):
         raise ConfigError(f"{path}.base_url: {vendor} needs the interface root ending in {suffix}, got {cfg.base_url!r}")
-    for key in ("org_id", "team_ids", "work_type_ids", "contact_lists"):
-        if getattr(cfg, key):
-            raise ConfigError(f"{path}.{key}: not used by {vendor}")
     if cfg.page_limit > ROW_LIMIT:
         raise ConfigError(f"{path}.page_limit: at most {ROW_LIMIT} for {vendor} (the API's row limit)")
 

@@ -221,9 +221,6 @@ def with_default_scope(cfg: SourceConfig) -> SourceConfig:
 def _check(cfg: SourceConfig, path: str) -> None:
     if not isinstance(cfg.auth, (BearerAuthConfig, OAuth2AuthConfig)):
         raise ConfigError(f"{path}.auth.type: vonage takes bearer or oauth2_client_credentials")
-    for key in ("api_key", "org_id", "team_ids", "work_type_ids", "contact_lists"):
-        if getattr(cfg, key):
-            raise ConfigError(f"{path}.{key}: not used by vonage")
 
 
 SPEC = VONAGE = VendorSpec(

@@ -368,3 +368,52 @@ def test_dump_config_writes_repeated_values_out_so_they_load(tmp_path: Path) -> 
     path.write_text(dump_config(data))
     assert "*" not in path.read_text()
     assert [s.id for s in load_config(path).sources] == ["v0", "v1"]
+
+
+# --- a vendor's own options ----------------------------------------------------------------
+
+ALVARIA: dict[str, Any] = {
+    "id": "alv", "vendor": "alvaria", "base_url": "https://acme.via.aspect-cloud.net", "org_id": "${ORG}",
+    "api_key": "${KEY}", "team_ids": ["t1"],
+    "auth": {"type": "oauth2_client_credentials", "token_url": "https://t/x", "client_id": "c", "client_secret": "s"},
+}
+
+
+def test_a_vendors_options_are_decoded_by_its_struct_from_the_same_keys() -> None:
+    from streamer.vendors.alvaria.options import AlvariaOptions
+
+    src = parse_config({"sources": [ALVARIA]}, {"ORG": "acme", "KEY": "k-1"}).sources[0]
+    assert isinstance(src.options, AlvariaOptions)
+    assert (src.options.org_id, src.options.team_ids, src.options.work_type_ids) == ("acme", ["t1"], [])
+    assert src.options.api_key is not None and src.options.api_key.reveal() == "k-1"
+    assert parse_config(cfg_with(), ENV).sources[0].options is None  # vonage declares none
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"team_ids": "t1"}, "sources[0].team_ids: Expected `array`, got `str`"),
+        ({"team_ids": ["t1", 2]}, "sources[0].team_ids[1]: Expected `str`, got `int`"),
+        ({"org_id": "${NOPE}"}, "sources[0].org_id: environment variable NOPE is not set"),
+        ({"options": {"org_id": "x"}}, "sources[0].options: unknown key"),
+    ],
+)
+def test_a_vendor_option_error_names_its_key(override: dict[str, Any], expected: str) -> None:
+    assert error_of({"sources": [{**ALVARIA, **override}]}, {"ORG": "acme", "KEY": "k"}) == expected
+
+
+def test_another_vendors_key_is_refused_when_it_says_something() -> None:
+    assert error_of(cfg_with(team_ids=["t1"])) == "sources[0].team_ids: not used by vonage"
+    assert error_of(cfg_with(api_key="${K}"), {**ENV, "K": "k"}) == "sources[0].api_key: not used by vonage"
+    cfg = parse_config(cfg_with(team_ids=[], org_id=None, api_key="${K:-}"), ENV)  # says nothing: dropped
+    assert cfg.sources[0].options is None
+
+
+def test_the_config_schema_lists_every_vendors_options_with_who_uses_them() -> None:
+    from streamer.config.load import config_schema
+
+    props = config_schema()["$defs"]["SourceConfig"]["properties"]
+    assert "options" not in props
+    assert props["org_id"]["description"] == "used by alvaria only"
+    assert props["api_key"]["description"] == "used by alvaria, sinch_rai, sinch_rmi only"
+    assert props["api_key"]["anyOf"][0]["writeOnly"] is True

@@ -32,6 +32,7 @@ from streamer.vendors.kit.endpoints import sort_out as kit_sort_out
 from streamer.vendors.kit.helpers import split_bad
 from streamer.vendors.sinch.common import (
     ROW_LIMIT,
+    SinchOptions,
     bucket_start_ms,
     change_ms_of,
     check_sinch,
@@ -285,4 +286,4 @@ def _check(cfg: SourceConfig, path: str) -> None:
 
 ENDPOINTS = ("agentStatus", "agentStatusHistory", "contactStatistic", "agentStatistic", "contactHistory", "agentHistory")
 
-SPEC = VendorSpec(name=VENDOR, endpoints=ENDPOINTS, build=RaiSource, check=_check)
+SPEC = VendorSpec(name=VENDOR, endpoints=ENDPOINTS, build=RaiSource, check=_check, options=SinchOptions)

@@ -39,6 +39,7 @@ from streamer.vendors.kit.endpoints import KeyedSnapshot, StatsEndpoint, VendorE
 from streamer.vendors.kit.helpers import split_bad
 from streamer.vendors.sinch.common import (
     RowsRead,
+    SinchOptions,
     change_ms_of,
     check_sinch,
     guid,
@@ -237,4 +238,4 @@ def _check(cfg: SourceConfig, path: str) -> None:
 
 ENDPOINTS = ("agents", "contacts", "queueStatuses", "contactSummaries")
 
-SPEC = VendorSpec(name=VENDOR, endpoints=ENDPOINTS, build=RmiSource, check=_check)
+SPEC = VendorSpec(name=VENDOR, endpoints=ENDPOINTS, build=RmiSource, check=_check, options=SinchOptions)

@@ -15,6 +15,7 @@ from streamer.errors import FatalError, RetriableError, SkippableError
 from streamer.vendors.alvaria.client import AlvariaClient, ApiKeyAuth, api_root, token_url_with_realm
 from streamer.vendors.alvaria.client import alvaria_http as build_http
 from streamer.vendors.alvaria.models import TeamActivityRow, UserActivityRow
+from streamer.vendors.alvaria.options import alvaria_options
 from tests.unit.vendors.alvaria._fixtures import load
 
 SECRET = "canary-secret-51c0"
@@ -88,8 +89,9 @@ def make(vendor: Vendor, clock: Clock | None = None, sleeps: list[float] | None 
 
     cfg = source_cfg(**over)
     http = build_http(cfg, transport=httpx.MockTransport(vendor), clock=clock or Clock(), sleep=sleep)
-    assert cfg.org_id is not None
-    return AlvariaClient(http, cfg.org_id), http
+    org_id = alvaria_options(cfg).org_id
+    assert org_id is not None
+    return AlvariaClient(http, org_id), http
 
 
 async def test_token_request_and_api_request_shapes() -> None:

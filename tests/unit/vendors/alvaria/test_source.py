@@ -12,6 +12,7 @@ from streamer.config.load import parse_config
 from streamer.engine.source import Endpoint, PollResult
 from streamer.errors import ConfigError, RetriableError, SkippableError
 from streamer.vendors import registry
+from streamer.vendors.alvaria.options import alvaria_options
 from streamer.vendors.alvaria.source import AlvariaSource
 from tests.unit.vendors.alvaria._fixtures import load
 from tests.unit.vendors.alvaria.test_client import API_KEY, source_cfg
@@ -231,20 +232,21 @@ def test_a_valid_config_and_vonage_refusing_alvaria_keys() -> None:
     cfg = source_cfg(team_ids=["a", "b"], work_type_ids=["w"], contact_lists=["l"],
                      auth={"type": "oauth2_client_credentials", "token_url": "https://t", "client_id": "c",
                            "client_secret": "s"})  # no scope: reportingapi is asked for
-    assert cfg.team_ids == ["a", "b"]
+    assert alvaria_options(cfg).team_ids == ["a", "b"]
     with pytest.raises(ConfigError, match=r"sources\[0\].org_id: not used by vonage"):
         parse_config({"sources": [{"id": "v", "vendor": "vonage", "base_url": "http://x", "org_id": "o",
                                    "auth": {"type": "bearer", "token": "t"}}]}, env={})
 
 
 def _field_docs(cls_name: str) -> dict[str, str]:
-    """Attribute docstrings of a class in streamer/config/model.py (what the config reference says)."""
+    """Attribute docstrings of a class in streamer/vendors/alvaria/options.py (what the config
+    reference says of Alvaria's own keys)."""
     import ast
     import inspect
 
-    import streamer.config.model
+    import streamer.vendors.alvaria.options
 
-    tree = ast.parse(inspect.getsource(streamer.config.model))
+    tree = ast.parse(inspect.getsource(streamer.vendors.alvaria.options))
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
     docs: dict[str, str] = {}
     for a, b in zip(cls.body, cls.body[1:]):
@@ -259,7 +261,7 @@ def test_the_config_reference_says_what_an_empty_id_list_does() -> None:
     # the docs must not promise one; each list names the endpoints an empty list turns off
     from streamer.vendors.alvaria.source import _NEEDS
 
-    docs = _field_docs("SourceConfig")
+    docs = _field_docs("AlvariaOptions")
     for key in ("team_ids", "work_type_ids", "contact_lists"):
         text = docs[key]
         assert "discover or skip" not in text, (key, text)
