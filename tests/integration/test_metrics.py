@@ -14,7 +14,7 @@ import pytest
 from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.ops.metrics import METRIC_NAMES
 from streamer.simulator.app import SimulatorThread
-from tests.integration.harness import DaemonProcess, events, events_so_far, unique_prefix, wait_for, write_config
+from tests.integration.harness import DaemonProcess, events_so_far, unique_prefix, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 
