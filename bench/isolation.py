@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streamer.broker import EmbeddedBroker
-
 from bench.common import Figure, as_builtins, percentiles
+from streamer.kafka.broker import EmbeddedBroker
 from streamer.simulator.app import SimulatorThread
 from streamer.timeutil import parse_ts
 from tests.integration.harness import DaemonProcess, events, unique_prefix, vonage_source, write_config

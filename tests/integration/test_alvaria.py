@@ -147,16 +147,21 @@ def long_wraps_of(truth: list[TruthActivity], world_start: int, world_end: int) 
             and (a.end_ms or world_end) <= world_end - 500]
 
 
-def two_long_wraps_published(bootstrap: str, prefix: str, sim: SimulatorThread) -> bool:
-    """The run has gone on long enough: two long wraps in the world, each an active -> wrap
-    change on the topic (the run's other figures come with them)."""
-    wraps = long_wraps_of(sim.world.activities(), sim.world.start_ms, sim.world.now_ms())
+def long_wraps_published(bootstrap: str, prefix: str, sim: SimulatorThread, checked: list[int]) -> bool:
+    """The run has gone on long enough: two long wraps in the world, and every long wrap so
+    far an active -> wrap change on the topic (the run's other figures come with them).
+    On success, ``checked`` gets the world time the wraps were counted up to."""
+    now = sim.world.now_ms()
+    wraps = long_wraps_of(sim.world.activities(), sim.world.start_ms, now)
     if len(wraps) < 2:
         return False
     published = {(e["subject"], _floor_s(to_ms(parse_ts(e["data"]["since"]))))
                  for e in events_so_far(bootstrap, prefix, "agent")
                  if e["type"] == "cc.agent.state.changed" and e["data"]["current"]["raw"] == "wrap"}
-    return sum((a.agent_id, _floor_s(a.start_ms)) in published for a in wraps) >= 2
+    if not all((a.agent_id, _floor_s(a.start_ms)) in published for a in wraps):
+        return False
+    checked.append(now)
+    return True
 
 
 def test_world_state_changes_and_team_counts(
@@ -171,14 +176,15 @@ def test_world_state_changes_and_team_counts(
         cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, **src)
         daemon = DaemonProcess(cfg, log, env=ENV).start()
         daemons.append(daemon)
-        daemon.wait_until(lambda: two_long_wraps_published(broker.bootstrap, prefix, sim),
-                          "two wraps long enough for a 1 s poll published", timeout=90)
+        checked: list[int] = []
+        daemon.wait_until(lambda: long_wraps_published(broker.bootstrap, prefix, sim, checked),
+                          "two wraps long enough for a 1 s poll, and every such wrap, published", timeout=90)
         assert daemon.terminate() == 0, log.read_text()[-3000:]
         served = sim.faults.settings()
         truth = sim.world.activities()
         holds = hold_times(sim.world.interactions())
         derived = rule_times(truth, holds, sim.world.speed)
-        world_start, world_end = sim.world.start_ms, sim.world.now_ms()
+        world_start = sim.world.start_ms
 
     evs = events(broker.bootstrap, prefix, "agent", "stats", "source")
     assert len({e["id"] for e in evs}) == len(evs)
@@ -219,7 +225,7 @@ def test_world_state_changes_and_team_counts(
     # some of the states only the simulator's rules give were published, and checked above
     assert raws.keys() & {"held", "park", "parkwarning", "preview", "reserved", "loggedon", "wrapwarning"}, raws
     # every wrap long enough for a 1 s poll (the world's own, seeded) is there, exactly once
-    long_wraps = long_wraps_of(truth, world_start, world_end)
+    long_wraps = long_wraps_of(truth, world_start, checked[-1])  # those the daemon had time to poll
     assert len(long_wraps) >= 2, long_wraps
     seen = Counter((agent, since) for agent, since, _ in active_to_wrap)
     for a in long_wraps:

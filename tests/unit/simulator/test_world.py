@@ -192,3 +192,21 @@ def test_calls_waiting_too_long_are_abandoned(clock: FakeClock) -> None:
         assert queue.properties is not None
         expected = "Delivered" if len(i.channels) > 1 else "Abandoned"  # re-queued after NoAnswer
         assert queue.properties["result"] == expected
+
+
+def test_interactions_are_copies_a_reader_cannot_change_the_truth() -> None:
+    world = _run(3, 120, 120)
+    first = world.interactions()
+    assert first and any(ch.events for i in first for ch in i.channels)
+    for i in first:
+        i.status = "changed"
+        for ch in i.channels:
+            ch.end_reason = "changed"
+            for e in ch.events:
+                e.name = "changed"
+                if e.properties is not None:
+                    e.properties["changed"] = True
+            ch.events.clear()
+        i.channels.clear()
+    again = world.interactions()
+    assert again == _run(3, 120, 120).interactions() and again != first
