@@ -6,7 +6,7 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamer.track.snapshot import Change, RawRows, apply, diff
+from streamer.track.snapshot import Change, KeyedDigests, RawRows, apply, diff
 
 snapshots = st.dictionaries(st.text(max_size=3), st.integers(0, 3), max_size=12)
 
@@ -126,3 +126,40 @@ def test_raw_rows_report_the_keys_of_unchanged_rows_as_alive() -> None:
     assert rows.fresh(b"call, wrapped") is True  # the row changed: decoded again, nothing kept alive by it
     rows.end()
     assert rows.alive == []
+
+
+def test_keyed_digests_report_an_entity_changed_on_first_sight_and_when_what_it_says_differs() -> None:
+    d: KeyedDigests[str] = KeyedDigests()
+    d.begin()
+    assert [d.changed("a", ["Ready", 1]), d.changed("b", ["Away", 2])] == [True, True]
+    d.end()
+    d.begin()
+    assert d.changed("a", ["Ready", 1]) is False
+    assert d.changed("b", ["Ready", 2]) is True
+    d.end()
+    d.begin()  # "a" is gone from this snapshot: it is new again when it comes back
+    d.changed("b", ["Ready", 2])
+    d.end()
+    d.begin()
+    assert d.changed("a", ["Ready", 1]) is True and len(d) == 1
+
+
+def test_keyed_digests_keep_an_unhandled_change_and_the_previous_snapshot_until_one_ends() -> None:
+    d: KeyedDigests[str] = KeyedDigests()
+    d.begin()
+    d.changed("a", 1)
+    d.end()
+    d.begin()
+    assert d.changed("a", 2) is True
+    d.keep("a")  # not handled yet (deferred): still changed next time
+    assert d.changed("new", 0) is True
+    d.keep("new")
+    d.end()
+    d.begin()
+    assert d.changed("a", 2) is True and d.changed("new", 0) is True
+    d.begin()  # that read failed: no end(), the previous snapshot stays
+    assert d.changed("a", 1) is False
+    d.end()
+    d.forget()
+    d.begin()
+    assert d.changed("a", 1) is True
