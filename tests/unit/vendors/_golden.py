@@ -30,7 +30,7 @@ def check_golden(relpath: str, events: list[dict[str, Any]]) -> None:
         path.write_text(text)
         return
     if not path.exists():
-        pytest.fail(f"golden file {path} is missing; run UPDATE_GOLDEN=1 pytest {__package__.replace('.', '/')}/test_golden.py")
+        pytest.fail(f"golden file {path} is missing; run the test again with UPDATE_GOLDEN=1 and read what it wrote")
     expected = path.read_text()
     if text != expected:
         assert json.loads(text) == json.loads(expected), f"events differ from {path} (UPDATE_GOLDEN=1 to regenerate)"
