@@ -20,7 +20,8 @@ from tests.contract.extra_vendor.facade import FACADE
 from tests.contract.facades import Facade, register
 from tests.contract.test_vendors import sim as _sim_of_every_vendor
 from tests.contract.test_vendors import (  # noqa: F401 - collected here, with this module's fixtures
-    # echo neither pages nor uses tokens: the paging and token tests are for vendors that do
+    # echo neither pages nor uses tokens: the paging and token tests are for vendors that do;
+    # nor has it a vendor's documentation: no documented example for the golden test to serve
     test_a_restart_reads_back_and_publishes_nothing_twice,
     test_an_unreadable_response_is_a_dead_letter_and_the_source_goes_on,
     test_publishes_its_event_types_each_once,

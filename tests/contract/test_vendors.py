@@ -6,7 +6,9 @@ the real ``SourceRunner`` against the simulator over HTTP, on in-memory Kafka.
 - restarted on the same Kafka it reads its state back and publishes nothing twice;
 - an unreadable response goes to the dead letters and the source goes on;
 - small pages give the events big pages give;
-- a token that expires mid-run is replaced and the source goes on.
+- a token that expires mid-run is replaced and the source goes on;
+- its documented examples, served verbatim by a plain HTTP stub (no simulator), give
+  its golden events (``UPDATE_GOLDEN=1`` rewrites them: read the diff).
 
 A vendor's facade (tests/contract/facades/<vendor>.py) says how to configure it for the
 simulator and what to expect. The simulated world has a few minutes of past, so one poll
@@ -15,9 +17,12 @@ reads plenty; tests wait on conditions (every endpoint polled), never on time.
 
 from __future__ import annotations
 
+import email.utils
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import msgspec
@@ -28,9 +33,12 @@ from streamer.config.model import StreamerConfig
 from streamer.engine.runner import SourceRunner
 from streamer.simulator.app import SimulatorThread
 from streamer.simulator.world import World
+from streamer.timeutil import parse_ts, to_ms
 from streamer.vendors import registry
-from tests.contract.facades import Facade, facade
-from tests.fakes import FakeLog, fakes
+from tests.contract.facades import Facade, Verbatim, facade
+from tests.fakes import FakeLog, Stepper, fakes
+from tests.stub_http import JsonHandler, serve
+from tests.unit.vendors._golden import check_golden
 from tests.waiting import eventually
 
 HISTORY_S = 240.0
@@ -187,3 +195,88 @@ async def test_a_token_expiring_mid_run_is_replaced(token_vendor: Facade, sim: S
     await run.until_polled(times=2, also=lambda: tokens() > first + 1)  # the source went on through refreshes
     assert run.dead_letters() == []
     ids_once(run.events())
+
+
+# --- golden events from the vendor's documented examples ----------------------------------
+
+STUB_TOKEN = "contract-token"
+
+
+class VerbatimStub:
+    """What a plain HTTP server of documented examples serves now (``case``), and the
+    requests it got: (method, path, authorization)."""
+
+    def __init__(self, token_path: str | None) -> None:
+        self.token_path = token_path
+        self.case: Verbatim | None = None
+        self.got: list[tuple[str, str, str]] = []
+
+    def serve(self, case: Verbatim) -> None:
+        self.case, self.got = case, []
+
+
+@contextmanager
+def verbatim_stub(token_path: str | None) -> Iterator[tuple[str, VerbatimStub]]:
+    """A plain HTTP server of the stub's case's bodies, byte for byte, whatever the query
+    (and an OAuth2 token at ``token_path``); yields its URL and the stub. One server for
+    all of a vendor's cases: stopping one takes up to half a second."""
+    stub = VerbatimStub(token_path)
+
+    class Handler(JsonHandler):
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            assert stub.case is not None
+            return email.utils.formatdate(to_ms(parse_ts(stub.case.at)) / 1000, usegmt=True)  # the poll's instant
+
+        def do_GET(self) -> None:  # noqa: N802 - stdlib API
+            assert stub.case is not None
+            url = urlsplit(self.path)
+            stub.got.append(("GET", url.path, self.headers.get("authorization", "")))
+            offset = parse_qs(url.query).get("offset", ["0"])[0]
+            body = stub.case.bodies.get(url.path)
+            if body is None:
+                self.send_json(404, b'{"message": "no example at this path"}')
+            elif stub.case.later_pages is not None and offset != "0":
+                self.send_json(200, stub.case.later_pages)
+            else:
+                self.send_json(200, body)
+
+        def do_POST(self) -> None:  # noqa: N802 - stdlib API
+            url = urlsplit(self.path)
+            stub.got.append(("POST", url.path, self.headers.get("authorization", "")))
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            if url.path != stub.token_path:
+                self.send_json(404, b'{"message": "not a token endpoint"}')
+                return
+            self.send_json(200, msgspec.json.encode({"access_token": STUB_TOKEN, "token_type": "Bearer",
+                                                     "expires_in": 3600}))
+
+    with serve(Handler) as url:
+        yield url, stub
+
+
+async def test_its_documented_examples_give_its_golden_events(vendor: Facade) -> None:
+    assert vendor.verbatim, f"{vendor.name}: its facade declares no documented example (Facade.verbatim)"
+    spec = registry.get(vendor.name)
+    assert spec is not None
+    with verbatim_stub(vendor.token_path) as (url, stub):
+        for case in vendor.verbatim:
+            stub.serve(case)
+            cfg = config(vendor, url, source_id="golden", **case.config)
+            source = spec.build(cfg.sources[0])  # a new source per case: nothing remembered across cases
+            steps = Stepper(cfg)
+            try:
+                endpoints = {ep.name: ep for ep in source.endpoints}
+                for name in case.polls:
+                    await steps.poll(endpoints[name], to_ms(parse_ts(case.at)))
+            finally:
+                await source.aclose()
+            got = stub.got
+            assert steps.bad == [], (case.name, steps.bad)
+            assert {p for m, p, _ in got if m == "GET"} == set(case.bodies), (case.name, got)  # every example was read
+            assert all(a for m, _, a in got if m == "GET"), got  # and with credentials
+            if any(m == "POST" for m, _, _ in got):  # OAuth2: with the token the stub issued
+                assert {a for m, _, a in got if m == "GET"} == {f"Bearer {STUB_TOKEN}"}, got
+            evs = steps.events()
+            ids_once(evs)
+            # observedtime is the runner's clock, fixed here: no field depends on the wall time
+            check_golden(f"{vendor.name}/contract_{case.name}.events.json", evs)
