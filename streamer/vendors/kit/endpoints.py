@@ -265,19 +265,20 @@ class PerKeyEndpoint(VendorEndpoint):
         super().__init__(name, cfg)
         self.keys = list(keys)
         self._sleep = sleep
-        self._clock = clock
+        self.clock = clock
+        """Seconds, monotonic: spreads a round's requests and times each one's events."""
         self._start = 0
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
         n = len(self.keys)
         order = self.keys[self._start:] + self.keys[: self._start]
-        t0 = self._clock()
+        t0 = self.clock()
         skipped: list[tuple[str, SkippableError]] = []
         for i, (key, offset) in enumerate(zip(order, spread_offsets(n, self.interval))):
-            delay = t0 + offset - self._clock()
+            delay = t0 + offset - self.clock()
             if delay > 0:
                 await self._sleep(delay)
-            at_ms = now_ms + max(0, round((self._clock() - t0) * 1000))
+            at_ms = now_ms + max(0, round((self.clock() - t0) * 1000))
             try:
                 result = await self.poll_one(key, at_ms)
             except SkippableError as exc:
