@@ -16,12 +16,17 @@ from tests.integration.check import check_against_truth, check_with_verify
 from tests.integration.harness import DaemonProcess, assert_clean_log, cursor_past, unique_prefix, write_config
 
 pytestmark = pytest.mark.integration
+QUICK_TAKEOVER = {"session_timeout": "2500ms", "heartbeat_interval": "300ms", "lease_margin": "800ms"}
+"""A daemon started after a SIGKILL joins the group only once the killed member's session
+has timed out: a short session keeps these single-daemon crash tests short. The fencing
+they rely on holds at any session length (test_cluster.py runs the defaults)."""
 
 
 def test_history_of_a_30s_run_is_published_exactly_once_in_order(broker: EmbeddedBroker, tmp_path: Path) -> None:
     with SimulatorThread(seed=11, agents=24) as sim:
         prefix = unique_prefix()
-        cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=f"{sim.base_url}/vonage")
+        cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=f"{sim.base_url}/vonage",
+                           cluster=QUICK_TAKEOVER)
         daemon = DaemonProcess(cfg, tmp_path / "daemon.log").start()
         # a 30 s run: its history is checkpointed as published up to 30 s into the world
         daemon.wait_until(cursor_past(broker.bootstrap, prefix, "vonage-it", "agent-activities", sim.world.start_ms + 30_000),
@@ -50,7 +55,8 @@ def test_restarts_clean_and_sigkill_resume_without_duplicates_or_gaps(broker: Em
     started = time.monotonic()
     with SimulatorThread(seed=5, agents=20) as sim:
         prefix = unique_prefix()
-        cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=f"{sim.base_url}/vonage")
+        cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=f"{sim.base_url}/vonage",
+                           cluster=QUICK_TAKEOVER)
         log = tmp_path / "daemon.log"
         kills = 0
         for _ in range(KILLS):
@@ -80,7 +86,8 @@ def test_crash_at_each_critical_point_loses_and_duplicates_nothing(
     is restarted until the run is over; then one clean run, and the usual comparison."""
     with SimulatorThread(seed=9, agents=12) as sim:
         prefix = unique_prefix()
-        cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=f"{sim.base_url}/vonage")
+        cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=f"{sim.base_url}/vonage",
+                           cluster=QUICK_TAKEOVER)
         log = tmp_path / "daemon.log"
         # At least 14 s of run, and at least three crashes: how many commits a run makes
         # before its draw comes up is random, so the run goes on (up to 60 s) until it has them.
@@ -110,7 +117,8 @@ def test_crash_during_restore_of_an_unflushed_tail(broker: EmbeddedBroker, tmp_p
     rng = random.Random(77)
     with SimulatorThread(seed=10, agents=12) as sim:
         prefix = unique_prefix()
-        cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=f"{sim.base_url}/vonage")
+        cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=f"{sim.base_url}/vonage",
+                           cluster=QUICK_TAKEOVER)
         log = tmp_path / "daemon.log"
         for _ in range(3):
             daemon = DaemonProcess(cfg, log).start()
