@@ -25,7 +25,9 @@ def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write per line: `--workers N` children share the parent's stderr, and print()'s
+        # separate write of the newline let their lines run together.
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
     # aiokafka logs connection errors at ERROR level on every retry; ours say it once.
