@@ -6,13 +6,10 @@ Regenerate with ``UPDATE_GOLDEN=1 pytest tests/unit/vendors/alvaria/test_golden.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
-import pytest
 
 from streamer.engine.emit import Draft, SourceContext
 from streamer.engine.rules import emit_with_rules
@@ -34,7 +31,7 @@ from streamer.vendors.alvaria.models import (
     decode_list_activity,
     decode_rows,
 )
-from tests import paths
+from tests.unit.vendors._golden import check_golden as shared_check_golden
 from tests.unit.vendors.alvaria._fixtures import (
     channel_activity_durations,
     load,
@@ -43,25 +40,13 @@ from tests.unit.vendors.alvaria._fixtures import (
     user_activity_durations,
 )
 
-GOLDEN = paths.GOLDEN / "alvaria"
 CTX = SourceContext("alvaria", "seed", "cc")
 OBSERVED_MS = 1_700_000_000_000  # 2023-11-14T22:13:20.000Z, the first poll
 POLL_MS = 2_000
 
 
 def check_golden(name: str, evs: list[dict[str, Any]]) -> None:
-    path = GOLDEN / f"{name}.events.json"
-    text = json.dumps(evs, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        return
-    if not path.exists():
-        pytest.fail(f"{path} is missing; run UPDATE_GOLDEN=1 pytest tests/unit/vendors/alvaria/test_golden.py")
-    expected = path.read_text()
-    if text != expected:
-        assert json.loads(text) == json.loads(expected), f"events differ from {path} (UPDATE_GOLDEN=1 to regenerate)"
-        pytest.fail(f"{path}: same events, different formatting (UPDATE_GOLDEN=1 to regenerate)")
+    shared_check_golden(f"alvaria/{name}.events.json", evs)
 
 
 def polls(bodies: list[bytes], drafts_of: Callable[[bytes, int], list[Draft]]) -> list[dict[str, Any]]:
