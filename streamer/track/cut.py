@@ -7,6 +7,7 @@ says how much was cut, so a consumer can tell a cut value from a vendor's own te
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -30,12 +31,30 @@ def cut_text(s: str, limit: int) -> str:
     return head + CUT_MARK.format(removed)
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _flat_and_short(values: Iterable[Any], limit: int) -> bool:
+    """Whether ``values`` are scalars and strings too short to be over ``limit`` (the
+    usual vendor value: one flat dict), checked without building anything."""
+    for v in values:
+        t = type(v)
+        if t is str:
+            if len(v) * 4 > limit:
+                return False
+        elif t not in _SCALARS:
+            return False
+    return True
+
+
 def cut_strings(obj: Any, limit: int) -> Any:
     """``obj`` with every string over ``limit`` bytes cut (dicts, lists, tuples and
     msgspec Structs are walked; dict keys are kept). Returns ``obj`` itself when nothing was cut."""
     if isinstance(obj, str):
         return cut_text(obj, limit)
     if isinstance(obj, dict):
+        if _flat_and_short(obj.values(), limit):
+            return obj
         changed = {k: c for k, v in obj.items() if (c := cut_strings(v, limit)) is not v}
         return {**obj, **changed} if changed else obj
     if isinstance(obj, (list, tuple)):
