@@ -3,13 +3,11 @@ whether the broker is unavailable (retry) or refused the records (KafkaRejectedE
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
-import msgspec
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -31,6 +29,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from streamer.config.model import KafkaConfig
 from streamer.engine.emit import OutRecord
 from streamer.errors import FencedError, KafkaRejectedError, KafkaTlsError, KafkaUnavailableError
+from streamer.kafka.batching import Ack, PartitionBatcher
 from streamer.kafka.connection import client_kwargs, connect_failure
 from streamer.kafka.partition import PARTITIONER
 from streamer.kafka.topics import MIN_RETENTION_MS, ensure_topics
@@ -73,14 +72,6 @@ class ProduceFenced(KafkaError):  # type: ignore[misc]  # aiokafka ships no type
     retriable = False
 
 
-class _RecordMetadata(Protocol):
-    """What aiokafka's send future resolves to (its RecordMetadata), as far as we read it."""
-
-    topic: str
-    partition: int
-    offset: int
-
-
 PRODUCE_API_KEY = 0
 
 
@@ -101,12 +92,6 @@ def gate_produce(producer: Any, may_write: Callable[[], bool]) -> None:
     client.send = gated
 
 
-class Ack(msgspec.Struct, frozen=True):
-    topic: str
-    partition: int
-    offset: int
-
-
 def topic_names(prefix: str) -> tuple[list[str], list[str]]:
     """(append-only topics, compacted topics) of the contract under ``prefix``."""
     plain = [f"{prefix}.{n}" for n in ("agent", "interaction", "stats", "source", "deadletter")]
@@ -125,6 +110,9 @@ def producer_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
         "compression_type": None if cfg.compression == "none" else cfg.compression,
         "request_timeout_ms": int(cfg.request_timeout * 1000),
         "max_request_size": cfg.max_record_bytes,
+        # Batches are built by streamer/kafka/batching.py and take every record queued for
+        # a partition: up to a record's own limit (the broker checks it compressed).
+        "max_batch_size": cfg.max_record_bytes,
         "partitioner": PARTITIONER,
     }
 
@@ -150,6 +138,7 @@ class Publisher:
         self._log = log or structlog.get_logger("streamer.kafka")
         self._clock, self._sleep, self._factory = clock, sleep, producer_factory
         self._producer: AIOKafkaProducer | None = None
+        self._batcher: PartitionBatcher | None = None
         self._gate = gate
         """When set, no produce request goes out while it says False (see :func:`gate_produce`)."""
         self._unsettled_until = 0.0
@@ -173,11 +162,15 @@ class Publisher:
         if self._gate is not None:
             gate_produce(producer, self._gate)
         self._producer = producer
+        self._batcher = PartitionBatcher(producer)
         self.reachable = True
 
     async def stop(self) -> None:
         if self._producer is not None:
             producer, self._producer = self._producer, None
+            if self._batcher is not None:
+                batcher, self._batcher = self._batcher, None
+                await batcher.close()
             try:
                 await producer.stop()
             except (KafkaError, OSError) as e:  # pragma: no cover - best effort on shutdown
@@ -189,8 +182,8 @@ class Publisher:
 
     async def send(self, records: Sequence[OutRecord]) -> list[Ack]:
         """Send ``records`` in order and wait until every one is acked by all in-sync replicas."""
-        producer = self._producer
-        if producer is None:
+        batcher = self._batcher
+        if batcher is None:
             raise RuntimeError("Publisher.send() before start() or after stop()")
         if not records:
             return []
@@ -201,16 +194,12 @@ class Publisher:
                     f"kafka: record for {r.topic} (key {r.key!r}) is {size} bytes, over "
                     f"kafka.max_record_bytes ({self._cfg.max_record_bytes})"
                 )
-        futures: list[asyncio.Future[_RecordMetadata]] = []
         self.reachable = False
         try:
-            for r in records:
-                futures.append(await producer.send(r.topic, r.value, key=r.key, headers=r.headers))
-        except (KafkaError, OSError) as e:
-            await asyncio.gather(*futures, return_exceptions=True)
+            results = await batcher.send(records)
+        except (KafkaError, OSError) as e:  # a topic's partitions unknown: nothing was queued
             self._failed()
-            raise kafka_error(e, f"publish to {records[len(futures)].topic}") from None
-        results = await asyncio.gather(*futures, return_exceptions=True)
+            raise kafka_error(e, f"publish to {records[0].topic}") from None
         failed = [(r, res) for r, res in zip(records, results) if isinstance(res, BaseException)]
         if failed:
             if not all(isinstance(res, ProduceFenced) for _, res in failed):
@@ -220,7 +209,7 @@ class Publisher:
                 raise FencedError(f"kafka: publish to {r.topic} held back: {res}") from None
             raise kafka_error(res, f"publish to {r.topic} (key {r.key!r})") from None
         self.reachable = True
-        return [Ack(m.topic, m.partition, m.offset) for m in results if not isinstance(m, BaseException)]
+        return [a for a in results if isinstance(a, Ack)]
 
     def _failed(self) -> None:
         """A send failed: a request of it may still be on the wire, and the broker may

@@ -3,6 +3,7 @@ contract: the same tests run against both, the real pair on the embedded broker.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,26 @@ async def test_sent_records_are_acked_in_order_and_read_back(kafka: Kafka) -> No
     assert [a.offset for a in acks] == list(range(acks[0].offset, acks[0].offset + 5))
     assert await kafka.read(topic) == [(b"same-key", f"v{i}".encode()) for i in range(5)]
     assert await kafka.publisher.send([]) == []
+
+
+async def test_concurrent_sends_keep_each_sends_order_and_ack_every_record_once(kafka: Kafka) -> None:
+    topic = f"{kafka.cfg.topic_prefix}.agent"
+    sends = [[OutRecord(topic, f"k{j}".encode(), f"s{n}-k{j}-{i}".encode(), []) for i in range(30) for j in range(5)]
+             for n in range(4)]
+    acks = await asyncio.gather(*(kafka.publisher.send(records) for records in sends))
+    assert [len(a) for a in acks] == [150] * 4
+    places = [(a.partition, a.offset) for per_send in acks for a in per_send]
+    assert len(set(places)) == len(places)  # no two records acked at one offset
+    by_partition: dict[int, list[int]] = {}
+    for p, o in places:
+        by_partition.setdefault(p, []).append(o)
+    assert all(sorted(offsets) == list(range(len(offsets))) for offsets in by_partition.values())  # a fresh topic
+    read = await kafka.read(topic)
+    assert len(read) == 600
+    for n in range(4):
+        for j in range(5):
+            mine = [v for k, v in read if k == f"k{j}".encode() and v is not None and v.startswith(f"s{n}-".encode())]
+            assert mine == [f"s{n}-k{j}-{i}".encode() for i in range(30)]
 
 
 async def test_a_source_never_written_restores_empty(kafka: Kafka) -> None:

@@ -4,7 +4,6 @@ the broker's refusals are not "Kafka unavailable"."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from streamer.kafka.publisher import Publisher, kafka_error, record_size
 from streamer.timeutil import parse_ts
 from streamer.track.ledger import Ledger
 from streamer.vendors.vonage.mapping import presence_draft
+from tests.unit.kafka.test_publisher import FakeProducer
 
 T0 = parse_ts("2026-01-05T09:00:00Z")
 REASON = "r" * 120_000
@@ -129,19 +129,10 @@ def test_timeouts_are_kafka_unavailable() -> None:
     assert isinstance(kafka_error(ConnectionResetError(), "publish"), KafkaUnavailableError)
 
 
-class _Producer:
-    def __init__(self, error: Exception | None) -> None:
-        self.error, self.sent = error, 0
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def send(self, topic: str, value: bytes, key: bytes, headers: Any) -> asyncio.Future:
-        self.sent += 1
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        fut.set_exception(self.error)
-        return fut
+def _Producer(error: Exception | None) -> FakeProducer:  # noqa: N802 - reads as the fake's class
+    producer = FakeProducer()
+    producer.error = error
+    return producer
 
 
 def test_the_publisher_reports_a_refused_record_as_rejected_and_names_it() -> None:

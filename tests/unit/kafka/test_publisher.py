@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
@@ -43,25 +44,45 @@ class FakeClock:
         self.t += seconds
 
 
+class FakeBatch:
+    """What ``create_batch`` gives: records in order, each with its offset in the batch."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes | None, bytes | None, Any]] = []
+
+    def append(self, *, key: bytes | None, value: bytes | None, timestamp: None, headers: Any) -> SimpleNamespace:
+        self.records.append((key, value, headers))
+        return SimpleNamespace(offset=len(self.records) - 1)
+
+
 class FakeProducer:
-    """Acks every record, or fails every one (``fail``) as an expired batch does."""
+    """Acks every batch, or fails every one: with ``error``, or (``fail``) as an expired batch does."""
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs
         self.fail = False
+        self.error: Exception | None = None
         self.offset = 0
+        self.sent = 0
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
-    async def send(self, topic: str, value: bytes | None, key: bytes, headers: Any) -> asyncio.Future:
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch()
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future:
+        self.sent += len(batch.records)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        if self.fail:
-            fut.set_exception(KafkaTimeoutError("batch expired"))
+        if self.error is not None or self.fail:
+            fut.set_exception(self.error or KafkaTimeoutError("batch expired"))
         else:
-            self.offset += 1
-            fut.set_result(RecordMetadata(topic, 0, None, self.offset, -1, None, None))  # type: ignore[arg-type]
+            fut.set_result(RecordMetadata(topic, partition, None, self.offset, -1, None, None))  # type: ignore[arg-type]
+            self.offset += len(batch.records)
         return fut
 
 
