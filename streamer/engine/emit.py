@@ -130,7 +130,7 @@ def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> 
             ledger.touch(entity, observed_ms)  # unchanged, not gone: keep it from being pruned
             return None
         changes["changes"] = diff
-    eid = draft_event_id(draft, ctx)
+    eid = event_id(ctx.vendor, ctx.source_id, draft.type, draft.entity_id, draft.transition, vendor_time)  # draft_event_id's
     if draft.reread and ledger.may_have_forgotten(entity, draft.stream, eid, draft.at_ms):
         ledger.touch(entity, observed_ms)
         return None
