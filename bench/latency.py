@@ -81,7 +81,8 @@ DRAIN_MAX_S = 40.0
 """...or this long after it (then the slowest events are cut off, and the report says so)."""
 FETCH_WAIT_MS = 50
 TARGET_MS = STATUS_INTERVAL_S * 1000 + 200
-CPU_TARGET_PCT = 50.0
+CPU_TARGET_PCT = {"typical": 20.0, "stress": 50.0}
+"""Issue 16's goals: the whole daemon's share of one core at each load."""
 TOPICS = ("agent", "interaction")
 TOKEN_ENV = "BENCH_VONAGE_TOKEN"
 PROFILED = "stress"
@@ -210,8 +211,8 @@ def _report(m: _Measurement, load: str, profile: str | None = None) -> dict[str,
         Figure(name="all events latency max", value=total["max"], unit="ms"),
         Figure(name="events", value=total["count"] / MEASURE_S, unit="/s",
                detail=f"{snap['count'] / MEASURE_S:,.0f}/s detected by agent-status"),
-        Figure(name="daemon CPU", value=cpu["daemon"], unit="% of a core", target=f"<= {CPU_TARGET_PCT:.0f} %",
-               met=cpu["daemon"] <= CPU_TARGET_PCT,
+        Figure(name="daemon CPU", value=cpu["daemon"], unit="% of a core", target=f"<= {CPU_TARGET_PCT[load]:.0f} %",
+               met=cpu["daemon"] <= CPU_TARGET_PCT[load],
                detail=f"{m.cpu['daemon']:.1f} CPU s in {m.wall:.1f} s, {1000 * m.cpu['daemon'] / total['count']:.2f} ms per "
                       f"event; it also waited {m.waited['daemon']:.1f} s for a CPU (runnable, not running: above a few "
                       f"seconds the machine was oversubscribed and the daemon wanted more than this)"),

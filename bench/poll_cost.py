@@ -40,6 +40,9 @@ from streamer.vendors.vonage.mapping import status_drafts
 from streamer.vendors.vonage.models import AgentStatus, decode_page
 
 SIZES = (1_000, 10_000)
+RATE_TARGET = 1_000_000
+STDLIB_RATIO_TARGET = 5.0
+"""Issue 16's goals for a poll (issue 7 asked for 200,000 records/s)."""
 CHANGED = 0.01
 BASE_MS = 1_795_251_600_000  # 2026-11-21T09:00:00Z
 Poller = Callable[[bytes], int]
@@ -179,10 +182,11 @@ def run() -> dict[str, Any]:
               f"stdlib {r_std:,.0f}/s, DeepDiff {r_dd:,.0f}/s", flush=True)
         figures += [
             Figure(name=f"{n} agents, 1% changed: agent-records/s", value=round(r_ours), unit="records/s",
-                   target=">= 200,000", met=r_ours >= 200_000),
+                   target=f">= {RATE_TARGET:,}", met=r_ours >= RATE_TARGET),
             Figure(name=f"{n} agents: ratio vs DeepDiff", value=round(r_ours / r_dd, 1), unit="x",
                    target=">= 20", met=r_ours / r_dd >= 20),
-            Figure(name=f"{n} agents: ratio vs stdlib json+dict", value=round(r_ours / r_std, 2), unit="x"),
+            Figure(name=f"{n} agents: ratio vs stdlib json+dict", value=round(r_ours / r_std, 2), unit="x",
+                   target=f">= {STDLIB_RATIO_TARGET:g}", met=r_ours / r_std >= STDLIB_RATIO_TARGET),
             Figure(name=f"{n} agents: ratio vs ours before issue 7", value=round(r_ours / r_all, 2), unit="x"),
         ]
     return as_builtins(figures, records_per_s=detail)
