@@ -8,7 +8,7 @@ import msgspec
 
 from streamer.contract.events import AgentSessionEnded, AgentSessionStarted
 from streamer.engine.emit import Draft, OutRecord, SourceContext, emit
-from streamer.timeutil import format_ts, from_ms
+from streamer.timeutil import format_ms
 from streamer.track.ledger import Admission, Ledger
 
 __all__ = ["LOGGED_OUT", "session_drafts", "emit_with_rules"]
@@ -28,7 +28,7 @@ def session_drafts(presence: Draft, adm: Admission) -> list[Draft]:
     before, after = _category(adm.previous), _category(presence.value)
     if before is None or after is None or (before == LOGGED_OUT) == (after == LOGGED_OUT):
         return []
-    at = format_ts(from_ms(presence.at_ms))
+    at = format_ms(presence.at_ms)
     agent = presence.entity_id
     if before == LOGGED_OUT:
         return [

@@ -29,7 +29,7 @@ from streamer.contract.events import (
     WorkState,
 )
 from streamer.engine.emit import Draft
-from streamer.timeutil import format_ts, from_ms
+from streamer.timeutil import format_ms
 from streamer.track.transfer import Transfer
 
 __all__ = [
@@ -41,7 +41,7 @@ _enc = msgspec.json.Encoder()
 
 
 def _since(at_ms: int) -> str:
-    return format_ts(from_ms(at_ms))
+    return format_ms(at_ms)
 
 
 def presence_draft(
