@@ -23,8 +23,12 @@ $(UV): requirements-uv.txt
 
 # Every extra (dev, bench, sim, broker, compression): one environment that matches the lock
 # exactly (--locked also fails when pyproject.toml and uv.lock disagree).
+# Compiled to bytecode at install, as a wheel install in the image is: with
+# PYTHONDONTWRITEBYTECODE set (as on CI machines) every process would otherwise compile all
+# it imports again at each start (0.75 s -> 0.28 s to import the daemon, measured).
 $(STAMP): pyproject.toml uv.lock $(UV)
-	$(UV) sync --quiet --locked --all-extras --python $(PY)
+	$(UV) sync --quiet --locked --all-extras --compile-bytecode --python $(PY)
+	$(VENV)/bin/python -m compileall -q streamer
 	touch $(STAMP)
 
 # Refresh the lock to the newest versions pyproject.toml allows; run `make test` after it.

@@ -54,6 +54,8 @@ class Restart(NamedTuple):
     """One start: seconds after Popen of its milestones, and what it restored."""
 
     first_log: float
+    assigned: float
+    """The group's assignment arrived (the "assignment" log line): the join's share of a start."""
     first_restored: float
     all_restored: float
     first_poll: float
@@ -180,9 +182,11 @@ def restart_once(daemon: DaemonProcess, log: Path, broker_pid: int) -> Restart:
     if len(restored) < SOURCES:
         raise RuntimeError(f"{len(restored)} 'state restored' lines for {SOURCES} sources in {log}")
     restored_at = [wall(line) - started for line in restored]
+    assigned = [wall(line) - started for line in lines if line.get("event") == "assignment"]
     polled_at = [t - started for t in first_polls(lines).values()]
     return Restart(
         first_log=wall(lines[0]) - started,
+        assigned=min(assigned, default=float("nan")),
         first_restored=min(restored_at), all_restored=max(restored_at),
         first_poll=min(polled_at), all_polled=max(polled_at),
         entities=sum(line.get("entities", 0) for line in restored),
@@ -222,6 +226,7 @@ def figures(runs: list[Restart]) -> list[Figure]:
     ]
     for field, what in (("first_poll", "the first source's first poll"),
                         ("first_log", "the first log line (interpreter, imports, config)"),
+                        ("assigned", "the group's assignment (joined the daemons' group)"),
                         ("first_restored", "the first 'state restored'"),
                         ("all_restored", f"the last of {SOURCES} 'state restored'")):
         out.append(Figure(name=f"{field}_median", value=round(statistics.median(getattr(r, field) for r in runs), 2),
