@@ -103,6 +103,10 @@ class PartitionBatcher:
         await send.done
         return [r for r in send.results if r is not None]
 
+    def queued(self) -> int:
+        """Records waiting for their partition's next batch (not yet given to the producer)."""
+        return sum(len(items) for items in self._queued.values())
+
     async def close(self) -> None:
         """Stop draining; what was not handed to the producer yet fails."""
         tasks = list(self._drains.values())
