@@ -95,9 +95,11 @@ class OutRecord(msgspec.Struct, frozen=True):
     type: str | None = None
 
 
-def draft_event_id(draft: Draft, ctx: SourceContext) -> str:
-    """The id the event of ``draft`` has (or would have) on Kafka: from the vendor's facts only."""
-    return event_id(ctx.vendor, ctx.source_id, draft.type, draft.entity_id, draft.transition, format_ms(draft.at_ms))
+def draft_event_id(draft: Draft, ctx: SourceContext, vendor_time: str | None = None) -> str:
+    """The id the event of ``draft`` has (or would have) on Kafka: from the vendor's facts only.
+    ``vendor_time``: ``format_ms(draft.at_ms)``, when the caller has it already."""
+    at = format_ms(draft.at_ms) if vendor_time is None else vendor_time
+    return event_id(ctx.vendor, ctx.source_id, draft.type, draft.entity_id, draft.transition, at)
 
 
 def entity_key(event_type: str, entity_id: str) -> str:
@@ -130,7 +132,7 @@ def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> 
             ledger.touch(entity, observed_ms)  # unchanged, not gone: keep it from being pruned
             return None
         changes["changes"] = diff
-    eid = event_id(ctx.vendor, ctx.source_id, draft.type, draft.entity_id, draft.transition, vendor_time)  # draft_event_id's
+    eid = draft_event_id(draft, ctx, vendor_time)
     if draft.reread and ledger.may_have_forgotten(entity, draft.stream, eid, draft.at_ms):
         ledger.touch(entity, observed_ms)
         return None

@@ -83,6 +83,8 @@ class PartitionBatcher:
         """Queue ``records`` and wait until each one is acked or has failed: an
         :class:`Ack` or the exception, per record, in order. Raises (with nothing queued)
         only when a topic's partitions cannot be known."""
+        if not records:
+            return []
         partitions: dict[str, list[int]] = {}
         placed: list[TopicPartition] = []
         for r in records:
@@ -90,8 +92,6 @@ class PartitionBatcher:
             if ps is None:
                 ps = partitions[r.topic] = list(await self._producer.partitions_for(r.topic))
             placed.append((r.topic, PARTITIONER(r.key, ps, ps)))
-        if not records:
-            return []
         send = _Send(len(records))
         for i, (r, tp) in enumerate(zip(records, placed)):
             queue = self._queued.get(tp)

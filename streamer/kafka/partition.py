@@ -2,7 +2,9 @@
 
 Keys repeat (an agent's key on every one of its events, its ``agent.current`` record and
 its state), and aiokafka hashes each one in pure Python (murmur2, a few µs a key): a
-profile of the default load found it among the producer's largest costs. The partition is
+profile of the default load found it among the producer's largest costs. The publisher's
+batches (:mod:`streamer.kafka.batching`) place records with it; the producer is given it
+too, so its own ``send()`` would place a record on the same partition. The partition is
 exactly the default partitioner's, so keys stay on the partitions they always had (a
 restore reads a source's output per partition; compaction keys a table by them).
 """
@@ -37,4 +39,4 @@ class CachedPartitioner:
 
 
 PARTITIONER = CachedPartitioner()
-"""The one the daemon's producers use (stateless: the cache is the module's)."""
+"""The one the daemon uses (stateless: the cache is the module's)."""

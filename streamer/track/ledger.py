@@ -260,14 +260,14 @@ class Ledger:
         from the memory. A history read again after a restart asks this (its drafts are
         ``reread``) and does not publish what may be a second time."""
         s = self.current(entity, stream)
-        if s is None or len(s.recent) < RECENT_PER_STREAM or any(r.id == event_id for r in s.recent):
+        if s is None or len(s.recent) < RECENT_PER_STREAM or _holds(s.recent, event_id):
             return False
         return since_ms <= min(r.since_ms for r in s.recent)
 
     def seen(self, entity: str, stream: str, event_id: str) -> bool:
         e = self._get_or_none(entity)
         s = e.streams.get(stream) if e else None
-        return bool(s and any(r.id == event_id for r in s.recent))
+        return s is not None and _holds(s.recent, event_id)
 
     def current(self, entity: str, stream: str) -> StreamState | None:
         e = self._get_or_none(entity)

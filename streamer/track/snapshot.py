@@ -72,7 +72,8 @@ class RawRows:
     decoded at all; any other row (changed, new, or merely re-formatted) is "fresh". Rows
     are remembered as 128-bit XXH3 hashes, seeded at random per process, so a wrong
     "unchanged" needs a collision that nobody can aim for (XXH3 rather than BLAKE2b: a
-    tenth of the cost, and every row of every snapshot is hashed). A fresh row may be given the keys of the entities it shows (:meth:`attach`);
+    tenth of the cost, and every row of every snapshot is hashed). A fresh row may be
+    given the keys of the entities it shows (:meth:`attach`);
     while it stays unchanged those keys are listed in :attr:`alive`, so the ledger keeps
     them (an interaction still ongoing) without the row being decoded.
 

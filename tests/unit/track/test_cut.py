@@ -41,3 +41,22 @@ def test_the_cut_never_exceeds_the_limit_and_keeps_a_prefix(s: str, limit: int) 
         assert s.startswith(head) and len(out.encode()) <= limit
         removed = int(out[out.rindex("…[cut ") + 6:].split()[0])
         assert removed == len(s.encode()) - len(head.encode())
+
+
+_FLAT = st.dictionaries(st.sampled_from(["name", "reason", "raw", "code"]),
+                        st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=120)))
+
+
+@given(_FLAT, st.integers(min_value=40, max_value=200))
+def test_a_flat_dict_is_cut_value_by_value(value: dict[str, object], limit: int) -> None:
+    """The flat-dict shortcut (the usual vendor value) cuts exactly what the walk would."""
+    out = cut_strings(value, limit)
+    assert out == {k: cut_text(v, limit) if isinstance(v, str) else v for k, v in value.items()}
+    if all(not isinstance(v, str) or len(v.encode()) <= limit for v in value.values()):
+        assert out is value
+
+
+def test_a_flat_dict_with_one_long_string_is_cut() -> None:
+    value = {"name": "Away", "reason": "é" * 40, "eligible": False}  # 80 bytes in 40 characters
+    out = cut_strings(value, 64)
+    assert out["reason"].endswith("bytes]") and len(out["reason"].encode()) <= 64 and value["reason"] == "é" * 40
