@@ -284,3 +284,27 @@ def test_an_interaction_touched_every_poll_is_saved_before_its_retention_runs_ou
         if dirty:
             last_saved = dirty["interaction/1"].seen_ms  # type: ignore[union-attr]
     assert last_saved >= 2_000
+
+
+def test_damaged_frozen_bytes_forget_the_entity_instead_of_failing_every_poll() -> None:
+    led = Ledger()
+    led.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"})
+    led.take_dirty()
+    frozen = led._store["agent/01"]
+    assert isinstance(frozen, bytes)
+    led._store["agent/01"] = frozen[:1] + bytes(b ^ 0xFF for b in frozen[1:])  # as a bit flip would leave it
+    adm = led.admit("agent/01", "presence", "b", 2_000, {"category": "Away"})
+    assert adm is not None and adm.first and led.unreadable == ["agent/01"]
+
+
+def test_entities_freeze_and_thaw_in_any_thread() -> None:
+    """The compressor's contexts are per thread (a zstd context is not thread-safe)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from streamer.track.ledger import _freeze, _thaw
+
+    entities = [EntityState(seq=i, streams={"presence": StreamState({"n": i}, i, [Recent(f"id{i}", i, {"n": i})])})
+                for i in range(200)]
+    with ThreadPoolExecutor(4) as pool:
+        back = list(pool.map(lambda e: _thaw(_freeze(e)), entities))
+    assert back == entities
