@@ -59,7 +59,7 @@ def event_id(vendor: str, source_id: str, type_: str, entity: str, transition: s
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-class CloudEvent(msgspec.Struct, Generic[D], kw_only=True):
+class CloudEvent(msgspec.Struct, Generic[D], kw_only=True, gc=False):
     """CloudEvents 1.0, structured mode. ``observedtime`` is an extension attribute."""
 
     specversion: str = "1.0"
@@ -73,7 +73,7 @@ class CloudEvent(msgspec.Struct, Generic[D], kw_only=True):
     data: D
 
 
-class _Sequenced(msgspec.Struct, kw_only=True):
+class _Sequenced(msgspec.Struct, kw_only=True, gc=False):
     sequence: int = 0
     """Per Kafka key (source + entity), +1 per event: consumers detect gaps and reorder."""
 
@@ -94,7 +94,7 @@ class _Change(_Sequenced, kw_only=True):
     publication order; ``time`` is the vendor's order."""
 
 
-class Presence(msgspec.Struct, kw_only=True):
+class Presence(msgspec.Struct, kw_only=True, gc=False):
     name: str | None
     category: str
     """Ready, Away, ExtendedAway, LoggedOut, ... or Unknown (then see ``raw``)."""
@@ -103,14 +103,14 @@ class Presence(msgspec.Struct, kw_only=True):
     raw: dict[str, Any] | None = None
 
 
-class WorkState(msgspec.Struct, kw_only=True):
+class WorkState(msgspec.Struct, kw_only=True, gc=False):
     state: str
     """Normalized work state (Idle, Busy, Wrap, NotReady, LoggedOut, Unknown)."""
     raw: str | None = None
     reason: str | None = None
 
 
-class Workload(msgspec.Struct, kw_only=True):
+class Workload(msgspec.Struct, kw_only=True, gc=False):
     """Counts of an agent's live (calls), semi-live and non-live interactions. A count
     the vendor's endpoint does not report is absent (Vonage ``agent-status`` reports only
     ``calls``), never null or 0 standing in for it."""
@@ -223,7 +223,7 @@ class SourceGap(_Sequenced, kw_only=True, rename={"from_": "from"}):
     reason: str
 
 
-class AgentCurrent(msgspec.Struct, kw_only=True):
+class AgentCurrent(msgspec.Struct, kw_only=True, gc=False):
     """Value of the compacted ``<prefix>.agent.current`` topic: the agent's latest state."""
 
     source_id: str

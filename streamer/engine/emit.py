@@ -49,7 +49,7 @@ class SourceContext(msgspec.Struct, frozen=True):
         return f"{self.source_id}/{entity_id}".encode()
 
 
-class Draft(msgspec.Struct, kw_only=True):
+class Draft(msgspec.Struct, kw_only=True, gc=False):
     """A transition a tracker found; ``emit`` decides whether it is new and chains it."""
 
     type: str
@@ -85,7 +85,7 @@ def draft_order(d: Draft) -> tuple[int, str, str, str]:
     return (d.at_ms, d.entity_id, d.type, d.stream)
 
 
-class OutRecord(msgspec.Struct, frozen=True):
+class OutRecord(msgspec.Struct, frozen=True, gc=False):
     topic: str
     key: bytes
     value: bytes | None

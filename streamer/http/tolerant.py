@@ -37,12 +37,12 @@ def as_utc(dt: datetime | None) -> datetime | None:
     return dt.astimezone(UTC)
 
 
-class CamelModel(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+class CamelModel(msgspec.Struct, rename="camel", forbid_unknown_fields=True, gc=False):
     """Base of vendor records: camelCase on the wire; an unknown field sends the record to
     the tolerant path, so a drifted spelling (``agentid``) is normalized, not dropped."""
 
 
-class BadRecord(msgspec.Struct, frozen=True):
+class BadRecord(msgspec.Struct, frozen=True, gc=False):
     """An item that could not be decoded: its raw bytes and why."""
 
     raw: bytes

@@ -29,7 +29,7 @@ from streamer.kafka.partition import PARTITIONER
 __all__ = ["Ack", "PartitionBatcher", "BatchProducer"]
 
 
-class Ack(msgspec.Struct, frozen=True):
+class Ack(msgspec.Struct, frozen=True, gc=False):
     topic: str
     partition: int
     offset: int

@@ -85,7 +85,7 @@ class ConsumerRecord(Protocol):
     def serialized_value_size(self) -> int: ...
 
 
-class TailEvent(msgspec.Struct, frozen=True):
+class TailEvent(msgspec.Struct, frozen=True, gc=False):
     """An event of this source found on an output topic after its checkpoint."""
 
     event_id: str

@@ -28,7 +28,7 @@ RECENT_STRING_BYTES = 64
 current value is the only whole copy an entity keeps."""
 
 
-class Recent(msgspec.Struct, frozen=True, array_like=True):
+class Recent(msgspec.Struct, frozen=True, array_like=True, gc=False):
     id: str
     since_ms: int
     value: Any = None
@@ -36,7 +36,7 @@ class Recent(msgspec.Struct, frozen=True, array_like=True):
     ``previous`` of a late transition that follows it."""
 
 
-class StreamState(msgspec.Struct):
+class StreamState(msgspec.Struct, gc=False):
     """One state stream of an entity (an agent's presence, an agent's part in an interaction)."""
 
     value: Any
@@ -46,7 +46,7 @@ class StreamState(msgspec.Struct):
     """Sequence of the event that set ``value``: breaks ties of ``since_ms`` on replay."""
 
 
-class EntityState(msgspec.Struct):
+class EntityState(msgspec.Struct, gc=False):
     """Everything remembered about one Kafka key (a source's agent or interaction)."""
 
     seq: int = 0
@@ -58,7 +58,7 @@ class EntityState(msgspec.Struct):
     streams: dict[str, StreamState] = {}
 
 
-class Admission(msgspec.Struct, frozen=True):
+class Admission(msgspec.Struct, frozen=True, gc=False):
     sequence: int
     previous: Any
     previous_duration_ms: int | None

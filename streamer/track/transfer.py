@@ -48,7 +48,7 @@ CCR_PARTY_ID = "CCRConnect"
 TransferKind = Literal["consult", "blind"]
 
 
-class Leg(msgspec.Struct, frozen=True):
+class Leg(msgspec.Struct, frozen=True, gc=False):
     """One party's channel in one interaction, in absolute epoch milliseconds."""
 
     channel_id: str
@@ -59,7 +59,7 @@ class Leg(msgspec.Struct, frozen=True):
     disconnected_ms: int | None  # end of the last Connected period; None = still connected
 
 
-class Transfer(msgspec.Struct, frozen=True):
+class Transfer(msgspec.Struct, frozen=True, gc=False):
     from_agent_id: str
     to_agent_id: str
     kind: TransferKind

@@ -73,7 +73,7 @@ def plan_windows(
     return out
 
 
-class WindowState(msgspec.Struct, frozen=True):
+class WindowState(msgspec.Struct, frozen=True, gc=False):
     """A history endpoint's cursor plus the ids admitted inside the lookback.
 
     Re-reads and a short memory. The ids are kept for twice the re-read horizon (what
