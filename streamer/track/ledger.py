@@ -83,7 +83,7 @@ _ZDICT = _pack(EntityState(seq=3, touched_ms=_T, seen_ms=_T, streams={
     "lifecycle": StreamState("Connected", _T, [], 3),
 }))
 """A typical interaction and a typical agent: the compressor finds the field names and
-common values here, so an entity compresses to about a third of its msgpack size. In
+common values here, so an entity compresses to a third to a half of its msgpack size. In
 memory only, never saved, so it may change between versions."""
 
 _ZSTD_PARAMS = zstandard.ZstdCompressionParameters.from_level(
@@ -91,11 +91,11 @@ _ZSTD_PARAMS = zstandard.ZstdCompressionParameters.from_level(
 _ZSTD_DICT = zstandard.ZstdCompressionDict(_ZDICT, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
 _ZSTD_DICT.precompute_compress(compression_params=_ZSTD_PARAMS)
 """Frozen entities are zstd level 1, without the frame's magic number, checksum or
-dictionary id (4-9 bytes each that only a file would need). Measured against zlib level 1
-on a busy agent (16 recent transitions, 1.5 KB of msgpack): compress 11 µs against 61,
-decompress 5 µs against 18, 594 bytes against 607; an interaction: 6 against 14 µs, 89
-bytes against 74. Every entity changed in a commit is frozen again, so the time counts
-more than the few bytes."""
+dictionary id (up to 12 bytes that only a file needs). Measured against zlib level 1 with
+the same dictionary, on a busy agent (16 recent transitions, 1.5 KB of msgpack): compress
+11 µs against 61, decompress 5 µs against 18, about 600 bytes either way; an interaction:
+compress 6 µs against 14, 89 bytes against 74. Every entity changed in a commit is frozen
+again, so the time counts more than the few bytes."""
 
 
 class _Zstd(threading.local):
