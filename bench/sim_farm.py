@@ -16,7 +16,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from streamer.ops.gcpolicy import tune_for_daemon
+from streamer.ops.gcpolicy import tune_collector
 from streamer.simulator.faults import Faults
 from streamer.simulator.vonage import vonage_app
 from streamer.simulator.world import World
@@ -42,7 +42,7 @@ def main(argv: list[str]) -> None:
     # The worlds keep every change they made: over a run the farm holds over a million
     # objects, and with CPython's collector defaults it spent a quarter of its CPU
     # scanning them, on the cores the daemon being measured needs.
-    tune_for_daemon()
+    tune_collector()
     uvicorn.run(build_farm(worlds, agents, calls), host="127.0.0.1", port=port,
                 log_level="warning", lifespan="off", access_log=False)
 

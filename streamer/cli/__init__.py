@@ -19,7 +19,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from streamer.config.load import load_config
     from streamer.engine.daemon import Daemon
     from streamer.errors import ConfigError
-    from streamer.ops.gcpolicy import tune_for_daemon
+    from streamer.ops.gcpolicy import tune_collector
     from streamer.ops.logs import configure_logging
 
     try:
@@ -38,7 +38,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         metrics = msgspec.structs.replace(cfg.metrics, port=worker_port(cfg.metrics.port, args.worker_index))
         cfg = msgspec.structs.replace(cfg, metrics=metrics)
     daemon = Daemon(cfg)
-    tune_for_daemon()
+    tune_collector()
     anyio.run(daemon.run)
     return 1 if daemon.refused else 0
 

@@ -11,7 +11,7 @@ records waiting for Kafka in it. With the two measures below it takes 5 %.
 - Data-only msgspec Structs made by the thousand (vendor records, drafts, events,
   records, ledger entries) are declared ``gc=False``: they hold plain data, never a
   cycle, so the collector need not track them (``tests/unit/ops/test_gcpolicy.py``).
-- :func:`tune_for_daemon`, called once by ``streamer run`` after start-up: what the
+- :func:`tune_collector`, called once by ``streamer run`` after start-up: what the
   imports and the config built lives as long as the process and is frozen out of every
   scan, and the young generation is collected every :data:`YOUNG_THRESHOLD` objects.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import gc
 
-__all__ = ["YOUNG_THRESHOLD", "OLDER_THRESHOLDS", "tune_for_daemon"]
+__all__ = ["YOUNG_THRESHOLD", "OLDER_THRESHOLDS", "tune_collector"]
 
 YOUNG_THRESHOLD = 10_000
 """New container objects between two young collections (CPython's default: 700). Not
@@ -29,7 +29,7 @@ OLDER_THRESHOLDS = (20, 10)
 """Young collections per middle one, middle ones per full one (defaults: 10, 10)."""
 
 
-def tune_for_daemon() -> None:
+def tune_collector() -> None:
     """Freeze what start-up built out of the collector's scans and collect less often.
 
     The full scans this saves were most of the collector's cost; the cyclic garbage it

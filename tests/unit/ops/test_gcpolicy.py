@@ -10,7 +10,7 @@ import pytest
 
 from streamer.contract.events import AgentPresenceChanged, CloudEvent, Presence
 from streamer.engine.emit import Draft, OutRecord
-from streamer.ops.gcpolicy import OLDER_THRESHOLDS, YOUNG_THRESHOLD, tune_for_daemon
+from streamer.ops.gcpolicy import OLDER_THRESHOLDS, YOUNG_THRESHOLD, tune_collector
 from streamer.track.ledger import EntityState, Ledger, Recent, StreamState
 from streamer.vendors.vonage.models import AgentStatus, Interaction
 
@@ -23,9 +23,9 @@ def restore_gc() -> Iterator[None]:
     gc.set_threshold(*before)
 
 
-def test_tune_for_daemon_freezes_start_up_and_collects_less_often(restore_gc: None) -> None:
+def test_tune_collector_freezes_start_up_and_collects_less_often(restore_gc: None) -> None:
     gc.unfreeze()
-    tune_for_daemon()
+    tune_collector()
     assert gc.get_threshold() == (YOUNG_THRESHOLD, *OLDER_THRESHOLDS)
     assert gc.get_freeze_count() > 1000  # the imported modules, at least
 
