@@ -69,3 +69,31 @@ async def test_members_share_sources_and_a_leaver_moves_only_its_own(broker: Emb
         assert members[0].owned == frozenset() and not members[0].lease.valid()
         assert members[1].epoch == members[2].epoch > assigned[1][0][0]
         tg.cancel_scope.cancel()
+
+
+async def test_the_first_generations_member_leaves_the_group_when_it_stops(broker: EmbeddedBroker) -> None:
+    """Tansu numbers its first generation 0, from which aiokafka does not send LeaveGroup:
+    the member stayed until its session ran out, and a restarted daemon waited for that."""
+    prefix = unique_prefix()
+    topic, group = f"{prefix}.streamer.members", f"{prefix}.streamer"
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+
+        async def nothing(*_: object) -> None:
+            return None
+
+        m = Membership({"bootstrap_servers": broker.bootstrap}, group_id=group, topic=topic, sources=SOURCES,
+                       on_revoked=nothing, on_assigned=nothing, session_timeout=30.0, heartbeat_interval=1.0)
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(m.run)
+                assert await eventually(lambda: m.owned == frozenset(SOURCES), timeout=30)
+                (described,) = await admin.describe_consumer_groups([group])
+                assert len(described.groups[0][5]) == 1, "the member is in the group"
+                scope.cancel()
+        (described,) = await admin.describe_consumer_groups([group])
+        assert described.groups[0][5] == [], "the member left at once, not after its 30 s session"
+    finally:
+        await admin.close()
