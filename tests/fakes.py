@@ -12,7 +12,7 @@ checkpoint's offsets. A new runner on the same log is a restart after a crash.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,6 @@ from streamer.errors import CheckpointError, KafkaUnavailableError
 from streamer.kafka.checkpoint import CHECKPOINT_VERSION, Checkpoint, Restored, TailEvent, tp_key
 from streamer.kafka.partition import PARTITIONER
 from streamer.kafka.publisher import Ack
-from streamer.track.ledger import EntityState
 
 __all__ = ["FakeLog", "FakePublisher", "FakeStateStore", "Stepper", "Stored", "fakes"]
 
@@ -173,9 +172,8 @@ class FakeStateStore:
             newest = max(newest, int(v.get("owner_epoch", 0)))
         return newest
 
-    def state_records(self, source_id: str, changed: dict[str, EntityState | None]) -> list[OutRecord]:
-        return [OutRecord(self.state_topic, f"{source_id}|{k}".encode(), None if v is None else _enc.encode(v), [])
-                for k, v in changed.items()]
+    def state_records(self, source_id: str, changed: Mapping[str, bytes | None]) -> list[OutRecord]:
+        return [OutRecord(self.state_topic, f"{source_id}|{k}".encode(), v, []) for k, v in changed.items()]
 
     def checkpoint_record(self, cp: Checkpoint) -> OutRecord:
         cp.written_ms = int(time.time() * 1000)

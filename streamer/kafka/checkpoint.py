@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -27,7 +27,6 @@ from streamer.errors import CheckpointError, KafkaUnavailableError
 from streamer.kafka.coalesce import Coalescer
 from streamer.kafka.connection import client_kwargs
 from streamer.kafka.publisher import Ack
-from streamer.track.ledger import EntityState
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -99,7 +98,8 @@ class TailEvent(msgspec.Struct, frozen=True, gc=False):
 class Restored(msgspec.Struct):
     checkpoint: Checkpoint | None
     entities: dict[str, bytes]
-    """Ledger state per entity, as saved (JSON); the ledger decodes an entity when it needs it."""
+    """Ledger state per entity, as saved (frozen; JSON before 2026-12-03): the ledger keeps
+    the bytes and decodes an entity when it needs it."""
     tail: list[TailEvent] = []
     highwaters: dict[str, int] = {}
 
@@ -451,11 +451,11 @@ class StateStore:
                 self.log.warning("unreadable record on output tail skipped", topic=r.topic, offset=r.offset, error=str(e))
         return out
 
-    def state_records(self, source_id: str, changed: dict[str, EntityState | None]) -> list[OutRecord]:
-        return [
-            OutRecord(self.state_topic, f"{source_id}|{k}".encode(), None if v is None else _enc.encode(v), [])
-            for k, v in changed.items()
-        ]
+    def state_records(self, source_id: str, changed: Mapping[str, bytes | None]) -> list[OutRecord]:
+        """The state topic's records of a source's changed entities, as the ledger froze them
+        (``None``: a tombstone)."""
+        topic = self.state_topic
+        return [OutRecord(topic, f"{source_id}|{k}".encode(), v, []) for k, v in changed.items()]
 
     def checkpoint_record(self, cp: Checkpoint) -> OutRecord:
         cp.written_ms = int(time.time() * 1000)

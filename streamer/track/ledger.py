@@ -19,7 +19,7 @@ from streamer.track.cut import cut_strings
 
 __all__ = [
     "Recent", "StreamState", "EntityState", "Admission", "Ledger", "RECENT_PER_STREAM", "RECENT_STRING_BYTES",
-    "PRUNABLE",
+    "PRUNABLE", "encode_entity", "decode_entity",
 ]
 
 RECENT_PER_STREAM = 8
@@ -70,7 +70,8 @@ _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder(EntityState).decode
 _thaw_json = msgspec.json.Decoder(EntityState).decode
 _FROZEN = b"\x00"
-"""First byte of a frozen entity (the state topic's JSON starts with ``{``)."""
+"""First byte of a frozen entity: msgpack compressed with zstd against :data:`_ZDICT`.
+(State records written before 2026-12-03 are JSON, which starts with ``{``.)"""
 _T = 1_795_251_600_000
 _ID = "00000000-0000-5000-8000-000000000000"
 _ZDICT = _pack(EntityState(seq=3, touched_ms=_T, seen_ms=_T, streams={
@@ -83,8 +84,10 @@ _ZDICT = _pack(EntityState(seq=3, touched_ms=_T, seen_ms=_T, streams={
     "lifecycle": StreamState("Connected", _T, [], 3),
 }))
 """A typical interaction and a typical agent: the compressor finds the field names and
-common values here, so an entity compresses to a third to a half of its msgpack size. In
-memory only, never saved, so it may change between versions."""
+common values here, so an entity compresses to a third to a half of its msgpack size.
+Frozen entities are the state topic's records too, so this dictionary is part of what is
+saved: never change it. A new one needs a new first byte (:data:`_FROZEN`), with this one
+kept to read the records written before."""
 
 _ZSTD_PARAMS = zstandard.ZstdCompressionParameters.from_level(
     1, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_content_size=1, write_checksum=0, write_dict_id=0)
@@ -114,6 +117,17 @@ def _freeze(e: EntityState) -> bytes:
     return _FROZEN + _zstd.compress(_pack(e))
 
 
+def encode_entity(e: EntityState) -> bytes:
+    """``e`` as the state topic saves it (what :func:`decode_entity` reads)."""
+    return _freeze(e)
+
+
+def decode_entity(saved: bytes) -> EntityState:
+    """An entity as :meth:`Ledger.take_dirty` froze it (or as JSON, the older state records);
+    raises :class:`msgspec.DecodeError` for anything else."""
+    return _thaw(saved)
+
+
 def _thaw(b: bytes) -> EntityState:
     if b[:1] != _FROZEN:
         return _thaw_json(b)
@@ -133,9 +147,10 @@ class Ledger:
     Memory: an entity is held as an object only while it is being worked on; after
     :meth:`take_dirty` (once per commit) every entity is kept frozen (msgpack compressed
     with zstd against typical entities, 90-600 bytes) and thawed again on its next transition.
-    With 1% of the agents changing per poll, nearly every agent stays frozen. Entities
-    given to the constructor may also be JSON (the state topic's encoding), as restored
-    from Kafka.
+    With 1% of the agents changing per poll, nearly every agent stays frozen. The frozen
+    bytes are also what the state topic saves, so a restore keeps the records as they
+    are read. Entities given to the constructor may also be JSON (the state topic's
+    encoding before 2026-12-03).
     """
 
     def __init__(
@@ -336,15 +351,21 @@ class Ledger:
             self.dirty.add(k)
         return gone
 
-    def take_dirty(self) -> dict[str, EntityState | None]:
-        """Entities changed since the last call (``None``: forgotten), for the state topic.
-        Afterwards every entity is kept encoded again until its next transition."""
-        out = {k: self._get_or_none(k) for k in self.dirty}
-        for k, e in out.items():
+    def take_dirty(self) -> dict[str, bytes | None]:
+        """Entities changed since the last call, frozen (``None``: forgotten): the state
+        topic's records. Afterwards every entity is kept frozen until its next transition."""
+        changed = {k: self._get_or_none(k) for k in self.dirty}
+        for k, e in changed.items():
             if e is not None and k in self._seen:
                 self._saved_seen[k] = e.seen_ms
         self.dirty = set()
-        self._freeze_hot(out)
+        self._freeze_hot(changed)
+        store = self._store
+        out: dict[str, bytes | None] = {}
+        for k, e in changed.items():
+            frozen = store[k] if e is not None else None
+            assert not isinstance(frozen, EntityState)  # _freeze_hot froze every changed entity
+            out[k] = frozen
         return out
 
     @property

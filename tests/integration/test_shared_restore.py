@@ -12,7 +12,7 @@ from streamer.errors import CheckpointError
 from streamer.kafka.broker import EmbeddedBroker
 from streamer.kafka.checkpoint import Checkpoint, Restored, StateStore
 from streamer.kafka.publisher import Publisher
-from streamer.track.ledger import EntityState
+from streamer.track.ledger import EntityState, encode_entity
 from tests.integration.harness import embedded_kafka, unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def test_restore_many_splits_one_read_per_source(broker: EmbeddedBroker) -> None
             # a: an event covered by its checkpoint, then one after it (the tail); b: a corrupt checkpoint
             acks = await pub.send([_event(prefix, "a", "01", "e1", 1)])
             covered = {f"{prefix}.agent/0": acks[0].offset + 1}
-            state = {"a": EntityState(seq=1, streams={}), "b": EntityState(seq=9, streams={})}
+            state = {"a": encode_entity(EntityState(seq=1, streams={})), "b": encode_entity(EntityState(seq=9, streams={}))}
             await pub.send([
                 *store.state_records("a", {"agent/01": state["a"]}),
                 *store.state_records("b", {"agent/07": state["b"]}),

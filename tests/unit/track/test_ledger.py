@@ -6,7 +6,15 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamer.track.ledger import RECENT_PER_STREAM, Admission, EntityState, Ledger, Recent, StreamState
+from streamer.track.ledger import (
+    RECENT_PER_STREAM,
+    Admission,
+    EntityState,
+    Ledger,
+    Recent,
+    StreamState,
+    decode_entity,
+)
 
 
 def test_sequence_counts_per_entity() -> None:
@@ -107,7 +115,7 @@ def test_take_dirty_reports_changed_then_clears() -> None:
     led.admit("interaction/9", "agent/01", "b", 1, "y")
     dirty = led.take_dirty()
     assert set(dirty) == {"agent/01", "interaction/9"}
-    assert dirty["agent/01"] == led.entity("agent/01")
+    assert dirty["agent/01"] is not None and decode_entity(dirty["agent/01"]) == led.entity("agent/01")
     assert led.take_dirty() == {}
     led.admit("agent/01", "presence", "c", 2, "z")
     assert set(led.take_dirty()) == {"agent/01"}
@@ -211,13 +219,26 @@ def test_replay_permutation_matches_admission(trs: list[tuple[str, str, int, obj
     assert _snapshot(restored) == _snapshot(live)
 
 
-def test_entities_are_kept_encoded_between_commits_and_restored_from_json() -> None:
+def test_entities_are_kept_frozen_between_commits_and_restored_from_what_was_saved() -> None:
     led = Ledger()
     led.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"})
     led.admit("interaction/9", "agent/01", "b", 1_000, "Ringing", observed_ms=5)
-    saved = {k: msgspec.json.encode(v) for k, v in led.take_dirty().items()}
-    assert all(isinstance(v, bytes) and v[:1] == b"\x00" for v in led._store.values())  # frozen until the next transition
-    back = Ledger({**saved, "agent/02": b"{not json"})  # as restored from the state topic
+    saved = led.take_dirty()
+    assert saved == led._store  # the state records are the frozen entities, frozen until the next transition
+    assert all(isinstance(v, bytes) and v[:1] == b"\x00" for v in led._store.values())
+    back = Ledger({**saved, "agent/02": b"\x00not zstd"})  # type: ignore[dict-item]  # as restored from the state topic
+    assert back.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"}) is None
+    assert back.prune(now_ms=10, retention_ms=1) == ["interaction/9"]  # seen_ms read from the saved bytes
+    adm = back.admit("agent/02", "presence", "c", 2_000, {"category": "Away"})
+    assert adm is not None and adm.first and back.unreadable == ["agent/02"]
+
+
+def test_json_state_records_written_before_the_frozen_ones_are_still_read() -> None:
+    led = Ledger()
+    led.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"})
+    led.admit("interaction/9", "agent/01", "b", 1_000, "Ringing", observed_ms=5)
+    saved = {k: msgspec.json.encode(led.entity(k)) for k in led.take_dirty()}
+    back = Ledger({**saved, "agent/02": b"{not json"})  # as the state topic held them before 2026-12-03
     assert back.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"}) is None
     assert back.prune(now_ms=10, retention_ms=1) == ["interaction/9"]  # seen_ms read from JSON
     adm = back.admit("agent/02", "presence", "c", 2_000, {"category": "Away"})
@@ -267,10 +288,10 @@ def test_keep_alive_postpones_pruning_and_saves_the_refresh_now_and_then() -> No
     assert led.take_dirty() == {}  # not yet worth a state write
     led.keep_alive(["interaction/1"], 1_200)
     saved = led.take_dirty()
-    assert list(saved) == ["interaction/1"] and saved["interaction/1"].seen_ms == 1_200  # type: ignore[union-attr]
+    assert list(saved) == ["interaction/1"] and decode_entity(saved["interaction/1"] or b"").seen_ms == 1_200
     assert led.prune(now_ms=2_000, retention_ms=1_000) == []
     assert led.prune(now_ms=2_201, retention_ms=1_000) == ["interaction/1"]
-    restored = Ledger({"interaction/1": msgspec.json.encode(saved["interaction/1"])})
+    restored = Ledger({"interaction/1": saved["interaction/1"] or b""})
     assert restored.prune(now_ms=2_200, retention_ms=1_000) == []  # the refresh survived the restart
 
 
@@ -282,7 +303,7 @@ def test_an_interaction_touched_every_poll_is_saved_before_its_retention_runs_ou
         assert led.admit("interaction/1", "lifecycle", "a", 0, "Connected", observed_ms=now) is None
         dirty = led.take_dirty()
         if dirty:
-            last_saved = dirty["interaction/1"].seen_ms  # type: ignore[union-attr]
+            last_saved = decode_entity(dirty["interaction/1"] or b"").seen_ms
     assert last_saved >= 2_000
 
 
@@ -308,3 +329,23 @@ def test_entities_freeze_and_thaw_in_any_thread() -> None:
     with ThreadPoolExecutor(4) as pool:
         back = list(pool.map(lambda e: _thaw(_freeze(e)), entities))
     assert back == entities
+
+
+SAVED_2026_12_03 = bytes.fromhex(
+    "00608600dd040002c71a2390a939ff507f0cc56f1fc83ffd406cc6bd7e9444fc55351e8b56ae5cd980e7ee15cb034a73e79133f2d33eaad8"
+    "e8ca88353d6a4a57afa8cc4c09967281c9c32127809116c2c531c4e05efbedf40b54ca9baebdaf993de61d128588a4290610433b82c02ce4"
+    "549a3b4f23110055108cc4950b646d712181e140f70b3c4cc2f9ca60503c5f8b14b8576b2902856ead1a808641875579a208"
+)
+
+
+def test_a_state_record_frozen_by_an_earlier_build_is_read() -> None:
+    """The compression dictionary is part of the state topic's format: a changed one (or
+    frame settings) would make every saved entity unreadable after an upgrade."""
+    presence = {"name": "Break", "category": "Away", "eligible_for_routing": False, "reason": "Lunch", "raw": None}
+    assert decode_entity(SAVED_2026_12_03) == EntityState(
+        seq=2, touched_ms=1_795_251_600_500, seen_ms=1_795_251_601_000, streams={
+            "presence": StreamState(presence, 1_795_251_600_000,
+                                    [Recent("0c946c26-e324-5d0e-b6e6-e2d919b0dd23", 1_795_251_600_000, presence)], 1),
+            "workload": StreamState({"calls": 1}, 1_795_251_600_500,
+                                    [Recent("b5785944-f767-5a1e-a914-e16f5fe23e4f", 1_795_251_600_500, {"calls": 1})], 2),
+        })

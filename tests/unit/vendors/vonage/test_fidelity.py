@@ -162,7 +162,7 @@ class Daemon:
                         self.events.append(msgspec.json.decode(r.value))
                 for key, entity in self.ledger.take_dirty().items():
                     if entity is not None:
-                        self.saved[key] = msgspec.json.encode(entity)
+                        self.saved[key] = entity
                 if result.cursor_ms is not None:
                     self.cursor = max(result.cursor_ms, self.cursor or 0)
             now += step

@@ -102,7 +102,7 @@ class Daemon:
             self.events += [msgspec.json.decode(r.value) for r, _ in records if r.value is not None]
             for key, entity in self.ledger.take_dirty().items():  # the state topic
                 if entity is not None:
-                    self.saved[key] = msgspec.json.encode(entity)
+                    self.saved[key] = entity
             if result.cursor_ms is not None:
                 self.cursor = max(result.cursor_ms, self.cursor or 0)
 
