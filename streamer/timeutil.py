@@ -65,7 +65,20 @@ def _second_prefix(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
 
 
+_MILLI_SUFFIX = tuple(f"{m:03d}Z" for m in range(1000))
+_FORMATTED: dict[int, str] = {}
+FORMATTED_KEPT = 4096
+"""format_ms remembers this many recent results: an event formats its vendor time twice
+(payload and envelope) and the observed time is the same for a whole poll."""
+
+
 def format_ms(ms: int) -> str:
     """``format_ts(from_ms(ms))`` without building a datetime (the hot path of emitting)."""
-    seconds, milli = divmod(ms, 1000)
-    return f"{_second_prefix(seconds)}{milli:03d}Z"
+    text = _FORMATTED.get(ms)
+    if text is None:
+        seconds, milli = divmod(ms, 1000)
+        text = _second_prefix(seconds) + _MILLI_SUFFIX[milli]
+        if len(_FORMATTED) >= FORMATTED_KEPT:
+            _FORMATTED.clear()
+        _FORMATTED[ms] = text
+    return text

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streamer import timeutil
 from streamer.timeutil import _format_slow, format_ms, format_ts, from_ms, parse_ts, to_ms
 
 YEAR_1970_TO_9999 = st.integers(0, 253_402_300_799_999)
@@ -27,6 +28,14 @@ def test_format_ms_is_format_ts_of_from_ms(ms: int) -> None:
 @given(st.integers(-62_135_596_800_000, -1))  # year 1 to 1969: drafts format any vendor time with it
 def test_format_ms_before_1970_is_format_ts_of_from_ms(ms: int) -> None:
     assert format_ms(ms) == format_ts(from_ms(ms))
+
+
+def test_format_ms_remembers_a_bounded_number_of_results() -> None:
+    first = format_ms(1_795_251_600_123)
+    assert format_ms(1_795_251_600_123) is first  # remembered, not formatted again
+    for ms in range(3 * timeutil.FORMATTED_KEPT):
+        assert format_ms(ms) == format_ts(from_ms(ms))
+        assert len(timeutil._FORMATTED) <= timeutil.FORMATTED_KEPT
 
 
 @given(YEAR_1970_TO_9999)
