@@ -157,8 +157,9 @@ class Ledger:
         self, entities: Mapping[str, EntityState | bytes] | None = None, *, seen_refresh_ms: int = 30 * 60 * 1000
     ) -> None:
         self._store: dict[str, EntityState | bytes] = dict(entities) if entities is not None else {}
-        self._hot: set[str] = set()
-        """Keys held as objects right now; encoded again by :meth:`take_dirty`."""
+        self._hot: set[str] = {k for k, e in self._store.items() if isinstance(e, EntityState)}
+        """Keys held as objects right now; frozen by :meth:`take_dirty` (and objects given
+        here, at the end of the constructor)."""
         self._thawed: dict[str, bytes] = {}
         """The frozen bytes of hot entities: one that did not change goes back to them."""
         self._seen: dict[str, int] = {}

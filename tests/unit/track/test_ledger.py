@@ -349,3 +349,12 @@ def test_a_state_record_frozen_by_an_earlier_build_is_read() -> None:
             "workload": StreamState({"calls": 1}, 1_795_251_600_500,
                                     [Recent("b5785944-f767-5a1e-a914-e16f5fe23e4f", 1_795_251_600_500, {"calls": 1})], 2),
         })
+
+
+def test_entities_given_as_objects_are_frozen_and_saved_as_frozen_bytes() -> None:
+    given = EntityState(seq=4, touched_ms=1_000, streams={"presence": StreamState("Ready", 1_000, [], 4)})
+    led = Ledger({"agent/01": given})
+    assert isinstance(led._store["agent/01"], bytes)  # not kept as an object for ever
+    led.replay("agent/01", "presence", "e5", 2_000, "Away", 5)
+    saved = led.take_dirty()["agent/01"]
+    assert saved is not None and decode_entity(saved).seq == 5
