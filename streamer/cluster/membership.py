@@ -15,9 +15,11 @@ rebalance started, heartbeats no longer renew it: the member finishes its in-fli
 commits within what is left, stops its sources, and only then rejoins; only a new
 assignment grants it again. An expelled member's lease is voided at once. A frozen member
 (SIGSTOP, a long pause, a partition) therefore stops writing on its own before anyone else
-may start. Tansu keeps the generation at 1 across rebalances, so the epoch is ours, issued
-by the leader: max(epochs declared) + 1, and every member declares at least the newest
-epoch found in the checkpoints (see ``StateStore.max_owner_epoch``).
+may start. Tansu numbers a group's first generation 0 and keeps every later one at 1, so
+the epoch is ours, issued by the leader: max(epochs declared) + 1, and every member
+declares at least the newest epoch found in the checkpoints (see
+``StateStore.max_owner_epoch``). Generation 0 also needs our own LeaveGroup on stop
+(aiokafka sends one only from generation 1).
 """
 
 from __future__ import annotations
