@@ -13,8 +13,9 @@ Two states are measured:
   ledger holds every one of those interactions (all within ``state_retention``).
 
 The figure is (RSS - RSS before tracking) / agents; the bodies are made before that
-RSS is noted and kept to the end, so they are not counted. The busy day is reported as
-context: per agent it also counts the interactions handled within ``state_retention``.
+RSS is noted and kept to the end, so they are not counted. Issue 16's target (1 KiB) is
+for the busy day, which per agent also counts the interactions handled within
+``state_retention``; first sight is reported as context.
 """
 
 from __future__ import annotations
@@ -99,9 +100,9 @@ def run() -> dict[str, Any]:
     first, busy = r["first_sight"], r["busy_day"]
     figures = [
         Figure(name="RSS per tracked agent (100,000 agents, first sight)", value=round(first["per_agent"]),
-               unit="B", target="<= 1,024", met=first["per_agent"] <= TARGET,
-               detail=f"{first['entities']} ledger entities: every agent, plus its interaction when on one"),
+               unit="B", detail=f"{first['entities']} ledger entities: every agent, plus its interaction when on one"),
         Figure(name="RSS per agent after a busy day", value=round(busy["per_agent"]), unit="B",
+               target="<= 1,024", met=busy["per_agent"] <= TARGET,
                detail=f"{busy['entities']} ledger entities: each agent also holds the interactions it handled "
                       "within state_retention (one per round here) and full lists of recent transitions"),
         Figure(name="daemon RSS after imports", value=round(r["rss_after_imports"] / 2**20, 1), unit="MiB"),

@@ -1,6 +1,7 @@
 """Restart: time from start to first poll with checkpointed state, for 100 sources.
 
-Issue 7's target: all 100 sources poll again within 5 s of the process starting. One
+Issue 16's target: all 100 sources poll again within 2 s of the process starting (issue 7
+asked for 5 s). One
 simulator and one embedded broker; 100 Vonage sources (``vonage-000`` .. ``vonage-099``)
 read the same simulated tenant, so each has its own checkpoint and ledger state.
 
@@ -44,7 +45,7 @@ SETTLE_S = 20.0
 RESTARTS = 3
 PHASE2_BUDGET_S = 110.0
 """No further start is begun when it would end after this: keeps the bench under 3 minutes."""
-TARGET_S = 5.0
+TARGET_S = 2.0
 TAIL_EVERY_S = 0.1
 FIRST_POLL_TIMEOUT_S = 100.0
 CHECKPOINT_TIMEOUT_S = 90.0
