@@ -247,6 +247,8 @@ def test_an_entity_only_looked_at_keeps_its_frozen_bytes_and_a_changed_one_is_fr
     agent, interaction = led._store["agent/01"], led._store["interaction/9"]
     assert led.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"}, observed_ms=9) is None
     assert led.admit("interaction/9", "lifecycle", "b", 1_000, "Ringing", observed_ms=50) is None
+    assert led.seen("agent/01", "presence", "a") and not led.seen("agent/01", "workload", "a")
+    assert led._store["agent/01"] is agent and not led._hot  # told from the frozen ids: not even thawed
     assert led.take_dirty() == {}
     assert led._store["agent/01"] is agent and led._store["interaction/9"] is interaction  # not compressed again
     assert led.prune(now_ms=40, retention_ms=30) == []  # the newer presentation is kept all the same
@@ -255,6 +257,37 @@ def test_an_entity_only_looked_at_keeps_its_frozen_bytes_and_a_changed_one_is_fr
     assert led._store["agent/01"] != agent
     cur = led.current("agent/01", "presence")
     assert cur is not None and cur.value == {"category": "Away"}
+
+
+_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["agent/01", "interaction/9"]),
+        st.sampled_from(["presence", "workload", "agent/01"]),
+        st.sampled_from(["e1", "e2", "e3", "e4", "agent/01", "Ready"]),  # ids that are also stream names and values
+        st.integers(0, 30),
+        st.sampled_from(["Ready", "e1", 0, {"k": "e2"}]),
+        st.booleans(),  # commit (freeze everything) after this step
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300)
+@given(_steps)
+def test_a_frozen_entity_admits_and_refuses_exactly_as_the_thawed_one(steps: list[tuple[str, str, str, int, object, bool]]) -> None:
+    """Transitions presented to a frozen entity are judged on its ids without a thaw:
+    the outcome must be the one a ledger that never freezes gives."""
+    hot, frozen = Ledger(), Ledger()
+    for n, (entity, stream, eid, since, value, commit) in enumerate(steps):
+        assert frozen.seen(entity, stream, eid) == hot.seen(entity, stream, eid)
+        assert frozen.may_have_forgotten(entity, stream, eid, since) == hot.may_have_forgotten(entity, stream, eid, since)
+        assert frozen.admit(entity, stream, eid, since, value, observed_ms=n) == hot.admit(
+            entity, stream, eid, since, value, observed_ms=n)
+        if commit:
+            frozen.take_dirty()
+    assert _snapshot(frozen) == _snapshot(hot)
+    now = len(steps)
+    assert frozen.prune(now, 3) == hot.prune(now, 3)
 
 
 _values = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=20) | st.dictionaries(
