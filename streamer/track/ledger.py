@@ -183,6 +183,10 @@ class Ledger:
         here, at the end of the constructor)."""
         self._thawed: dict[str, bytes] = {}
         """The frozen bytes of hot entities: one that did not change goes back to them."""
+        self._peeked: tuple[bytes, bytes, dict[str, _StreamIds] | None] = (b"", b"", None)
+        """The frozen bytes last looked into without a thaw, decompressed, and their ids
+        once decoded: a source presents an entity's transitions one after the other (an
+        agent's presence and workload from one row)."""
         self._seen: dict[str, int] = {}
         """``seen_ms`` of the prunable entities, so pruning and keeping alive thaw nothing."""
         self._saved_seen: dict[str, int] = {}
@@ -297,10 +301,29 @@ class Ledger:
         frozen = self._store.get(entity)
         if not isinstance(frozen, bytes) or frozen[:1] != _FROZEN:
             return None
+        if self._peeked[0] is frozen:
+            return self._peeked[1]
         try:
-            return _zstd.decompress(memoryview(frozen)[1:])
+            unpacked = _zstd.decompress(memoryview(frozen)[1:])
         except zstandard.ZstdError:
             return None
+        self._peeked = (frozen, unpacked, None)
+        return unpacked
+
+    def _recent_ids(self, unpacked: bytes, stream: str) -> list[_RecentId] | None:
+        """The ids and times of ``stream``'s recent transitions in a decompressed frozen entity;
+        None without that stream, or when the bytes are damaged (the thaw that follows forgets
+        the entity and says so)."""
+        frozen, last, streams = self._peeked
+        if streams is None or last is not unpacked:
+            try:
+                streams = _unpack_ids(unpacked).streams
+            except msgspec.DecodeError:
+                return None
+            if last is unpacked:
+                self._peeked = (frozen, unpacked, streams)
+        s = streams.get(stream)
+        return s.recent if s is not None else None
 
     def admit(
         self, entity: str, stream: str, event_id: str, since_ms: int, value: Any, observed_ms: int = 0
@@ -312,7 +335,7 @@ class Ledger:
         # id's text is in the msgpack when the entity remembers it), without a thaw.
         unpacked = self._unpacked(entity)
         if unpacked is not None and event_id.encode() in unpacked:
-            ids = _recent_ids(unpacked, stream)
+            ids = self._recent_ids(unpacked, stream)
             if ids is not None and _holds(ids, event_id):
                 self._seen_frozen(entity, observed_ms)
                 return None
@@ -361,7 +384,7 @@ class Ledger:
         """The ids and times of a stream's recent transitions; a frozen entity stays frozen."""
         unpacked = self._unpacked(entity)
         if unpacked is not None:
-            return _recent_ids(unpacked, stream)
+            return self._recent_ids(unpacked, stream)
         s = self.current(entity, stream)
         return s.recent if s is not None else None
 
@@ -433,17 +456,6 @@ class Ledger:
     def entities(self) -> dict[str, EntityState]:
         """Every entity decoded (for tests and inspection; the daemon never needs them all)."""
         return {k: e for k in list(self._store) if (e := self._get_or_none(k)) is not None}
-
-
-def _recent_ids(unpacked: bytes, stream: str) -> list[_RecentId] | None:
-    """The ids and times of ``stream``'s recent transitions in a decompressed frozen entity;
-    None without that stream, or when the bytes are damaged (the thaw that follows forgets
-    the entity and says so)."""
-    try:
-        s = _unpack_ids(unpacked).streams.get(stream)
-    except msgspec.DecodeError:
-        return None
-    return s.recent if s is not None else None
 
 
 def _holds(recent: Sequence[Recent | _RecentId], event_id: str) -> bool:
