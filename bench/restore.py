@@ -23,6 +23,7 @@ import resource
 import subprocess
 import sys
 import time
+import zlib
 from typing import Any
 
 from bench.common import Figure, as_builtins, rss_bytes
@@ -38,13 +39,13 @@ def source_ids() -> list[str]:
 
 def state_value(source: str, agent: int, version: int) -> Any:
     """A typical agent's ledger entry after a few transitions (930 bytes as JSON, 120 frozen)."""
-    from streamer.track.ledger import EntityState, Recent, StreamState
+    from streamer.track.ledger import EntityState, Recent, StreamState, id_bytes
 
     t = T0 + version * 60_000 + agent
     presence = {"name": "Ready" if version % 2 else "Break", "category": "Ready" if version % 2 else "NotReady",
                 "eligible_for_routing": bool(version % 2), "reason": None, "raw": None}
-    recent = [Recent(f"{source}-{agent:05d}-{version:02d}-{i}-0000-5000-8000-000000000000", t - i * 1000, None)
-              for i in range(4)]
+    recent = [Recent(id_bytes(f"{agent:08x}-{version:04x}-5{i:03x}-8000-{zlib.crc32(source.encode()):012x}"),
+                     t - i * 1000, None) for i in range(4)]
     return EntityState(seq=3 * version + 3, touched_ms=t, seen_ms=t, streams={
         "presence": StreamState(presence, t, recent, 3 * version + 1),
         "workload": StreamState({"calls": version % 3, "semi_live": None, "non_live": None}, t, recent[:2],

@@ -8,6 +8,7 @@ state topic and replayed from the output tail).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
@@ -19,7 +20,7 @@ from streamer.track.cut import cut_strings
 
 __all__ = [
     "Recent", "StreamState", "EntityState", "Admission", "Ledger", "RECENT_PER_STREAM", "RECENT_STRING_BYTES",
-    "PRUNABLE", "encode_entity", "decode_entity",
+    "PRUNABLE", "encode_entity", "decode_entity", "id_bytes",
 ]
 
 RECENT_PER_STREAM = 8
@@ -29,7 +30,8 @@ current value is the only whole copy an entity keeps."""
 
 
 class Recent(msgspec.Struct, frozen=True, array_like=True, gc=False):
-    id: str
+    id: bytes
+    """The event id as :func:`id_bytes` keeps it (16 bytes for a UUID)."""
     since_ms: int
     value: Any = None
     """The value the transition entered, strings cut to RECENT_STRING_BYTES: it becomes
@@ -66,33 +68,55 @@ class Admission(msgspec.Struct, frozen=True, gc=False):
     first: bool
 
 
+def id_bytes(event_id: str) -> bytes:
+    """How an entity keeps an event id: a UUID in its canonical text (every id ccstream
+    makes) as its 16 bytes, anything else as UTF-8, never 16 bytes long (a byte 0xFF, which
+    UTF-8 never holds, is added to one that would be). A third of the text's size, and
+    16 random bytes cost the compressor nothing to look at, where 36 hex digits did."""
+    if len(event_id) == 36 and _UUID_TEXT.fullmatch(event_id):
+        return bytes.fromhex(event_id.replace("-", ""))
+    b = event_id.encode()
+    return b + b"\xff" if len(b) == 16 else b
+
+
+_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
 _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder(EntityState).decode
-_thaw_json = msgspec.json.Decoder(EntityState).decode
-_FROZEN = b"\x00"
+_FROZEN = b"\x01"
 """First byte of a frozen entity: msgpack compressed with zstd against :data:`_ZDICT`.
-(State records written before 2026-12-03 are JSON, which starts with ``{``.)"""
+Older state records start with ``\x00`` (the same, with ids as text and another
+dictionary; written 2026-12-03) or are JSON (before), which starts with ``{``."""
 _T = 1_795_251_600_000
-_ID = "00000000-0000-5000-8000-000000000000"
-_ZDICT = _pack(EntityState(seq=3, touched_ms=_T, seen_ms=_T, streams={
-    "agent/000000": StreamState("Connected", _T, [Recent(_ID, _T, "Ringing"), Recent(_ID, _T, "Connected")], 2),
-    "lifecycle": StreamState("Ended", _T, [Recent(_ID, _T, "Ended")], 3),
-})) + _pack(EntityState(seq=1, touched_ms=_T, seen_ms=_T, streams={
-    "presence": StreamState({"name": "Ready", "category": "Ready", "eligible_for_routing": True, "reason": None,
-                             "raw": None}, _T, [Recent(_ID, _T, None)], 1),
-    "workload": StreamState({"calls": 0, "semi_live": None, "non_live": None}, _T, [], 2),
-    "lifecycle": StreamState("Connected", _T, [], 3),
-}))
-"""A typical interaction and a typical agent: the compressor finds the field names and
-common values here, so an entity compresses to a third to a half of its msgpack size.
-Frozen entities are the state topic's records too, so this dictionary is part of what is
-saved: never change it. A new one needs a new first byte (:data:`_FROZEN`), with this one
-kept to read the records written before."""
+
+
+def _typical(recent_id: Any) -> bytes:
+    """A typical interaction and a typical agent, their recent ids ``recent_id``."""
+    return _pack(EntityState(seq=3, touched_ms=_T, seen_ms=_T, streams={
+        "agent/000000": StreamState("Connected", _T, [Recent(recent_id, _T, "Ringing"),
+                                                      Recent(recent_id, _T, "Connected")], 2),
+        "lifecycle": StreamState("Ended", _T, [Recent(recent_id, _T, "Ended")], 3),
+    })) + _pack(EntityState(seq=1, touched_ms=_T, seen_ms=_T, streams={
+        "presence": StreamState({"name": "Ready", "category": "Ready", "eligible_for_routing": True, "reason": None,
+                                 "raw": None}, _T, [Recent(recent_id, _T, None)], 1),
+        "workload": StreamState({"calls": 0, "semi_live": None, "non_live": None}, _T, [], 2),
+        "lifecycle": StreamState("Connected", _T, [], 3),
+    }))
+
+
+_ZDICT = _typical(bytes(16))
+"""The compressor finds the field names and common values here, so an entity compresses
+to a third to a half of its msgpack size. Frozen entities are the state topic's records
+too, so this dictionary is part of what is saved: never change it. A new one needs a new
+first byte (:data:`_FROZEN`), with this one kept to read the records written before."""
 
 _ZSTD_PARAMS = zstandard.ZstdCompressionParameters.from_level(
     1, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_content_size=1, write_checksum=0, write_dict_id=0)
 _ZSTD_DICT = zstandard.ZstdCompressionDict(_ZDICT, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
 _ZSTD_DICT.precompute_compress(compression_params=_ZSTD_PARAMS)
+_ZSTD_DICT_TEXT_IDS = zstandard.ZstdCompressionDict(
+    _typical("00000000-0000-5000-8000-000000000000"), dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+"""The dictionary of the ``\x00`` records (ids as text), to read them."""
 """Frozen entities are zstd level 1, without the frame's magic number, checksum or
 dictionary id (up to 12 bytes that only a file needs). Measured against zlib level 1 with
 the same dictionary, on a busy agent (16 recent transitions, 1.5 KB of msgpack): compress
@@ -104,8 +128,40 @@ again, so the time counts more than the few bytes."""
 class _RecentId(msgspec.Struct, array_like=True, gc=False):
     """A :class:`Recent` without its value (msgspec skips the array's trailing elements)."""
 
+    id: bytes
+    since_ms: int
+
+
+class _TextIdRecent(msgspec.Struct, frozen=True, array_like=True, gc=False):
     id: str
     since_ms: int
+    value: Any = None
+
+
+class _TextIdStream(msgspec.Struct, gc=False):
+    value: Any
+    since_ms: int
+    recent: list[_TextIdRecent] = []
+    seq: int = 0
+
+
+class _TextIdEntity(msgspec.Struct, gc=False):
+    """An entity as state records before the ``\x01`` format hold it: ids as text."""
+
+    seq: int = 0
+    touched_ms: int = 0
+    seen_ms: int = 0
+    streams: dict[str, _TextIdStream] = {}
+
+    def converted(self) -> EntityState:
+        return EntityState(self.seq, self.touched_ms, self.seen_ms, {
+            name: StreamState(s.value, s.since_ms, [Recent(id_bytes(r.id), r.since_ms, r.value) for r in s.recent], s.seq)
+            for name, s in self.streams.items()
+        })
+
+
+_unpack_text_ids = msgspec.msgpack.Decoder(_TextIdEntity).decode
+_thaw_json = msgspec.json.Decoder(_TextIdEntity).decode
 
 
 class _StreamIds(msgspec.Struct, gc=False):
@@ -129,6 +185,8 @@ class _Zstd(threading.local):
         self.compress = zstandard.ZstdCompressor(dict_data=_ZSTD_DICT, compression_params=_ZSTD_PARAMS).compress
         self.decompress = zstandard.ZstdDecompressor(
             dict_data=_ZSTD_DICT, format=zstandard.FORMAT_ZSTD1_MAGICLESS).decompress
+        self.decompress_text_ids = zstandard.ZstdDecompressor(
+            dict_data=_ZSTD_DICT_TEXT_IDS, format=zstandard.FORMAT_ZSTD1_MAGICLESS).decompress
 
 
 _zstd = _Zstd()
@@ -144,18 +202,21 @@ def encode_entity(e: EntityState) -> bytes:
 
 
 def decode_entity(saved: bytes) -> EntityState:
-    """An entity as :meth:`Ledger.take_dirty` froze it (or as JSON, the older state records);
-    raises :class:`msgspec.DecodeError` for anything else."""
+    """An entity as :meth:`Ledger.take_dirty` froze it (or in an older state record's
+    format); raises :class:`msgspec.DecodeError` for anything else."""
     return _thaw(saved)
 
 
 def _thaw(b: bytes) -> EntityState:
-    if b[:1] != _FROZEN:
-        return _thaw_json(b)
+    first = b[:1]
     try:
-        return _unpack(_zstd.decompress(memoryview(b)[1:]))
+        if first == _FROZEN:
+            return _unpack(_zstd.decompress(memoryview(b)[1:]))
+        if first == b"\x00":
+            return _unpack_text_ids(_zstd.decompress_text_ids(memoryview(b)[1:])).converted()
     except zstandard.ZstdError as e:
         raise msgspec.DecodeError(str(e)) from None
+    return _thaw_json(b).converted()
 
 
 PRUNABLE = ("interaction/", "stats/")
@@ -333,10 +394,11 @@ class Ledger:
         # endpoints present the same ones, and a history read presents a row again until
         # its window has passed it. Those are told from the frozen entity's ids alone (the
         # id's text is in the msgpack when the entity remembers it), without a thaw.
+        eid = id_bytes(event_id)
         unpacked = self._unpacked(entity)
-        if unpacked is not None and event_id.encode() in unpacked:
+        if unpacked is not None and eid in unpacked:
             ids = self._recent_ids(unpacked, stream)
-            if ids is not None and _holds(ids, event_id):
+            if ids is not None and _holds(ids, eid):
                 self._seen_frozen(entity, observed_ms)
                 return None
         e = self._get_or_new(entity, unpacked)
@@ -349,7 +411,7 @@ class Ledger:
         if s is None:
             s = e.streams[stream] = StreamState(value, since_ms, [], e.seq + 1)
         else:
-            if _holds(s.recent, event_id):
+            if _holds(s.recent, eid):
                 return None
             if since_ms >= s.since_ms:
                 prev, dur = s.value, since_ms - s.since_ms
@@ -359,7 +421,7 @@ class Ledger:
                 if before:
                     pred = max(before, key=lambda r: r.since_ms)
                     prev, dur = pred.value, since_ms - pred.since_ms
-        _remember(s, Recent(event_id, since_ms, value))
+        _remember(s, Recent(eid, since_ms, value))
         e.seq += 1
         e.touched_ms = max(e.touched_ms, since_ms)
         self.dirty.add(entity)
@@ -372,13 +434,13 @@ class Ledger:
         from the memory. A history read again after a restart asks this (its drafts are
         ``reread``) and does not publish what may be a second time."""
         recent = self._recent(entity, stream)
-        if recent is None or len(recent) < RECENT_PER_STREAM or _holds(recent, event_id):
+        if recent is None or len(recent) < RECENT_PER_STREAM or _holds(recent, id_bytes(event_id)):
             return False
         return since_ms <= min(r.since_ms for r in recent)
 
     def seen(self, entity: str, stream: str, event_id: str) -> bool:
         recent = self._recent(entity, stream)
-        return recent is not None and _holds(recent, event_id)
+        return recent is not None and _holds(recent, id_bytes(event_id))
 
     def _recent(self, entity: str, stream: str) -> Sequence[Recent | _RecentId] | None:
         """The ids and times of a stream's recent transitions; a frozen entity stays frozen."""
@@ -397,6 +459,7 @@ class Ledger:
         observed_ms: int = 0,
     ) -> None:
         """Fold an event already on Kafka back in (restart): idempotent, order-insensitive."""
+        eid = id_bytes(event_id)
         e = self._get_or_new(entity)
         e.seen_ms = max(e.seen_ms, observed_ms)
         if entity.startswith(PRUNABLE):
@@ -409,13 +472,13 @@ class Ledger:
         s = e.streams.get(stream)
         if s is None:
             e.streams[stream] = StreamState(value, since_ms, [], sequence)
-            _remember(e.streams[stream], Recent(event_id, since_ms, value))
+            _remember(e.streams[stream], Recent(eid, since_ms, value))
             return
-        if _holds(s.recent, event_id):
+        if _holds(s.recent, eid):
             return
         if (since_ms, sequence) >= (s.since_ms, s.seq):  # equal times: the later event wins, as in admit
             s.value, s.since_ms, s.seq = value, since_ms, sequence
-        _remember(s, Recent(event_id, since_ms, value))
+        _remember(s, Recent(eid, since_ms, value))
 
     def prune(self, now_ms: int, retention_ms: int, prefixes: tuple[str, ...] = PRUNABLE) -> list[str]:
         """Forget entities under ``prefixes`` (within :data:`PRUNABLE`) not presented for
@@ -458,7 +521,7 @@ class Ledger:
         return {k: e for k in list(self._store) if (e := self._get_or_none(k)) is not None}
 
 
-def _holds(recent: Sequence[Recent | _RecentId], event_id: str) -> bool:
+def _holds(recent: Sequence[Recent | _RecentId], event_id: bytes) -> bool:
     """Whether ``event_id`` is among ``recent`` (a loop: ``any()`` over a generator costs
     several times more, on every transition admitted)."""
     for r in recent:

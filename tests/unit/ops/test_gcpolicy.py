@@ -39,7 +39,7 @@ def _hot_path_objects() -> list[object]:
                   at_ms=1, value={"name": "Ready"}, payload=payload, endpoint="agent-status")
     event = CloudEvent(id="x", source="/s", type="t", subject="a1", time="t", observedtime="t", data=payload)
     record = OutRecord("cc.agent", b"s/a1", b"{}", [("content-type", b"application/json")])
-    entity = EntityState(streams={"presence": StreamState({"name": "Ready"}, 1, [Recent("x", 1, {"n": 1})])})
+    entity = EntityState(streams={"presence": StreamState({"name": "Ready"}, 1, [Recent(b"x", 1, {"n": 1})])})
     status = msgspec.json.decode(
         b'{"agentId":"a1","presence":{"since":"2026-12-03T10:00:00Z","name":"Ready"},'
         b'"interaction":[{"guid":"g1","since":"2026-12-03T10:00:00Z"}]}', type=AgentStatus)

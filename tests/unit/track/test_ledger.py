@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
+
 import msgspec
 import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamer.track.ledger import (
+    _ZSTD_DICT_TEXT_IDS,
+    _ZSTD_PARAMS,
     RECENT_PER_STREAM,
     Admission,
     EntityState,
     Ledger,
     Recent,
     StreamState,
+    _TextIdEntity,
     decode_entity,
+    id_bytes,
 )
 
 
@@ -90,7 +97,7 @@ def test_recent_is_bounded_and_keeps_the_newest() -> None:
     s = led.current("agent/01", "presence")
     assert s is not None
     assert len(s.recent) == RECENT_PER_STREAM
-    assert [r.id for r in s.recent] == [f"id{i}" for i in range(5, RECENT_PER_STREAM + 5)]
+    assert [r.id for r in s.recent] == [id_bytes(f"id{i}") for i in range(5, RECENT_PER_STREAM + 5)]
     assert s.value == RECENT_PER_STREAM + 4
 
 
@@ -220,19 +227,41 @@ def test_replay_permutation_matches_admission(trs: list[tuple[str, str, int, obj
     assert _snapshot(restored) == _snapshot(live)
 
 
-@pytest.mark.parametrize("as_json", [False, True], ids=["frozen", "json-before-2026-12-03"])
-def test_entities_are_kept_frozen_between_commits_and_restored_from_what_was_saved(as_json: bool) -> None:
+def _with_text_ids(e: EntityState) -> _TextIdEntity:
+    """``e`` as state records before the \\x01 format held it: event ids as their text."""
+    def text(i: bytes) -> str:
+        return str(uuid.UUID(bytes=i)) if len(i) == 16 else i.removesuffix(b"\xff").decode()
+
+    return msgspec.convert({
+        "seq": e.seq, "touched_ms": e.touched_ms, "seen_ms": e.seen_ms,
+        "streams": {n: {"value": s.value, "since_ms": s.since_ms, "seq": s.seq,
+                        "recent": [[text(r.id), r.since_ms, r.value] for r in s.recent]} for n, s in e.streams.items()},
+    }, _TextIdEntity)
+
+
+def _saved_with_text_ids(e: EntityState) -> bytes:
+    """``e`` as a \\x00 state record (2026-12-03): zstd against the dictionary with text ids."""
+    compress = zstandard.ZstdCompressor(dict_data=_ZSTD_DICT_TEXT_IDS, compression_params=_ZSTD_PARAMS).compress
+    return b"\x00" + compress(msgspec.msgpack.encode(_with_text_ids(e)))
+
+
+@pytest.mark.parametrize("written", ["now", "2026-12-03", "before"], ids=["frozen", "frozen-text-ids", "json"])
+def test_entities_are_kept_frozen_between_commits_and_restored_from_what_was_saved(written: str) -> None:
     led = Ledger()
     led.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"})
-    led.admit("interaction/9", "agent/01", "b", 1_000, "Ringing", observed_ms=5)
+    led.admit("interaction/9", "agent/01", "0c946c26-e324-5d0e-b6e6-e2d919b0dd23", 1_000, "Ringing", observed_ms=5)
     saved = led.take_dirty()
     assert saved == led._store  # the state records are the frozen entities, frozen until the next transition
-    assert all(isinstance(v, bytes) and v[:1] == b"\x00" for v in led._store.values())
+    assert all(isinstance(v, bytes) and v[:1] == b"\x01" for v in led._store.values())
     records: dict[str, bytes] = {k: v for k, v in saved.items() if v is not None}
-    damaged = b"\x00not zstd"
-    if as_json:  # as the state topic held them before 2026-12-03
-        records, damaged = {k: msgspec.json.encode(decode_entity(v)) for k, v in records.items()}, b"{not json"
+    damaged = b"\x01not zstd"
+    if written == "2026-12-03":  # ids as text, another dictionary
+        records, damaged = {k: _saved_with_text_ids(decode_entity(v)) for k, v in records.items()}, b"\x00not zstd"
+    elif written == "before":  # JSON
+        records = {k: msgspec.json.encode(_with_text_ids(decode_entity(v))) for k, v in records.items()}
+        damaged = b"{not json"
     back = Ledger({**records, "agent/02": damaged})
+    assert back.admit("interaction/9", "agent/01", "0c946c26-e324-5d0e-b6e6-e2d919b0dd23", 1_000, "Ringing") is None
     assert back.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"}) is None
     assert back.prune(now_ms=10, retention_ms=1) == ["interaction/9"]  # seen_ms read from what was saved
     adm = back.admit("agent/02", "presence", "c", 2_000, {"category": "Away"})
@@ -292,9 +321,10 @@ def test_a_frozen_entity_admits_and_refuses_exactly_as_the_thawed_one(steps: lis
 
 _values = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=20) | st.dictionaries(
     st.text(max_size=8), st.none() | st.integers(0, 9) | st.text(max_size=8), max_size=5)
+_ids = st.text(max_size=40).map(id_bytes) | st.uuids().map(lambda u: id_bytes(str(u)))
 _streams = st.builds(
     StreamState, _values, st.integers(0, 2**62),
-    st.lists(st.builds(Recent, st.text(max_size=40), st.integers(0, 2**62), _values), max_size=8), st.integers(0, 99))
+    st.lists(st.builds(Recent, _ids, st.integers(0, 2**62), _values), max_size=8), st.integers(0, 99))
 
 
 @given(st.builds(EntityState, st.integers(0, 2**40), st.integers(0, 2**62), st.integers(0, 2**62),
@@ -303,7 +333,26 @@ def test_frozen_entities_thaw_to_what_was_frozen(e: EntityState) -> None:
     from streamer.track.ledger import _freeze, _thaw
 
     assert _thaw(_freeze(e)) == e
-    assert _thaw(msgspec.json.encode(e)) == e  # as restored from the state topic
+    # state records in the older formats, ids as text: read with the ids as bytes again
+    assert _thaw(_saved_with_text_ids(e)) == e
+    assert _thaw(msgspec.json.encode(_with_text_ids(e))) == e
+
+
+def _canonical_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
+_id_texts = st.text(max_size=40) | st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper())
+
+
+@given(_id_texts, _id_texts)
+def test_event_ids_are_kept_as_bytes_that_tell_any_two_apart(a: str, b: str) -> None:
+    assert (id_bytes(a) == id_bytes(b)) == (a == b)
+    assert (len(id_bytes(a)) == 16) == _canonical_uuid(a)  # a 16-byte text gets a 17th byte
+    assert len(id_bytes("0123456789abcdef")) == 17
 
 
 def test_keep_alive_postpones_pruning_and_saves_the_refresh_now_and_then() -> None:
@@ -351,7 +400,7 @@ def test_entities_freeze_and_thaw_in_any_thread() -> None:
 
     from streamer.track.ledger import _freeze, _thaw
 
-    entities = [EntityState(seq=i, streams={"presence": StreamState({"n": i}, i, [Recent(f"id{i}", i, {"n": i})])})
+    entities = [EntityState(seq=i, streams={"presence": StreamState({"n": i}, i, [Recent(id_bytes(f"id{i}"), i, {"n": i})])})
                 for i in range(200)]
     with ThreadPoolExecutor(4) as pool:
         back = list(pool.map(lambda e: _thaw(_freeze(e)), entities))
@@ -365,16 +414,24 @@ SAVED_2026_12_03 = bytes.fromhex(
 )
 
 
-def test_a_state_record_frozen_by_an_earlier_build_is_read() -> None:
-    """The compression dictionary is part of the state topic's format: a changed one (or
+SAVED_2026_12_03_BYTE_IDS = bytes.fromhex(
+    "01605e00bd0300940484a3736571027c747e68427265616ba4417761c2a54c756e63680c946c26e3245d0eb6e6e2d919b0dd2381017c7491"
+    "93c410b5785944f7675a1ea914e16f5fe23e4f7c74a3736571021100412018c80c64385220068330ee07d843c2efca00146b69b982ec1a2d"
+    "45a0d0a35503d030e8b0164f1401"
+)
+
+
+@pytest.mark.parametrize("saved", [SAVED_2026_12_03, SAVED_2026_12_03_BYTE_IDS], ids=["text-ids", "byte-ids"])
+def test_a_state_record_frozen_by_an_earlier_build_is_read(saved: bytes) -> None:
+    """The compression dictionaries are part of the state topic's format: a changed one (or
     frame settings) would make every saved entity unreadable after an upgrade."""
     presence = {"name": "Break", "category": "Away", "eligible_for_routing": False, "reason": "Lunch", "raw": None}
-    assert decode_entity(SAVED_2026_12_03) == EntityState(
+    assert decode_entity(saved) == EntityState(
         seq=2, touched_ms=1_795_251_600_500, seen_ms=1_795_251_601_000, streams={
-            "presence": StreamState(presence, 1_795_251_600_000,
-                                    [Recent("0c946c26-e324-5d0e-b6e6-e2d919b0dd23", 1_795_251_600_000, presence)], 1),
-            "workload": StreamState({"calls": 1}, 1_795_251_600_500,
-                                    [Recent("b5785944-f767-5a1e-a914-e16f5fe23e4f", 1_795_251_600_500, {"calls": 1})], 2),
+            "presence": StreamState(presence, 1_795_251_600_000, [
+                Recent(id_bytes("0c946c26-e324-5d0e-b6e6-e2d919b0dd23"), 1_795_251_600_000, presence)], 1),
+            "workload": StreamState({"calls": 1}, 1_795_251_600_500, [
+                Recent(id_bytes("b5785944-f767-5a1e-a914-e16f5fe23e4f"), 1_795_251_600_500, {"calls": 1})], 2),
         })
 
 
