@@ -20,7 +20,7 @@ from streamer.engine.backoff import backoff_delay
 from streamer.engine.emit import OutRecord
 from streamer.engine.runner import SourceRunner
 from streamer.errors import FatalError, KafkaTlsError, RetriableError, StreamerError
-from streamer.kafka.checkpoint import StateStore
+from streamer.kafka.checkpoint import SavedRead, StateStore
 from streamer.kafka.connection import client_kwargs
 from streamer.kafka.publisher import Publisher
 from streamer.ops.metrics import METRICS, Metrics
@@ -43,6 +43,15 @@ class _Owned:
         self.done = anyio.Event()
         self.started = False
         self.paused = False
+
+
+class _ReadAhead:
+    """The saved state of every configured source, read while the first join runs."""
+
+    def __init__(self) -> None:
+        self.scope = anyio.CancelScope()
+        self.done = anyio.Event()
+        self.read: SavedRead | None = None
 
 
 SHUTDOWN_GRACE_S = 10.0
@@ -78,6 +87,7 @@ class Daemon:
         self._owned: dict[str, _Owned] = {}
         """The sources this daemon runs (paused while a rebalance runs)."""
         self._restoring: anyio.CancelScope | None = None
+        self._ahead: _ReadAhead | None = None
 
     def _runner(self, s: SourceConfig) -> SourceRunner:
         membership = self.membership
@@ -128,6 +138,8 @@ class Daemon:
                         return
                     async with anyio.create_task_group() as owned:
                         self._owned_tg = owned
+                        self._ahead = _ReadAhead()
+                        owned.start_soon(self._read_ahead, self._ahead)
                         outer.start_soon(self._stay_member, member)
                         await anyio.sleep_forever()
                 # Every owned source has made its last commit: only now leave the group,
@@ -164,6 +176,20 @@ class Daemon:
                     await self._stop_all_owned()
                     await anyio.sleep(delay)
 
+    async def _read_ahead(self, ahead: _ReadAhead) -> None:
+        """Read the saved state of every configured source while the first join runs (a
+        broker may hold the first join of a group for seconds: Kafka's
+        ``group.initial.rebalance.delay.ms``, 3 s by default, and the embedded broker
+        likewise); the first restore then reads only what was written since."""
+        try:
+            with ahead.scope:
+                ahead.read = await self.store.read_saved({r.state_key for r in self.runners.values()})
+        except Exception as e:  # only a head start: never a reason to stop
+            self.log.warning("could not read the saved state ahead; sources restore after the assignment",
+                             error=f"{type(e).__name__}: {e}")
+        finally:
+            ahead.done.set()
+
     async def _start_owned(self, owned: frozenset[str], epoch: int) -> None:
         """The group gave this daemon ``owned`` at ``epoch``. A source it ran until the
         rebalance, with nobody else in between, goes on from where it paused; the others
@@ -183,19 +209,26 @@ class Daemon:
             r.owner_epoch = epoch
         self.metrics.rebalances.inc()
         self.metrics.owned_sources.set(len(self._owned) + len(fresh))
+        ahead, self._ahead = self._ahead, None  # only the first assignment can use it
         if fresh:
             self._restoring = anyio.CancelScope()
-            self._start_fresh(tg, fresh, self._restoring)
+            self._start_fresh(tg, fresh, self._restoring, ahead)
+        elif ahead is not None:
+            ahead.scope.cancel()
         tg.start_soon(functools.partial(self._announce, _enc.encode(self.membership.record()), attempts=8))
 
-    def _start_fresh(self, tg: anyio.abc.TaskGroup, runners: list[SourceRunner], scope: anyio.CancelScope) -> None:
-        """Start ``runners``, after one shared read of their state (in the background)."""
+    def _start_fresh(
+        self, tg: anyio.abc.TaskGroup, runners: list[SourceRunner], scope: anyio.CancelScope,
+        ahead: _ReadAhead | None = None,
+    ) -> None:
+        """Start ``runners``, after one shared read of their state (in the background),
+        which goes on from ``ahead`` if given."""
         for r in runners:
             self._owned[r.cfg.id] = _Owned(r)
 
         async def go() -> None:
             with scope:
-                await self._prefetch_state(runners)
+                await self._prefetch_state(runners, ahead)
             for r in runners:
                 o = self._owned.get(r.cfg.id)
                 if o is not None and o.runner is r and not o.started:
@@ -258,13 +291,17 @@ class Daemon:
             await self._stop_one(sid)
         self.metrics.owned_sources.set(0)
 
-    async def _prefetch_state(self, runners: list[SourceRunner]) -> None:
+    async def _prefetch_state(self, runners: list[SourceRunner], ahead: _ReadAhead | None = None) -> None:
         """Restore the owned sources in one shared read (start-up time independent of the
         number of sources); a failure here only means each source restores on its own."""
         if not runners:
             return
+        since = None
+        if ahead is not None:
+            await ahead.done.wait()
+            since = ahead.read
         try:
-            restored = await self.store.restore_many({r.state_key: r.cfg.id for r in runners})
+            restored = await self.store.restore_many({r.state_key: r.cfg.id for r in runners}, since=since)
         except RetriableError as e:
             self.log.warning("shared restore failed; sources restore one by one", error=str(e))
             return

@@ -10,6 +10,7 @@ the checkpoint's offsets back into the ledger.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ __all__ = [
     "Restored",
     "TailEvent",
     "StateStore",
+    "SavedRead",
     "read_to_end",
     "read_limit_s",
     "scan",
@@ -261,6 +263,17 @@ class _TailCollector:
         mine.append(r)
 
 
+@dataclasses.dataclass
+class SavedRead:
+    """What a read of the checkpoint and state topics found for ``keys`` (the latest
+    checkpoint of each, its live state records), and the offsets it read up to."""
+
+    keys: frozenset[str]
+    checkpoints: dict[str, bytes]
+    states: dict[str, dict[str, bytes]]
+    ends: dict[TopicPartition, int]
+
+
 class StateStore:
     """Reads and writes a source's checkpoint and ledger state in compacted topics."""
 
@@ -299,13 +312,17 @@ class StateStore:
         return Restored(None, states[source_id], self._tail_events(events_key, tail.records[events_key]),
                         {tp_key(tp.topic, tp.partition): off for tp, off in ends.items()})
 
-    async def restore_many(self, keys: dict[str, str]) -> dict[str, Restored | CheckpointError]:
+    async def restore_many(
+        self, keys: dict[str, str], *, since: SavedRead | None = None
+    ) -> dict[str, Restored | CheckpointError]:
         """Restore several sources at once (``{state key: events key}``): one read of the
         checkpoint and state topics and one read of the output after the oldest
         checkpoint, shared by all, so start-up time does not grow with sources x topic size.
         A source whose checkpoint cannot be used gets its :class:`CheckpointError` instead.
+        ``since``: an earlier :meth:`read_saved` of (at least) these keys; only what was
+        written after it is read.
         """
-        checkpoints, states = await self._read_saved(set(keys))
+        checkpoints, states = await self._read_saved(set(keys), since)
         out: dict[str, Restored | CheckpointError] = {}
         usable: dict[str, Checkpoint] = {}
         for key in keys:
@@ -363,16 +380,34 @@ class StateStore:
         await scan(self.cfg, {tp: 0 for tp in tps}, fold)
         return newest
 
-    async def _read_saved(self, keys: set[str]) -> tuple[dict[str, bytes], dict[str, dict[str, bytes]]]:
-        """The latest checkpoint and the live state records (JSON, left encoded) of ``keys``.
+    async def read_saved(self, keys: set[str]) -> SavedRead:
+        """The latest checkpoints and state records of ``keys`` as the topics hold them now,
+        and where the read ended: :meth:`restore_many` can go on from there later (a
+        daemon reads while it waits for its group to give it sources)."""
+        return await self._read_into(SavedRead(frozenset(keys), {}, {k: {} for k in keys}, {}))
+
+    async def _read_saved(
+        self, keys: set[str], since: SavedRead | None = None
+    ) -> tuple[dict[str, bytes], dict[str, dict[str, bytes]]]:
+        """The latest checkpoint and the live state records (left encoded) of ``keys``;
+        from where ``since`` ended, when it read them all."""
+        if since is not None and keys <= since.keys:
+            start = SavedRead(frozenset(keys), {k: v for k, v in since.checkpoints.items() if k in keys},
+                              {k: since.states[k] for k in keys}, since.ends)
+        else:
+            start = SavedRead(frozenset(keys), {}, {k: {} for k in keys}, {})
+        read = await self._read_into(start)
+        return read.checkpoints, read.states
+
+    async def _read_into(self, read: SavedRead) -> SavedRead:
+        """Fold what the checkpoint and state topics hold after ``read.ends`` into ``read``.
 
         Folded while reading: only the latest value of each key of ``keys`` is held, a
         tombstone deletes, so memory is the live state of these sources however many
         versions the topics hold (compaction lags, and the embedded broker never compacts).
         """
         tps = await partitions(self.cfg, [self.checkpoint_topic, self.state_topic])
-        checkpoints: dict[str, bytes] = {}
-        states: dict[str, dict[str, bytes]] = {k: {} for k in keys}
+        keys, checkpoints, states = read.keys, read.checkpoints, read.states
         checkpoint_topic, state_topic = self.checkpoint_topic, self.state_topic
 
         def fold(r: ConsumerRecord) -> None:
@@ -394,8 +429,8 @@ class StateStore:
                     else:
                         st[entity.decode(errors="replace")] = r.value
 
-        await scan(self.cfg, {tp: 0 for tp in tps}, fold)
-        return checkpoints, states
+        ends = await scan(self.cfg, {tp: read.ends.get(tp, 0) for tp in tps}, fold)
+        return SavedRead(keys, checkpoints, states, {**read.ends, **ends})
 
     async def _ends(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         consumer = AIOKafkaConsumer(**client_kwargs(self.cfg, suffix="-ends"), enable_auto_commit=False, group_id=None)

@@ -56,3 +56,43 @@ def test_restore_many_splits_one_read_per_source(broker: EmbeddedBroker) -> None
     assert [t.event_id for t in a.tail] == ["e2"]  # e1 is covered; b's event is not a's
     assert isinstance(b, CheckpointError) and b.kind == "corrupt"
     assert isinstance(c, Restored) and c.checkpoint is None and c.entities == {} and c.highwaters == a.highwaters
+
+
+def test_a_restore_that_goes_on_from_an_earlier_read_finds_what_a_whole_read_finds(broker: EmbeddedBroker) -> None:
+    """The daemon reads the saved state while it joins its group, and restores from there
+    once the group gave it sources: what was written in between must count, deletions too."""
+    prefix = unique_prefix()
+    cfg = embedded_kafka(broker.bootstrap, topic_prefix=prefix, partitions=2)
+
+    def entity(seq: int) -> bytes:
+        return encode_entity(EntityState(seq=seq, streams={}))
+
+    async def go() -> tuple[dict[str, Restored | CheckpointError], dict[str, Restored | CheckpointError]]:
+        pub, store = Publisher(cfg), StateStore(cfg)
+        await pub.start()
+        try:
+            await pub.ensure_topics()
+            await pub.send([
+                *store.state_records("a", {"agent/01": entity(1), "agent/02": entity(2)}),
+                *store.state_records("b", {"agent/07": entity(7)}),
+                store.checkpoint_record(Checkpoint(source_id="a", cursors={"x": 1}, offsets={})),
+            ])
+            ahead = await store.read_saved({"a", "b", "c"})
+            await pub.send([  # another daemon, still the owner, goes on writing
+                *store.state_records("a", {"agent/01": entity(3), "agent/02": None, "agent/03": entity(4)}),
+                store.checkpoint_record(Checkpoint(source_id="a", cursors={"x": 2}, offsets={})),
+                store.checkpoint_record(Checkpoint(source_id="b", cursors={"y": 1}, offsets={})),
+            ])
+            return (await store.restore_many({"a": "a", "b": "b"}, since=ahead),
+                    await store.restore_many({"a": "a", "b": "b"}))
+        finally:
+            await pub.stop()
+
+    went_on, whole = anyio.run(go)
+    for key in ("a", "b"):
+        mine, theirs = went_on[key], whole[key]
+        assert isinstance(mine, Restored) and isinstance(theirs, Restored)
+        assert (mine.checkpoint, mine.entities) == (theirs.checkpoint, theirs.entities)
+    a = went_on["a"]
+    assert isinstance(a, Restored) and a.checkpoint is not None and a.checkpoint.cursors == {"x": 2}
+    assert a.entities == {"agent/01": entity(3), "agent/03": entity(4)}  # agent/02 was deleted after the read
