@@ -114,15 +114,16 @@ _ZSTD_PARAMS = zstandard.ZstdCompressionParameters.from_level(
     1, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_content_size=1, write_checksum=0, write_dict_id=0)
 _ZSTD_DICT = zstandard.ZstdCompressionDict(_ZDICT, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
 _ZSTD_DICT.precompute_compress(compression_params=_ZSTD_PARAMS)
-_ZSTD_DICT_TEXT_IDS = zstandard.ZstdCompressionDict(
-    _typical("00000000-0000-5000-8000-000000000000"), dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-"""The dictionary of the ``\x00`` records (ids as text), to read them."""
 """Frozen entities are zstd level 1, without the frame's magic number, checksum or
 dictionary id (up to 12 bytes that only a file needs). Measured against zlib level 1 with
 the same dictionary, on a busy agent (16 recent transitions, 1.5 KB of msgpack): compress
 11 µs against 61, decompress 5 µs against 18, about 600 bytes either way; an interaction:
 compress 6 µs against 14, 89 bytes against 74. Every entity changed in a commit is frozen
 again, so the time counts more than the few bytes."""
+_ZSTD_DICT_TEXT_IDS = zstandard.ZstdCompressionDict(
+    _typical("00000000-0000-5000-8000-000000000000"), dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+"""The dictionary of the ``\x00`` records (ids as text), to read them: byte for byte the
+dictionary of that format."""
 
 
 class _RecentId(msgspec.Struct, array_like=True, gc=False):
@@ -228,11 +229,11 @@ class Ledger:
 
     Memory: an entity is held as an object only while it is being worked on; after
     :meth:`take_dirty` (once per commit) every entity is kept frozen (msgpack compressed
-    with zstd against typical entities, 90-600 bytes) and thawed again on its next transition.
+    with zstd against typical entities, 70-650 bytes) and thawed again on its next transition.
     With 1% of the agents changing per poll, nearly every agent stays frozen. The frozen
     bytes are also what the state topic saves, so a restore keeps the records as they
-    are read. Entities given to the constructor may also be JSON (the state topic's
-    encoding before 2026-12-03).
+    are read. Entities given to the constructor may also be in an older state record's
+    format (ids as text, or JSON); they are frozen anew the first time they are thawed.
     """
 
     def __init__(
@@ -358,7 +359,8 @@ class Ledger:
 
     def _unpacked(self, entity: str) -> bytes | None:
         """A frozen entity's msgpack, decompressed without thawing the entity; None when it
-        is not frozen (an object, JSON, absent) or its bytes are damaged (a thaw says so)."""
+        is not frozen (an object, absent, an older state record's format) or its bytes are
+        damaged (a thaw says so)."""
         frozen = self._store.get(entity)
         if not isinstance(frozen, bytes) or frozen[:1] != _FROZEN:
             return None
@@ -393,7 +395,7 @@ class Ledger:
         # Most transitions presented were admitted before: the snapshot and the history
         # endpoints present the same ones, and a history read presents a row again until
         # its window has passed it. Those are told from the frozen entity's ids alone (the
-        # id's text is in the msgpack when the entity remembers it), without a thaw.
+        # id's bytes are in the msgpack when the entity remembers it), without a thaw.
         eid = id_bytes(event_id)
         unpacked = self._unpacked(entity)
         if unpacked is not None and eid in unpacked:
