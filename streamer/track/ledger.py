@@ -8,7 +8,6 @@ state topic and replayed from the output tail).
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
@@ -73,13 +72,18 @@ def id_bytes(event_id: str) -> bytes:
     makes) as its 16 bytes, anything else as UTF-8, never 16 bytes long (a byte 0xFF, which
     UTF-8 never holds, is added to one that would be). A third of the text's size, and
     16 random bytes cost the compressor nothing to look at, where 36 hex digits did."""
-    if len(event_id) == 36 and _UUID_TEXT.fullmatch(event_id):
-        return bytes.fromhex(event_id.replace("-", ""))
+    if len(event_id) == 36 and event_id[8] == event_id[13] == event_id[18] == event_id[23] == "-":
+        digits = event_id.replace("-", "")
+        if len(digits) == 32:
+            try:
+                b = bytes.fromhex(digits)
+            except ValueError:
+                pass
+            else:
+                if b.hex() == digits:  # lower case, no blanks: the canonical text (a regex took twice as long)
+                    return b
     b = event_id.encode()
     return b + b"\xff" if len(b) == 16 else b
-
-
-_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder(EntityState).decode
@@ -179,6 +183,16 @@ class _EntityIds(msgspec.Struct, gc=False):
 _unpack_ids = msgspec.msgpack.Decoder(_EntityIds).decode
 
 
+class _Peek:
+    """A frozen entity looked into: its bytes, decompressed, and its ids once decoded."""
+
+    __slots__ = ("frozen", "unpacked", "streams")
+
+    def __init__(self, frozen: bytes, unpacked: bytes) -> None:
+        self.frozen, self.unpacked = frozen, unpacked
+        self.streams: dict[str, _StreamIds] | None = None
+
+
 class _Zstd(threading.local):
     """zstd contexts are not thread-safe: one pair per thread (a daemon uses one)."""
 
@@ -245,10 +259,10 @@ class Ledger:
         here, at the end of the constructor)."""
         self._thawed: dict[str, bytes] = {}
         """The frozen bytes of hot entities: one that did not change goes back to them."""
-        self._peeked: tuple[bytes, bytes, dict[str, _StreamIds] | None] = (b"", b"", None)
-        """The frozen bytes last looked into without a thaw, decompressed, and their ids
-        once decoded: a source presents an entity's transitions one after the other (an
-        agent's presence and workload from one row)."""
+        self._peeked: dict[str, _Peek] = {}
+        """Frozen entities looked into without a thaw since the last commit: a commit
+        presents an entity's transitions several times, in time order among others' (an
+        interaction's row gives one per channel and its end)."""
         self._seen: dict[str, int] = {}
         """``seen_ms`` of the prunable entities, so pruning and keeping alive thaw nothing."""
         self._saved_seen: dict[str, int] = {}
@@ -319,6 +333,7 @@ class Ledger:
                 store[k] = old if old is not None and k not in changed else _freeze(e)
         self._hot = set()
         self._thawed = {}
+        self._peeked = {}
 
     def _touch(self, entity: str, e: EntityState, observed_ms: int) -> None:
         e.seen_ms = max(e.seen_ms, observed_ms)
@@ -364,27 +379,29 @@ class Ledger:
         frozen = self._store.get(entity)
         if not isinstance(frozen, bytes) or frozen[:1] != _FROZEN:
             return None
-        if self._peeked[0] is frozen:
-            return self._peeked[1]
+        peek = self._peeked.get(entity)
+        if peek is not None and peek.frozen is frozen:
+            return peek.unpacked
         try:
             unpacked = _zstd.decompress(memoryview(frozen)[1:])
         except zstandard.ZstdError:
             return None
-        self._peeked = (frozen, unpacked, None)
+        self._peeked[entity] = _Peek(frozen, unpacked)
         return unpacked
 
-    def _recent_ids(self, unpacked: bytes, stream: str) -> list[_RecentId] | None:
-        """The ids and times of ``stream``'s recent transitions in a decompressed frozen entity;
-        None without that stream, or when the bytes are damaged (the thaw that follows forgets
-        the entity and says so)."""
-        frozen, last, streams = self._peeked
-        if streams is None or last is not unpacked:
+    def _recent_ids(self, entity: str, unpacked: bytes, stream: str) -> list[_RecentId] | None:
+        """The ids and times of ``stream``'s recent transitions in ``entity``'s decompressed
+        frozen bytes (from :meth:`_unpacked`); None without that stream, or when the bytes
+        are damaged (the thaw that follows forgets the entity and says so)."""
+        peek = self._peeked.get(entity)
+        streams = peek.streams if peek is not None and peek.unpacked is unpacked else None
+        if streams is None:
             try:
                 streams = _unpack_ids(unpacked).streams
             except msgspec.DecodeError:
                 return None
-            if last is unpacked:
-                self._peeked = (frozen, unpacked, streams)
+            if peek is not None and peek.unpacked is unpacked:
+                peek.streams = streams
         s = streams.get(stream)
         return s.recent if s is not None else None
 
@@ -399,7 +416,7 @@ class Ledger:
         eid = id_bytes(event_id)
         unpacked = self._unpacked(entity)
         if unpacked is not None and eid in unpacked:
-            ids = self._recent_ids(unpacked, stream)
+            ids = self._recent_ids(entity, unpacked, stream)
             if ids is not None and _holds(ids, eid):
                 self._seen_frozen(entity, observed_ms)
                 return None
@@ -448,7 +465,7 @@ class Ledger:
         """The ids and times of a stream's recent transitions; a frozen entity stays frozen."""
         unpacked = self._unpacked(entity)
         if unpacked is not None:
-            return self._recent_ids(unpacked, stream)
+            return self._recent_ids(entity, unpacked, stream)
         s = self.current(entity, stream)
         return s.recent if s is not None else None
 
