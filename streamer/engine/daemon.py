@@ -305,6 +305,8 @@ class Daemon:
         except RetriableError as e:
             self.log.warning("shared restore failed; sources restore one by one", error=str(e))
             return
+        if since is not None:
+            self.log.info("restore went on from the state read during the join", sources=len(runners))
         for r in runners:
             r.prefetched = restored.get(r.state_key)
 
