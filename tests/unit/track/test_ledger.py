@@ -288,6 +288,28 @@ def test_an_entity_only_looked_at_keeps_its_frozen_bytes_and_a_changed_one_is_fr
     assert cur is not None and cur.value == {"category": "Away"}
 
 
+def test_a_commit_decompresses_each_frozen_entity_it_looks_into_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A history commit presents an entity's transitions in time order among others': each
+    look into a frozen entity is kept until the commit, not only the last one."""
+    from streamer.track import ledger as ledger_module
+
+    led = Ledger()
+    for a in ("agent/01", "agent/02"):
+        led.admit(a, "presence", f"{a}-p", 1_000, "Ready")
+        led.admit(a, "workload", f"{a}-w", 1_000, 0)
+    led.take_dirty()
+    calls: list[int] = []
+    decompress = ledger_module._zstd.decompress
+    monkeypatch.setattr(ledger_module._zstd, "decompress", lambda b: calls.append(1) or decompress(b))
+    for stream in ("presence", "workload"):  # agent/01, agent/02, agent/01, agent/02
+        for a in ("agent/01", "agent/02"):
+            assert led.admit(a, stream, f"{a}-{stream[0]}", 1_000, "Ready" if stream == "presence" else 0) is None
+    assert len(calls) == 2
+    led.take_dirty()
+    assert led.admit("agent/01", "presence", "agent/01-p", 1_000, "Ready") is None
+    assert len(calls) == 3  # a new commit looks again: the bytes may have changed
+
+
 _steps = st.lists(
     st.tuples(
         st.sampled_from(["agent/01", "interaction/9"]),
