@@ -179,8 +179,8 @@ class Daemon:
     async def _read_ahead(self, ahead: _ReadAhead) -> None:
         """Read the saved state of every configured source while the first join runs (a
         broker may hold the first join of a group for seconds: Kafka's
-        ``group.initial.rebalance.delay.ms``, 3 s by default, and the embedded broker
-        likewise); the first restore then reads only what was written since."""
+        ``group.initial.rebalance.delay.ms``, 3 s by default; the embedded broker, half
+        the session timeout); the first restore then reads only what was written since."""
         try:
             with ahead.scope:
                 ahead.read = await self.store.read_saved({r.state_key for r in self.runners.values()})
