@@ -94,7 +94,7 @@ class SourceRunner:
         self.lock = anyio.Semaphore(1)
         """Held by a commit or a restore; the daemon also holds it while a rebalance runs
         (a semaphore, not a Lock: it is taken and given back from the group's task)."""
-        self.ledger = Ledger(seen_refresh_ms=int(gcfg.state_retention * 500))
+        self.ledger = Ledger.for_retention(int(gcfg.state_retention * 1000))
         self.checkpoint = Checkpoint(source_id=self.state_key)
         self.needs_restore = True
         self.health: dict[str, Health] = {}
@@ -206,8 +206,7 @@ class SourceRunner:
                 "checkpoint_policy: resume-from-now"
             )
         crash_point("during-restore")
-        retention_ms = int(self.gcfg.state_retention * 1000)
-        ledger = Ledger(r.entities, seen_refresh_ms=retention_ms // 2)
+        ledger = Ledger.for_retention(int(self.gcfg.state_retention * 1000), r.entities)
         now = self.now_ms()
         for t in r.tail:
             ledger.replay(t.entity, t.stream, t.event_id, t.since_ms, t.value, t.sequence, now)

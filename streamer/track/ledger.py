@@ -251,7 +251,11 @@ class Ledger:
     """
 
     def __init__(
-        self, entities: Mapping[str, EntityState | bytes] | None = None, *, seen_refresh_ms: int = 30 * 60 * 1000
+        self,
+        entities: Mapping[str, EntityState | bytes] | None = None,
+        *,
+        seen_refresh_ms: int = 30 * 60 * 1000,
+        prune_every_ms: int = 0,
     ) -> None:
         self._store: dict[str, EntityState | bytes] = dict(entities) if entities is not None else {}
         self._hot: set[str] = {k for k, e in self._store.items() if isinstance(e, EntityState)}
@@ -271,10 +275,20 @@ class Ledger:
         self.unreadable: list[str] = []
         """Keys whose saved state could not be decoded and were forgotten."""
         self.seen_refresh_ms = seen_refresh_ms
+        self.prune_every_ms = prune_every_ms
+        self._pruned_at: int | None = None
+        """Observed time of the last scan :meth:`prune` made."""
         for key in list(self._store):
             if key.startswith(PRUNABLE) and (e := self._get_or_none(key)) is not None:
                 self._seen[key] = self._saved_seen[key] = e.seen_ms
         self._freeze_hot()
+
+    @classmethod
+    def for_retention(cls, retention_ms: int, entities: Mapping[str, EntityState | bytes] | None = None) -> Ledger:
+        """The daemon's ledger for ``state_retention``: a kept-alive entity's ``seen_ms`` is
+        saved again after half of it, and :meth:`prune` scans once per hundredth of it (36 s
+        for an hour), so an idle entity is forgotten up to 1 % later than the retention."""
+        return cls(entities, seen_refresh_ms=retention_ms // 2, prune_every_ms=retention_ms // 100)
 
     def __len__(self) -> int:
         return len(self._store)
@@ -503,9 +517,17 @@ class Ledger:
         """Forget entities under ``prefixes`` (within :data:`PRUNABLE`) not presented for
         ``retention_ms`` (observed clock); returns their keys. Retention must exceed the
         longest time a vendor keeps serving an item again (the history lookback), or the
-        item would be published twice."""
+        item would be published twice.
+
+        A scan reads every prunable key: at the default load an hour's retention holds
+        about 108,000 interactions per source, a 19 ms scan, and the daemon commits dozens
+        of times a second. So it scans at most once per :attr:`prune_every_ms` of observed
+        time (and again if that time went back); in between it forgets nothing."""
         if not all(p.startswith(PRUNABLE) for p in prefixes):
             raise ValueError(f"only keys under {PRUNABLE} can be pruned, not {prefixes}")
+        if self._pruned_at is not None and 0 <= now_ms - self._pruned_at < self.prune_every_ms:
+            return []
+        self._pruned_at = now_ms
         floor = now_ms - retention_ms
         gone = [k for k, seen in self._seen.items() if seen < floor and k.startswith(prefixes)]
         for k in gone:

@@ -17,6 +17,7 @@ from streamer.contract.events import AgentPresenceChanged, Presence
 from streamer.engine.emit import Draft
 from streamer.engine.source import BadInput, Endpoint, PollResult
 from streamer.errors import KafkaUnavailableError, RetriableError, SkippableError
+from streamer.vendors.kit.drafts import interaction_state_draft
 from tests.fakes import FakeLog, Stepper, fakes
 from tests.waiting import eventually
 
@@ -186,3 +187,22 @@ async def test_the_loop_reports_health_and_dead_letters_a_skipped_poll() -> None
     assert health() == [(None, "degraded"), ("degraded", "healthy")]
     assert [d["reason"] for d in log.values(f"{PREFIX}.deadletter")] == ["vendor: HTTP 400 body"]
     assert len(ids(log)) == 1
+
+
+async def test_idle_interactions_are_forgotten_within_a_hundredth_of_the_retention_after_it() -> None:
+    """A prune scan reads every prunable key, so a commit runs one at most once per
+    hundredth of ``state_retention`` (2 s of 200 s here), not on every commit."""
+    s = Stepper(config(state_retention="200s"))
+    ended = interaction_state_draft(interaction="i1", agent=None, state="ended", at_ms=T0, endpoint="agent-activities",
+                                    transition="ended", raw="Ended")
+    ep = Scripted([PollResult([ended], cursor_ms=T0 + 1), PollResult([], cursor_ms=T0 + 2),
+                   PollResult([], cursor_ms=T0 + 3), PollResult([], cursor_ms=T0 + 4)])
+    await s.poll(ep, T0)
+    assert "interaction/i1" in s.runner.ledger
+    await s.poll(ep, T0 + 199_000)  # a scan: i1 has 1 s to go
+    await s.poll(ep, T0 + 200_500)  # i1 is past the retention, but the next scan is due at 201 s
+    assert "interaction/i1" in s.runner.ledger
+    await s.poll(ep, T0 + 201_000)
+    assert "interaction/i1" not in s.runner.ledger
+    last = s.log.read(f"{PREFIX}.streamer.state")[-1]
+    assert last.key.endswith(b"interaction/i1") and last.value is None  # its tombstone

@@ -155,6 +155,25 @@ def test_prune_uses_latest_presentation_even_of_a_duplicate() -> None:
     assert led.prune(now_ms=14_001, retention_ms=5_000, prefixes=("interaction/",)) == ["interaction/1"]
 
 
+def test_prune_scans_at_most_once_per_prune_every_ms() -> None:
+    led = Ledger(prune_every_ms=1_000)
+    led.admit("interaction/1", "lifecycle", "a", 1_000, "Ended", observed_ms=1_000)
+    led.admit("interaction/2", "lifecycle", "b", 1_000, "Ended", observed_ms=1_500)
+    assert led.prune(now_ms=6_000, retention_ms=5_000) == []  # scanned: both still kept
+    assert led.prune(now_ms=6_999, retention_ms=5_000) == []  # both are due, no scan is
+    assert led.prune(now_ms=7_000, retention_ms=5_000) == ["interaction/1", "interaction/2"]
+    # an observed clock that went back scans at once
+    led.admit("interaction/3", "lifecycle", "c", 1_000, "Ended", observed_ms=1_000)
+    assert led.prune(now_ms=6_500, retention_ms=5_000) == ["interaction/3"]
+    with pytest.raises(ValueError):  # a wrong prefix is refused even when no scan is due
+        led.prune(now_ms=6_600, retention_ms=5_000, prefixes=("agent/",))
+
+
+def test_the_daemons_ledger_prunes_once_per_hundredth_of_the_retention() -> None:
+    led = Ledger.for_retention(3_600_000)
+    assert (led.prune_every_ms, led.seen_refresh_ms) == (36_000, 1_800_000)
+
+
 def test_forgotten_entity_starts_over() -> None:
     led = Ledger()
     led.admit("interaction/1", "lifecycle", "a", 1_000, "Ended")
