@@ -424,6 +424,25 @@ def test_an_interaction_touched_every_poll_is_saved_before_its_retention_runs_ou
     assert last_saved >= 2_000
 
 
+def test_a_restore_reads_what_it_prunes_by_without_thawing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restore gives every interaction of the retention; the ledger needs only their
+    ``seen_ms`` then, so it reads that without a thaw (a damaged one is still forgotten)."""
+    import streamer.track.ledger as ledger_module
+
+    led = Ledger()
+    led.admit("interaction/1", "lifecycle", "a", 1_000, "Ended", observed_ms=7)
+    led.admit("stats/q1", "calls", "b", 1_000, 3, observed_ms=8)
+    saved = {k: v for k, v in led.take_dirty().items() if v is not None}
+    thawed: list[bytes] = []
+    unpack = ledger_module._unpack
+    monkeypatch.setattr(ledger_module, "_unpack", lambda b: thawed.append(b) or unpack(b))
+    back = Ledger({**saved, "interaction/bad": b"\x01not zstd"})
+    assert thawed == [] and back._store == saved
+    assert back.unreadable == ["interaction/bad"]
+    assert back.prune(now_ms=8, retention_ms=1) == []  # seen at 7 and 8
+    assert back.prune(now_ms=9, retention_ms=1) == ["interaction/1"]
+
+
 def test_damaged_frozen_bytes_forget_the_entity_instead_of_failing_every_poll() -> None:
     led = Ledger()
     led.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"})
