@@ -544,8 +544,8 @@ class Ledger:
         item would be published twice.
 
         A scan reads every prunable key: at the default load an hour's retention holds
-        about 108,000 interactions per source, a 19 ms scan, and the daemon commits dozens
-        of times a second. So it scans at most once per :attr:`prune_every_ms` of observed
+        about 108,000 interactions per source, a 19 ms scan, and a source commits about
+        twice a second. So it scans at most once per :attr:`prune_every_ms` of observed
         time (and again if that time went back); in between it forgets nothing."""
         if not all(p.startswith(PRUNABLE) for p in prefixes):
             raise ValueError(f"only keys under {PRUNABLE} can be pruned, not {prefixes}")
