@@ -192,6 +192,14 @@ class _SeenOnly(msgspec.Struct, gc=False):
 _unpack_seen = msgspec.msgpack.Decoder(_SeenOnly).decode
 
 
+PEEKS_KEPT = 4096
+"""Most looks into frozen entities kept between two commits (a look holds the entity
+decompressed, about 1.5 KB for a busy agent). A commit that finds nothing to publish does
+not reach :meth:`Ledger.take_dirty`, which forgets them, so without this bound a source
+whose polls only ever present what was published before would end up holding its
+whole ledger decompressed."""
+
+
 class _Peek:
     """A frozen entity looked into: its bytes, decompressed, and its ids once decoded."""
 
@@ -424,6 +432,8 @@ class Ledger:
             unpacked = _zstd.decompress(memoryview(frozen)[1:])
         except zstandard.ZstdError:
             return None
+        if len(self._peeked) >= PEEKS_KEPT:
+            self._peeked.clear()
         self._peeked[entity] = _Peek(frozen, unpacked)
         return unpacked
 

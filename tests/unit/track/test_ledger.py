@@ -443,6 +443,22 @@ def test_a_restore_reads_what_it_prunes_by_without_thawing(monkeypatch: pytest.M
     assert back.prune(now_ms=9, retention_ms=1) == ["interaction/1"]
 
 
+def test_looks_into_frozen_entities_are_bounded_between_commits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit with nothing to publish never reaches take_dirty, which forgets the looks;
+    polls that only present what was published before must not pile them up."""
+    import streamer.track.ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "PEEKS_KEPT", 3)
+    led = Ledger()
+    for i in range(10):
+        led.admit(f"agent/{i}", "presence", f"a{i}", 1_000, "Ready")
+    led.take_dirty()
+    for _ in range(2):  # polls that present again what was published: refused, no commit follows
+        for i in range(10):
+            assert led.admit(f"agent/{i}", "presence", f"a{i}", 1_000, "Ready") is None
+            assert len(led._peeked) <= 3
+
+
 def test_damaged_frozen_bytes_forget_the_entity_instead_of_failing_every_poll() -> None:
     led = Ledger()
     led.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"})
