@@ -194,7 +194,7 @@ def run() -> dict[str, Any]:
                       f"{written['bytes'] / 1e6:,.0f} MB: {read_limit_s(written['bytes']):,.0f} s (was a fixed 60 s)"),
         Figure(name="start_seconds_after_a_read_ahead", value=round(runs["ahead"]["seconds"], 2), unit="s",
                detail="the same restore when the daemon read the saved state while it joined its group (the "
-                      "broker holds a first join 3 s): what is left after the assignment"),
+                      "embedded broker holds a join 3 s at the default session timeout): what is left after the assignment"),
         Figure(name="outage_reads", value=outage["reads"], unit="reads", target="<= 2", met=outage["reads"] <= 2,
                detail=f"{SOURCES} concurrent restores (before issue 13: {SOURCES} full reads)"),
         Figure(name="outage_seconds", value=round(outage["seconds"], 2), unit="s",
