@@ -10,12 +10,12 @@ lookback and which only a short overlap.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
 import msgspec
 
-__all__ = ["Cursor", "Window", "WindowState", "plan_windows", "MAX_WINDOW_MS", "Seen", "LookbackSchedule"]
+__all__ = ["Cursor", "Window", "WindowState", "plan_windows", "MAX_WINDOW_MS", "LookbackSchedule"]
 
 MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
 T = TypeVar("T")
@@ -31,13 +31,6 @@ class Cursor(msgspec.Struct, frozen=True, order=True):
 class Window(msgspec.Struct, frozen=True):
     start_ms: int
     end_ms: int
-
-
-class Seen(msgspec.Struct, frozen=True):
-    """An item already admitted: its id and vendor time (for pruning)."""
-
-    id: str
-    ts_ms: int
 
 
 def plan_windows(
@@ -99,16 +92,21 @@ class WindowState(msgspec.Struct, frozen=True, gc=False):
     """
 
     cursor: Cursor
-    seen: tuple[Seen, ...] = ()
+    seen: Mapping[str, int] = msgspec.field(default_factory=dict)
+    """Each id admitted, with the vendor time that keeps it remembered. Never changed in
+    place: a state that admits ids gets a copy, so the state before stays as it was (a
+    poll that fails keeps it)."""
     known_from_ms: int = 0
     """Every id admitted from a row that a read could first have returned at or after this
     vendor time is in ``seen``; before it, nothing is known."""
+    oldest_ms: int = 2**63
+    """The earliest time in ``seen`` (2**63 when empty): when :meth:`close` has to prune."""
 
     @classmethod
     def resumed(cls, cursor: Cursor, checkpointed_ms: int | None) -> WindowState:
         """The state of a start or a reset: nothing remembered, so everything a read could
         have returned before the checkpointed cursor is a re-read (nothing, on a first run)."""
-        return cls(cursor, (), checkpointed_ms if checkpointed_ms is not None else 0)
+        return cls(cursor, {}, checkpointed_ms if checkpointed_ms is not None else 0)
 
     def admit(self, items: Iterable[tuple[str, int, T]]) -> tuple[list[T], WindowState]:
         """Keep the items (id, vendor ms, payload) not seen before, in input order.
@@ -127,27 +125,37 @@ class WindowState(msgspec.Struct, frozen=True, gc=False):
         id (the start of its row); ``row_ms``: the vendor time the read found its row at
         (the row's end, when it has one), which keeps the id remembered.
         """
-        known = {s.id for s in self.seen}
+        seen, known_from = self.seen, self.known_from_ms
         kept: list[tuple[T, bool]] = []
-        added: list[Seen] = []
+        added: dict[str, int] = {}
         for item_id, first_ms, row_ms, payload in items:
-            if item_id in known:
+            if item_id in seen or item_id in added:
                 continue
-            known.add(item_id)
-            added.append(Seen(item_id, max(first_ms, row_ms)))
-            kept.append((payload, first_ms < self.known_from_ms))
-        return kept, WindowState(self.cursor, self.seen + tuple(added), self.known_from_ms)
+            added[item_id] = max(first_ms, row_ms)
+            kept.append((payload, first_ms < known_from))
+        if not added:
+            return kept, self
+        return kept, WindowState(self.cursor, {**seen, **added}, known_from, min(self.oldest_ms, min(added.values())))
 
     def close(self, window_end: Cursor, *, lookback_ms: int) -> WindowState:
-        """The window up to ``window_end`` is fully read: advance (never back) and prune
-        the ids older than twice ``lookback_ms`` (the re-read horizon)."""
+        """The window up to ``window_end`` is fully read: advance (never back) and forget
+        the ids older than twice ``lookback_ms`` (the re-read horizon).
+
+        Forgetting reads every id, so it is done in batches: only once the oldest id is a
+        quarter of ``lookback_ms`` past the horizon. An id is therefore remembered up to
+        that much longer, which only drops more re-reads of rows admitted before.
+        """
         cursor = max(self.cursor, window_end)
         horizon = cursor.ts_ms - 2 * lookback_ms
-        return WindowState(cursor, tuple(s for s in self.seen if s.ts_ms >= horizon), max(self.known_from_ms, horizon))
+        known_from = max(self.known_from_ms, horizon)
+        if self.oldest_ms >= horizon - lookback_ms // 4:
+            return WindowState(cursor, self.seen, known_from, self.oldest_ms)
+        kept = {i: t for i, t in self.seen.items() if t >= horizon}
+        return WindowState(cursor, kept, known_from, min(kept.values(), default=2**63))
 
     def at(self, cursor: Cursor) -> WindowState:
         """The same memory with the cursor moved forward to ``cursor`` (never back)."""
-        return WindowState(max(self.cursor, cursor), self.seen, self.known_from_ms)
+        return WindowState(max(self.cursor, cursor), self.seen, self.known_from_ms, self.oldest_ms)
 
 
 class LookbackSchedule:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamer.track.window import MAX_WINDOW_MS, Cursor, LookbackSchedule, Seen, Window, WindowState, plan_windows
+from streamer.track.window import MAX_WINDOW_MS, Cursor, LookbackSchedule, Window, WindowState, plan_windows
 
 DAY = 24 * 3600 * 1000
 ms = st.integers(0, 200 * DAY)
@@ -133,8 +133,8 @@ def test_admit_keeps_input_order_and_does_not_move_cursor() -> None:
     fresh, new = state.admit([("b", 3, "B"), ("a", 1, "A"), ("b", 3, "B2")])
     assert fresh == ["B", "A"]
     assert new.cursor == Cursor(10)
-    assert state.seen == ()  # immutable
-    assert new.seen == (Seen("b", 3), Seen("a", 1))
+    assert state.seen == {}  # immutable
+    assert list(new.seen.items()) == [("b", 3), ("a", 1)]
 
 
 @given(st.lists(st.tuples(st.text(max_size=3), st.integers(0, 10_000)), max_size=30), st.integers(0, 20_000), st.integers(0, 3000))
@@ -142,19 +142,47 @@ def test_prune_keeps_ids_within_lookback(items: list[tuple[str, int]], end_ms: i
     _, state = WindowState(Cursor(0)).admit((i, t, None) for i, t in items)
     closed = state.close(Cursor(end_ms), lookback_ms=lookback)
     horizon = closed.cursor.ts_ms - lookback
-    kept = {s.id for s in closed.seen}
-    for s in state.seen:
-        if s.ts_ms >= horizon:
-            assert s.id in kept  # anything a re-read of the lookback can return is remembered
-    assert all(s.ts_ms >= closed.cursor.ts_ms - 2 * lookback for s in closed.seen)
+    for i, t in state.seen.items():
+        if t >= horizon:
+            assert i in closed.seen  # anything a re-read of the lookback can return is remembered
+    # forgotten in batches: at most a quarter of the lookback past twice the lookback
+    assert all(t >= closed.cursor.ts_ms - 2 * lookback - lookback // 4 for t in closed.seen.values())
+    assert closed.oldest_ms == min(closed.seen.values(), default=2**63)
 
 
 def test_pruned_ids_outside_lookback_are_forgotten() -> None:
     _, state = WindowState(Cursor(0)).admit([("old", 0, None), ("new", 9_000, None)])
     closed = state.close(Cursor(10_000), lookback_ms=1000)
-    assert [s.id for s in closed.seen] == ["new"]
+    assert list(closed.seen) == ["new"]
     fresh, _ = closed.admit([("new", 9_000, "x"), ("other", 9_500, "y")])
     assert fresh == ["y"]
+
+
+def test_ids_are_forgotten_in_batches_and_a_lingering_id_is_still_dropped() -> None:
+    """Forgetting reads every id, so a close forgets only once the oldest is a quarter of
+    the lookback past the horizon; until then the memory is not copied, and what lingers
+    is a row admitted before, so a re-read of it is dropped, not marked."""
+    _, state = WindowState.resumed(Cursor(0), 0).admit([("a", 1_000, None), ("b", 5_000, None)])
+    closed = state.close(Cursor(9_500), lookback_ms=4_000)  # horizon 1_500, "a" 500 past it
+    assert closed.seen is state.seen and closed.known_from_ms == 1_500
+    kept, _ = closed.sort_out([("a", 1_000, 1_000, "A"), ("c", 1_000, 1_000, "C")])
+    assert kept == [("C", True)]  # "a" lingers: dropped; "c" is before what is known: marked
+    closed = closed.close(Cursor(10_001), lookback_ms=4_000)  # "a" 1_001 past the horizon of 2_001
+    assert list(closed.seen) == ["b"] and closed.oldest_ms == 5_000
+    kept, _ = closed.sort_out([("a", 1_000, 1_000, "A")])
+    assert kept == [("A", True)]
+
+
+def test_a_state_that_admits_leaves_the_state_before_as_it_was() -> None:
+    """A poll that fails after sorting its rows out keeps the state before: its rows are
+    sorted out again by the next poll, not dropped as seen."""
+    _, before = WindowState(Cursor(0)).admit([("a", 1, None)])
+    kept, after = before.sort_out([("a", 1, 1, "A"), ("b", 2, 2, "B")])
+    assert kept == [("B", False)] and list(after.seen) == ["a", "b"]
+    assert list(before.seen) == ["a"] and before.oldest_ms == 1
+    assert before.sort_out([("b", 2, 2, "B")])[0] == [("B", False)]
+    kept, same = after.sort_out([("b", 2, 2, "B")])
+    assert kept == [] and same is after  # nothing new: nothing copied
 
 
 def test_what_the_memory_cannot_vouch_for_is_a_reread() -> None:
@@ -164,7 +192,7 @@ def test_what_the_memory_cannot_vouch_for_is_a_reread() -> None:
     assert kept == [("A", True), ("B", False), ("C", True)]
     assert WindowState.resumed(Cursor(10_000), None).known_from_ms == 0  # a first run: nothing is on Kafka
     state = state.close(Cursor(20_000), lookback_ms=4_000)  # forgets ids found before 12_000
-    assert state.known_from_ms == 12_000 and [s.id for s in state.seen] == []
+    assert state.known_from_ms == 12_000 and list(state.seen) == []
     kept, state = state.sort_out([("long", 2_000, 10_500, "C"), ("x", 12_000, 13_000, "D")])
     assert kept == [("C", True), ("D", False)]
     kept, _ = state.sort_out([("x", 12_000, 25_000, "D")])  # remembered: not kept at all
