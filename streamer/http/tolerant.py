@@ -49,9 +49,21 @@ class BadRecord(msgspec.Struct, frozen=True, gc=False):
     reason: str
 
 
+FOLDED_KEPT = 4096
+_FOLDED: dict[str, str] = {}
+
+
 def fold_key(name: str) -> str:
     """Field names compared without case, ``_``, ``-`` or spaces."""
-    return name.replace("_", "").replace("-", "").replace(" ", "").lower()
+    # Remembered: the names folded are few (field names, event types, properties) and
+    # folded again for every row (a Vonage interaction folds about 50).
+    folded = _FOLDED.get(name)
+    if folded is None:
+        folded = name.replace("_", "").replace("-", "").replace(" ", "").lower()
+        if len(_FOLDED) >= FOLDED_KEPT:
+            _FOLDED.clear()
+        _FOLDED[name] = folded
+    return folded
 
 
 _TYPE_INFO: dict[Any, mi.Type] = {}
