@@ -19,7 +19,7 @@ from streamer.vendors.vonage.parts import PartEnd, is_monitoring
 __all__ = [
     "PRESENCE_CATEGORIES", "INTERACTION_STATES", "interaction_state", "snapshot_presence", "presence_draft",
     "workload", "workload_draft", "interaction_state_draft", "activity_drafts", "part_end_draft", "status_drafts",
-    "channel_legs", "channel_state_drafts", "interaction_drafts",
+    "channel_legs", "channel_state_drafts", "interaction_drafts", "party_channels",
 ]
 
 
@@ -155,8 +155,9 @@ def status_drafts(s: AgentStatus, endpoint: str = "agent-status") -> list[Draft]
     return out
 
 
-def channel_legs(it: Interaction) -> list[Leg]:
-    """One leg per channel, by the tested builder; monitoring channels are no party."""
+def channel_legs(it: Interaction, parties: list[Channel] | None = None) -> list[Leg]:
+    """One leg per channel, by the tested builder; monitoring channels are no party.
+    ``parties``: :func:`party_channels` of ``it``, when the caller has them already."""
     start = to_ms(it.start)
     return [
         leg_from_channel_events(
@@ -166,9 +167,13 @@ def channel_legs(it: Interaction) -> list[Leg]:
             start, ch.offset, ch.duration,
             ((e.type, e.offset, e.duration) for e in ch.events),
         )
-        for ch in it.channels
-        if not _monitoring_channel(ch)
+        for ch in (party_channels(it) if parties is None else parties)
     ]
+
+
+def party_channels(it: Interaction) -> list[Channel]:
+    """The interaction's channels but a supervisor's monitoring ones (no party to it)."""
+    return [ch for ch in it.channels if not _monitoring_channel(ch)]
 
 
 def _monitoring_channel(ch: Channel) -> bool:
@@ -183,14 +188,16 @@ def _monitoring_channel(ch: Channel) -> bool:
 
 def _prop(e: ChannelEvent, name: str) -> str | None:
     """A channel event property by name in any case (``initiatingAgentId`` drifts)."""
+    if not e.properties:
+        return None
     want = fold_key(name)
-    for k, v in (e.properties or {}).items():
+    for k, v in e.properties.items():
         if fold_key(k) == want:
             return v if isinstance(v, str) else None if v is None else str(v)
     return None
 
 
-def channel_state_drafts(it: Interaction, endpoint: str = "interactions") -> list[Draft]:
+def channel_state_drafts(it: Interaction, endpoint: str = "interactions", parties: list[Channel] | None = None) -> list[Draft]:
     """Queue and Held events of the interaction's channels (the FAQ's /interactions example).
 
     ``Queue`` (in the customer's channel, ``result`` Delivered/...): the interaction is
@@ -201,15 +208,14 @@ def channel_state_drafts(it: Interaction, endpoint: str = "interactions") -> lis
     start = to_ms(it.start)
     out: list[Draft] = []
     connected: dict[str, list[tuple[int, int | None]]] = {}
-    for ch in it.channels:
-        if ch.party is None or ch.party.id is None or _monitoring_channel(ch):
+    channels = party_channels(it) if parties is None else parties
+    for ch in channels:
+        if ch.party is None or ch.party.id is None:
             continue
         for e in ch.events:
             if fold_key(e.type or "") == "connected":
                 connected.setdefault(ch.party.id, []).append((e.offset, e.duration))
-    for ch in it.channels:
-        if _monitoring_channel(ch):
-            continue
+    for ch in channels:
         for e in ch.events:
             kind = fold_key(e.type or "")
             if kind == "queue":
@@ -232,9 +238,10 @@ def channel_state_drafts(it: Interaction, endpoint: str = "interactions") -> lis
 def interaction_drafts(it: Interaction, endpoint: str = "interactions") -> list[Draft]:
     """Transfers inferred from channel joins, queue and hold events, and the interaction's end."""
     out: list[Draft] = []
-    for t in detect_transfers(channel_legs(it)):
+    parties = party_channels(it)
+    for t in detect_transfers(channel_legs(it, parties)):
         out.append(kit.transfer_draft(interaction=it.guid, transfer=t, endpoint=endpoint, rule=f"channel-joins-{t.kind}"))
-    out.extend(channel_state_drafts(it, endpoint))
+    out.extend(channel_state_drafts(it, endpoint, parties))
     if (it.status or "") in ("Completed", "InternalError") and it.duration is not None:
         end = from_ms(to_ms(it.start) + it.duration)
         out.append(interaction_state_draft(it.guid, None, "Ended", end, endpoint, medium=it.medium,
