@@ -19,6 +19,8 @@ __all__ = ["Cursor", "Window", "WindowState", "plan_windows", "MAX_WINDOW_MS", "
 
 MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
 T = TypeVar("T")
+_NO_TIME = 2**63
+"""Later than any vendor time: ``WindowState.oldest_ms`` of an empty memory."""
 
 
 class Cursor(msgspec.Struct, frozen=True, order=True):
@@ -99,8 +101,9 @@ class WindowState(msgspec.Struct, frozen=True, gc=False):
     known_from_ms: int = 0
     """Every id admitted from a row that a read could first have returned at or after this
     vendor time is in ``seen``; before it, nothing is known."""
-    oldest_ms: int = 2**63
-    """The earliest time in ``seen`` (2**63 when empty): when :meth:`close` has to prune."""
+    oldest_ms: int = _NO_TIME
+    """The earliest time in ``seen``, which tells :meth:`close` when to forget (2**63: none
+    given; a memory given without it is forgotten by the next close)."""
 
     @classmethod
     def resumed(cls, cursor: Cursor, checkpointed_ms: int | None) -> WindowState:
@@ -148,10 +151,10 @@ class WindowState(msgspec.Struct, frozen=True, gc=False):
         cursor = max(self.cursor, window_end)
         horizon = cursor.ts_ms - 2 * lookback_ms
         known_from = max(self.known_from_ms, horizon)
-        if self.oldest_ms >= horizon - lookback_ms // 4:
+        if self.oldest_ms >= horizon - lookback_ms // 4 and (self.oldest_ms != _NO_TIME or not self.seen):
             return WindowState(cursor, self.seen, known_from, self.oldest_ms)
         kept = {i: t for i, t in self.seen.items() if t >= horizon}
-        return WindowState(cursor, kept, known_from, min(kept.values(), default=2**63))
+        return WindowState(cursor, kept, known_from, min(kept.values(), default=_NO_TIME))
 
     def at(self, cursor: Cursor) -> WindowState:
         """The same memory with the cursor moved forward to ``cursor`` (never back)."""

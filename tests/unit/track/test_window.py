@@ -173,6 +173,11 @@ def test_ids_are_forgotten_in_batches_and_a_lingering_id_is_still_dropped() -> N
     assert kept == [("A", True)]
 
 
+def test_a_memory_given_without_its_oldest_time_is_forgotten_by_the_next_close() -> None:
+    closed = WindowState(Cursor(0), {"old": 1_000, "new": 9_500}).close(Cursor(10_000), lookback_ms=1_000)
+    assert list(closed.seen) == ["new"] and closed.oldest_ms == 9_500
+
+
 def test_a_state_that_admits_leaves_the_state_before_as_it_was() -> None:
     """A poll that fails after sorting its rows out keeps the state before: its rows are
     sorted out again by the next poll, not dropped as seen."""
