@@ -1,0 +1,13 @@
+"""The replay bench's premise: a replayed pass does the recorded pass's work again (the
+same polls, the same events byte for byte), so its CPU time compares across runs."""
+
+from __future__ import annotations
+
+from bench import replay
+
+
+def test_a_replayed_pass_publishes_what_the_recorded_pass_published() -> None:
+    bodies, recorded = replay.record(agents=30, warmup_s=6, measure_s=10)
+    assert recorded.events > 0 and recorded.polls == 10 + 5 * 2 + 1 + 2  # a second every second, history every 2 s
+    again = replay.replay(bodies, warmup_s=6, measure_s=10)
+    assert (again.events, again.polls, again.digest) == (recorded.events, recorded.polls, recorded.digest)
