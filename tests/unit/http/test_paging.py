@@ -105,3 +105,45 @@ def test_any_page_count_reads_each_page_once(count: int) -> None:
         pages.append(pager.current_value)
         pager.advance(page(pager.current_value, count))
     assert pages == list(range(1, count + 1))
+
+
+class _Pages(Paginator[int]):
+    """Pages 0 .. last; the body does not say which (a server serving a page again)."""
+
+    def __init__(self, last: int) -> None:
+        super().__init__(0)
+        self.last = last
+
+    def get_next(self, response_body: Any, current: int) -> int | None:
+        return None if current == self.last else current + 1
+
+
+@given(st.lists(st.sampled_from([b"a", b"b", b"c", b"d", b"e"]), min_size=1, max_size=6))
+def test_a_page_body_served_again_is_caught_at_its_second_coming(bodies: list[bytes]) -> None:
+    """Whichever pages repeat, the last one as well: the first page's digest is taken late
+    (only once a second page follows), and must still be there to compare with."""
+    pager = _Pages(last=len(bodies) - 1)
+    first_repeat = next((j for j in range(len(bodies)) if bodies[j] in bodies[:j]), None)
+    for j, body in enumerate(bodies):
+        if j == first_repeat:
+            with pytest.raises(PageLoopError, match=f"page {j + 1} repeats"):
+                pager.advance(None, raw=body)
+            return
+        pager.advance(None, raw=body)
+    assert pager.finished and first_repeat is None
+
+
+def test_a_read_of_one_page_hashes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most reads are one page; hashing it (up to max_body_bytes) would compare it with nothing."""
+    from streamer.http import paging
+
+    hashed: list[bytes | None] = []
+    real = paging._page_digest
+    monkeypatch.setattr(paging, "_page_digest", lambda body, raw: hashed.append(raw) or real(body, raw))
+    one = _Pages(last=0)
+    one.advance(None, raw=b"only")
+    assert one.finished and hashed == []
+    two = _Pages(last=1)
+    two.advance(None, raw=b"first")
+    two.advance(None, raw=b"second")
+    assert two.finished and hashed == [b"first", b"second"]
