@@ -65,8 +65,9 @@ class Paginator(ABC, Generic[P]):
 
 
 _PAGE_SEED = secrets.randbits(64)
-"""Seeded at random per process, as the interpreter's own bytes hash is: a server cannot
-aim two different pages at one digest."""
+"""Seeded at random per process (as ``RawRows``' row hashes are), so no two pages share a
+digest known in advance. A false match would only fail the read, and a
+:class:`PageLoopError` is retried."""
 
 
 def _page_digest(response_body: Any, raw: bytes | None) -> tuple[int, int]:
