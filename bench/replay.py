@@ -233,8 +233,8 @@ def run() -> dict[str, Any]:
              f"after {WARMUP_S}; no wire, no producer")
     figures = [
         Figure(name="CPU per event, replayed, in reference units (median)", value=round(statistics.median(units), 3),
-               unit="units", detail=f"runs: {', '.join(f'{r:.3f}' for r in units)}; one unit: bench.replay.reference(); "
-                                    "compare across runs and versions with this"),
+               unit="units", detail=f"runs: {', '.join(f'{r:.3f}' for r in units)}; one unit: bench.replay.reference(), "
+                                    "timed over the same polls; compare versions by alternating runs"),
         Figure(name="CPU per event, replayed (median)", value=round(statistics.median(per_event_us), 1), unit="us",
                detail=f"runs: {', '.join(f'{u:.1f}' for u in per_event_us)}; {setup}"),
         Figure(name="events replayed", value=events, unit="events", detail=f"{events / MEASURE_S:,.0f}/s of virtual time"),
