@@ -9,6 +9,7 @@ without ``T``/zone; numbers as strings and strings as numbers) and
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Annotated, Any, TypeVar, overload
 
@@ -50,20 +51,14 @@ class BadRecord(msgspec.Struct, frozen=True, gc=False):
 
 
 FOLDED_KEPT = 4096
-_FOLDED: dict[str, str] = {}
 
 
+@functools.lru_cache(maxsize=FOLDED_KEPT)
 def fold_key(name: str) -> str:
     """Field names compared without case, ``_``, ``-`` or spaces."""
     # Remembered: the names folded are few (field names, event types, properties) and
     # folded again for every row (a Vonage interaction folds about 50).
-    folded = _FOLDED.get(name)
-    if folded is None:
-        folded = name.replace("_", "").replace("-", "").replace(" ", "").lower()
-        if len(_FOLDED) >= FOLDED_KEPT:
-            _FOLDED.clear()
-        _FOLDED[name] = folded
-    return folded
+    return name.replace("_", "").replace("-", "").replace(" ", "").lower()
 
 
 _TYPE_INFO: dict[Any, mi.Type] = {}
