@@ -286,6 +286,17 @@ def test_v6_monitoring_is_neither_a_state_nor_a_transfer() -> None:
     assert _consult(supervisor) == []
 
 
+def test_v6_a_monitoring_channel_holds_and_queues_nothing() -> None:
+    """Its events are not the interaction's: a supervisor's Held or Queue makes no state."""
+    customer = _ch("c", None, "External", 0, [("Connected", 0, 90_000)])
+    agent = _ch("a", "01", "Agent", 1_000, [("Connected", 2_000, 60_000)])
+    supervisor = _ch("s", "sup1", "Supervisor", 10_000, [("Connected", 10_000, 50_000), ("Held", 20_000, 5_000),
+                                                        ("Queue", 30_000, 1_000)],
+                     Held={"initiatingAgentId": "sup1"}, Queue={"result": "Delivered"})
+    states = [d.payload.state for d in interaction_drafts(_interaction(customer, agent, supervisor))]
+    assert states == ["Ended"]
+
+
 # --- V7: "Wrap Up" ----------------------------------------------------------------------------
 
 
