@@ -114,6 +114,10 @@ def _fields(typ: type[msgspec.Struct]) -> frozenset[str]:
 
 def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> tuple[OutRecord, Admission] | None:
     """Admit ``draft`` into ``ledger``; return its Kafka record, or ``None`` if already published."""
+    entity = entity_key(draft.type, draft.entity_id)
+    mark = None if draft.ride_along is not None else (draft.type, draft.transition, draft.at_ms)
+    if mark is not None and ledger.presented_before(entity, draft.stream, mark, observed_ms):
+        return None
     spec = EVENT_SPECS[draft.type]
     limit = ctx.max_field_bytes
     value_json = _enc.encode(draft.value)
@@ -123,7 +127,6 @@ def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> 
         )
         value_json = _enc.encode(draft.value)
     vendor_time = format_ms(draft.at_ms)
-    entity = entity_key(draft.type, draft.entity_id)
     fields = _fields(type(draft.payload))
     changes: dict[str, Any] = {}
     if draft.ride_along is not None:
@@ -136,7 +139,7 @@ def emit(draft: Draft, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> 
     if draft.reread and ledger.may_have_forgotten(entity, draft.stream, eid, draft.at_ms):
         ledger.touch(entity, observed_ms)
         return None
-    adm = ledger.admit(entity, draft.stream, eid, draft.at_ms, draft.value, observed_ms)
+    adm = ledger.admit(entity, draft.stream, eid, draft.at_ms, draft.value, observed_ms, mark)
     if adm is None:
         return None
     changes["sequence"] = adm.sequence

@@ -19,7 +19,7 @@ from streamer.track.cut import cut_strings
 
 __all__ = [
     "Recent", "StreamState", "EntityState", "Admission", "Ledger", "RECENT_PER_STREAM", "RECENT_STRING_BYTES",
-    "PRUNABLE", "encode_entity", "decode_entity", "id_bytes",
+    "PRUNABLE", "encode_entity", "decode_entity", "id_bytes", "Mark", "MARKS_KEPT",
 ]
 
 RECENT_PER_STREAM = 8
@@ -192,6 +192,16 @@ class _SeenOnly(msgspec.Struct, gc=False):
 _unpack_seen = msgspec.msgpack.Decoder(_SeenOnly).decode
 
 
+Mark = tuple[str, str, int]
+"""A transition as its draft names it: (event type, transition, vendor time in ms). Within
+one source, with the entity, it is what the event id is made of (:func:`event_id`)."""
+
+MARKS_KEPT = 2048
+"""Transitions remembered as presented (:meth:`Ledger.presented_before`), per generation;
+two generations are kept, so 2,048 to 4,096 of the last presented, about 0.7-1.3 MB. At
+the simulator's default load a 1,000-agent source presents about 1,000 a second, and the
+history endpoints present the snapshot's transitions again 2-4 s later."""
+
 PEEKS_KEPT = 4096
 """Most looks into frozen entities kept between two commits (a look holds the entity
 decompressed, about 1.5 KB for a busy agent). A commit that finds nothing to publish does
@@ -284,6 +294,10 @@ class Ledger:
         """Frozen entities looked into without a thaw since the last commit: a commit
         presents an entity's transitions several times, in time order among others' (an
         interaction's row gives one per channel and its end)."""
+        self._marks: dict[tuple[str, str], Mark] = {}
+        """(entity, stream) -> the transition last presented to :meth:`admit` with a mark."""
+        self._marks_before: dict[tuple[str, str], Mark] = {}
+        """The generation of ``_marks`` before (:data:`MARKS_KEPT`)."""
         self._seen: dict[str, int] = {}
         """``seen_ms`` of the prunable entities, so pruning and keeping alive thaw nothing."""
         self._saved_seen: dict[str, int] = {}
@@ -348,6 +362,7 @@ class Ledger:
             # rather than blocking every poll; the runner logs the key.
             del self._store[entity]
             self._seen.pop(entity, None)
+            self._forget_marks()
             self.unreadable.append(entity)
             return None
         if entity in self._seen:
@@ -453,10 +468,47 @@ class Ledger:
         s = streams.get(stream)
         return s.recent if s is not None else None
 
+    def presented_before(self, entity: str, stream: str, mark: Mark, observed_ms: int) -> bool:
+        """Whether ``mark`` is the transition last presented to :meth:`admit` for this stream
+        (among the last :data:`MARKS_KEPT` to 2x that presented); then it was admitted,
+        now or before, and this presentation counts as one more (:meth:`touch`).
+
+        Most transitions presented were presented moments before: the history endpoints
+        present what the snapshot did 2-4 s earlier, and a snapshot row that changed
+        presents its unchanged parts again. This tells those apart in a dictionary look,
+        before the caller computes the event id (a SHA-1) and without looking into the
+        frozen entity. False says nothing: :meth:`admit` decides."""
+        key = (entity, stream)
+        last = self._marks.get(key)
+        if last is None:
+            last = self._marks_before.get(key)
+        if last != mark:
+            return False
+        self.touch(entity, observed_ms)
+        return True
+
+    def _forget_marks(self) -> None:
+        """An entity was forgotten: a mark of it no longer says that it is admitted."""
+        self._marks, self._marks_before = {}, {}
+
     def admit(
-        self, entity: str, stream: str, event_id: str, since_ms: int, value: Any, observed_ms: int = 0
+        self, entity: str, stream: str, event_id: str, since_ms: int, value: Any, observed_ms: int = 0,
+        mark: Mark | None = None,
     ) -> Admission | None:
-        """Admit a transition into ``value`` at ``since_ms``; ``None`` if it was admitted before."""
+        """Admit a transition into ``value`` at ``since_ms``; ``None`` if it was admitted before.
+        ``mark``: the transition's :data:`Mark` (``event_id`` must follow from it, within
+        one source), remembered for :meth:`presented_before`."""
+        adm = self._admit(entity, stream, event_id, since_ms, value, observed_ms)
+        if mark is not None:
+            marks = self._marks
+            if len(marks) >= MARKS_KEPT:
+                self._marks_before, self._marks = marks, {}
+            self._marks[(entity, stream)] = mark
+        return adm
+
+    def _admit(
+        self, entity: str, stream: str, event_id: str, since_ms: int, value: Any, observed_ms: int
+    ) -> Admission | None:
         # Most transitions presented were admitted before: the snapshot and the history
         # endpoints present the same ones, and a history read presents a row again until
         # its window has passed it. Those are told from the frozen entity's ids alone (the
@@ -564,6 +616,8 @@ class Ledger:
         self._pruned_at = now_ms
         floor = now_ms - retention_ms
         gone = [k for k, seen in self._seen.items() if seen < floor and k.startswith(prefixes)]
+        if gone:
+            self._forget_marks()
         for k in gone:
             del self._store[k]
             del self._seen[k]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamer.contract.events import AgentPresenceChanged, AgentWorkloadChanged, Presence, Workload, event_id
 from streamer.engine.emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, Draft, SourceContext, agent_current_record, emit
-from streamer.engine.rules import session_drafts
+from streamer.engine.rules import emit_with_rules, session_drafts
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
 from streamer.track.ledger import Admission, Ledger
 from streamer.vendors.vonage.mapping import presence_draft, workload_draft
@@ -203,3 +205,43 @@ def test_payload_types_unchanged_by_emit() -> None:
     emit(d, Ledger(), CTX, OBSERVED_MS)
     assert isinstance(d.payload, AgentPresenceChanged) and d.payload.sequence == 0  # draft not mutated
     assert isinstance(workload_draft("01", Workload(), T1, "x").payload, AgentWorkloadChanged)
+
+
+class _MarksIgnored(Ledger):
+    """A ledger that never answers from its marks: every draft goes through the id and admit."""
+
+    def presented_before(self, entity: str, stream: str, mark: tuple[str, str, int], observed_ms: int) -> bool:
+        return False
+
+
+_presented = st.lists(
+    st.tuples(
+        st.sampled_from(["01", "02"]),
+        st.sampled_from(["LoggedOut", "Ready", "Away", "calls"]),
+        st.integers(0, 5),  # vendor time, in seconds past T0: late and repeated ones included
+        st.booleans(),  # commit (freeze every entity) after this draft
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_presented)
+def test_marks_refuse_only_what_the_ledger_holds(presented: list[tuple[str, str, int, bool]]) -> None:
+    """Drafts presented in any order and again, with commits in between: through the marks,
+    the records are those of the ledger alone, and no event is published twice."""
+    fast, slow = Ledger(), _MarksIgnored()
+    out: dict[str, list[bytes | None]] = {"fast": [], "slow": []}
+    ids: dict[str, list[str | None]] = {"fast": [], "slow": []}
+    for agent, what, second, commit in presented:
+        at = from_ms(to_ms(T0) + second * 1_000)
+        draft = workload_draft(agent, Workload(calls=second), at, "agent-status") if what == "calls" else pres(what, at, agent)
+        for name, led in (("fast", fast), ("slow", slow)):
+            for rec, _ in emit_with_rules([draft], led, CTX, OBSERVED_MS + second):
+                out[name].append(rec.value)
+                ids[name].append(rec.event_id)
+            if commit:
+                led.take_dirty()
+    assert len(set(ids["fast"])) == len(ids["fast"])
+    if len(set(ids["slow"])) == len(ids["slow"]):  # the ledger alone published nothing twice either
+        assert out["fast"] == out["slow"]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from streamer.track.ledger import (
     _ZSTD_DICT_TEXT_IDS,
     _ZSTD_PARAMS,
+    MARKS_KEPT,
     RECENT_PER_STREAM,
     Admission,
     EntityState,
@@ -153,6 +154,72 @@ def test_prune_uses_latest_presentation_even_of_a_duplicate() -> None:
     assert led.admit("interaction/1", "agent/01", "a", 1_000, "Ringing", observed_ms=9_000) is None
     assert led.prune(now_ms=10_000, retention_ms=5_000, prefixes=("interaction/",)) == []
     assert led.prune(now_ms=14_001, retention_ms=5_000, prefixes=("interaction/",)) == ["interaction/1"]
+
+
+PRESENCE = "cc.agent.presence.changed"
+
+
+def test_the_transition_last_presented_is_told_by_its_mark() -> None:
+    led = Ledger()
+    ready, away = (PRESENCE, "Ready", 1_000), (PRESENCE, "Away", 2_000)
+    assert not led.presented_before("agent/01", "presence", ready, 5)
+    led.admit("agent/01", "presence", "p1", 1_000, "Ready", 5, ready)
+    assert led.presented_before("agent/01", "presence", ready, 6)
+    assert not led.presented_before("agent/01", "workload", ready, 6)  # the mark is per stream
+    assert not led.presented_before("agent/02", "presence", ready, 6)  # and per entity
+    assert not led.presented_before("agent/01", "presence", (PRESENCE, "Ready", 1_001), 6)
+    led.admit("agent/01", "presence", "p2", 2_000, "Away", 7, away)
+    assert not led.presented_before("agent/01", "presence", ready, 8)  # only the last presented
+    # a refusal is remembered as well: the ledger holds what it refused
+    assert led.admit("agent/01", "presence", "p1", 1_000, "Ready", 9, ready) is None
+    assert led.presented_before("agent/01", "presence", ready, 10)
+    # admitted without a mark: nothing is remembered
+    led.admit("agent/01", "presence", "p3", 3_000, "Busy", 11)
+    assert not led.presented_before("agent/01", "presence", (PRESENCE, "Busy", 3_000), 12)
+
+
+def test_a_mark_presented_again_keeps_its_interaction_alive() -> None:
+    led = Ledger()
+    ringing = ("cc.interaction.state.changed", "01:Ringing", 1_000)
+    led.admit("interaction/1", "agent/01", "a", 1_000, "Ringing", 1_000, ringing)
+    led.take_dirty()
+    assert led.presented_before("interaction/1", "agent/01", ringing, 9_000)
+    assert led.prune(now_ms=10_000, retention_ms=5_000, prefixes=("interaction/",)) == []
+    assert led.prune(now_ms=14_001, retention_ms=5_000, prefixes=("interaction/",)) == ["interaction/1"]
+
+
+def test_a_forgotten_entity_is_admitted_again_despite_its_mark() -> None:
+    """Pruning forgets the marks: the vendor serving a pruned interaction again is a first
+    sight to the ledger, as it was before marks, and not a transition it holds."""
+    led = Ledger()
+    ended = ("cc.interaction.state.changed", "Ended", 1_000)
+    led.admit("interaction/1", "lifecycle", "a", 1_000, "Ended", 1_000, ended)
+    assert led.prune(now_ms=10_000, retention_ms=5_000, prefixes=("interaction/",)) == ["interaction/1"]
+    assert not led.presented_before("interaction/1", "lifecycle", ended, 10_000)
+    assert led.admit("interaction/1", "lifecycle", "a", 1_000, "Ended", 10_000, ended) is not None
+
+
+def test_an_unreadable_entity_forgets_the_marks() -> None:
+    led = Ledger({"agent/02": b"\x01not zstd"})
+    ready = (PRESENCE, "Ready", 1_000)
+    led.admit("agent/01", "presence", "p1", 1_000, "Ready", 5, ready)
+    assert led.entity("agent/02") is None and led.unreadable == ["agent/02"]
+    assert not led.presented_before("agent/01", "presence", ready, 6)
+    assert led.admit("agent/01", "presence", "p1", 1_000, "Ready", 6, ready) is None  # the ledger still decides
+
+
+def test_marks_are_kept_for_two_generations_at_most() -> None:
+    led = Ledger()
+
+    def mark(i: int) -> tuple[str, str, int]:
+        return (PRESENCE, "Ready", i)
+
+    for i in range(2 * MARKS_KEPT + 1):
+        led.admit(f"agent/{i}", "presence", f"p{i}", i, "Ready", i, mark(i))
+    assert len(led._marks) + len(led._marks_before) <= 2 * MARKS_KEPT
+    assert not led.presented_before("agent/0", "presence", mark(0), 0)  # the oldest generation went
+    assert led.presented_before(f"agent/{MARKS_KEPT}", "presence", mark(MARKS_KEPT), 0)
+    assert led.presented_before(f"agent/{2 * MARKS_KEPT}", "presence", mark(2 * MARKS_KEPT), 0)
 
 
 def test_prune_scans_at_most_once_per_prune_every_ms() -> None:
