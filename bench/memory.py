@@ -57,7 +57,7 @@ def _child() -> None:
 
     def poll(body: bytes, rows: RawRows, ledger: Ledger, ctx: SourceContext) -> None:
         rows.begin()
-        good, _ = split_bad(decode_page(body, AgentStatus, keep=rows.fresh).items)
+        good, _ = split_bad(decode_page(body, AgentStatus, keep=rows.fresh_rows).items)
         rows.end()
         observed[0] += 1000
         for i in range(0, len(good), SNAPSHOT_CHUNK):  # one commit per chunk, as the endpoint yields them

@@ -98,7 +98,7 @@ def ours() -> Poller:
 
     def poll(body: bytes) -> int:
         rows.begin()
-        page = decode_page(body, AgentStatus, keep=rows.fresh)
+        page = decode_page(body, AgentStatus, keep=rows.fresh_rows)
         rows.end()
         good, _ = split_bad(page.items)
         return emit(good)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
-
-import msgspec
 
 from streamer.errors import SkippableError
 from streamer.http.client import HttpClient
@@ -20,6 +18,7 @@ from streamer.vendors.vonage.models import (
     AgentStatus,
     BadRecord,
     Interaction,
+    Keep,
     Page,
     decode_envelope,
 )
@@ -81,7 +80,7 @@ class VonageClient:
 
     async def agent_activities(
         self, start: datetime, end: datetime, include: str = "Processed",
-        keep: Callable[[msgspec.Raw], bool] | None = None,
+        keep: Keep | None = None,
     ) -> WindowRead[Activity]:
         """Presence, workload and interaction activities in ``[start, end]`` (only the
         rows ``keep`` accepts are decoded)."""
@@ -90,20 +89,20 @@ class VonageClient:
 
     async def interactions(
         self, start: datetime, end: datetime, include: str = "Processed",
-        keep: Callable[[msgspec.Raw], bool] | None = None,
+        keep: Keep | None = None,
     ) -> WindowRead[Interaction]:
         """Interactions with their channels in ``[start, end]`` (only the rows ``keep``
         accepts are decoded)."""
         params = _window_params(start, end, include)
         return await self._read_all("/interactions", params, Interaction, keep)
 
-    async def agent_status(self, keep: Callable[[msgspec.Raw], bool] | None = None) -> WindowRead[AgentStatus]:
+    async def agent_status(self, keep: Keep | None = None) -> WindowRead[AgentStatus]:
         """The current snapshot of every agent (only the rows ``keep`` accepts are decoded)."""
         return await self._read_all("/agent-status", {}, AgentStatus, keep)
 
     async def _read_all(
         self, path: str, params: Mapping[str, str | int], model: type[T],
-        keep: Callable[[msgspec.Raw], bool] | None = None,
+        keep: Keep | None = None,
     ) -> WindowRead[T]:
         pager = PageNumberPaginator()
         items: list[T | BadRecord] = []
@@ -126,11 +125,11 @@ class VonageClient:
         return WindowRead(items=items, up_to=up_to, pages=pager.count)
 
     @staticmethod
-    async def _decode(body: bytes, model: type[T], keep: Callable[[msgspec.Raw], bool] | None) -> Page[T]:
+    async def _decode(body: bytes, model: type[T], keep: Keep | None) -> Page[T]:
         """:func:`~streamer.vendors.vonage.models.decode_page`, a large body off the loop:
         the envelope and the rows are decoded in a worker thread, ``keep`` (the
         endpoint's memory of rows) runs here on the loop in between."""
         env = await decode_off_loop(len(body), decode_envelope, body)
-        raws = env.raws if keep is None else [r for r in env.raws if keep(r)]
+        raws = env.raws if keep is None else keep(env.raws)
         items = await decode_off_loop(sum(map(len, raws)), decode_items, raws, model)
         return Page(items=items, meta=env.meta, up_to=env.up_to)

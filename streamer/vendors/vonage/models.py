@@ -53,6 +53,7 @@ __all__ = [
     "Envelope",
     "decode_envelope",
     "decode_page",
+    "Keep",
 ]
 
 T = TypeVar("T")
@@ -240,16 +241,21 @@ def decode_envelope(body: bytes) -> Envelope:
         raise SkippableError(str(exc), raw=body) from None
 
 
-def decode_page(body: bytes, model: type[T], keep: Callable[[msgspec.Raw], bool] | None = None) -> Page[T]:
+Keep = Callable[[list[msgspec.Raw]], list[msgspec.Raw]]
+"""Of a page's raw items, those to decode (an endpoint's memory of rows leaves out the ones
+it has seen unchanged)."""
+
+
+def decode_page(body: bytes, model: type[T], keep: Keep | None = None) -> Page[T]:
     """Decode a ``{meta, items, upTo}`` page; each item keeps its raw bytes.
 
     A body that is not a JSON object with an ``items`` array and a ``meta`` with
     ``pageCount`` raises :class:`SkippableError` carrying the body as ``raw``; a bad item becomes a
-    :class:`BadRecord`. ``keep``, when given, sees every raw item and only the items it
-    returns True for are decoded (a snapshot skips the rows it has seen unchanged).
+    :class:`BadRecord`. ``keep``, when given, is handed every raw item and only the items it
+    returns are decoded (a snapshot skips the rows it has seen unchanged).
     """
     env = decode_envelope(body)
-    raws = env.raws if keep is None else [r for r in env.raws if keep(r)]
+    raws = env.raws if keep is None else keep(env.raws)
     return Page(items=decode_items(raws, model), meta=env.meta, up_to=env.up_to)
 
 

@@ -103,9 +103,6 @@ class _HistoryEndpoint(HistoryWindow):
             if end_ms < w.end_ms:
                 return  # the vendor vouched for less: the next window would start past a hole
 
-    def _keep(self, raw: msgspec.Raw) -> bool:
-        return self.rows.fresh(raw)
-
     async def _read(self, start: datetime, end: datetime) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -147,7 +144,7 @@ class AgentActivitiesEndpoint(_HistoryEndpoint):
         return [(p.start_ms, p.end_ms, part_end_draft(p, self.name)) for p in ends]
 
     async def _read(self, start: datetime, end: datetime) -> Any:
-        return await self.client.agent_activities(start, end, include="Processed", keep=self._keep)
+        return await self.client.agent_activities(start, end, include="Processed", keep=self.rows.fresh_rows)
 
     def _drafts(self, item: Activity) -> list[Draft]:
         return activity_drafts(item, self.name)
@@ -164,7 +161,7 @@ class InteractionsEndpoint(_HistoryEndpoint):
         super().__init__("interactions", client, cfg)
 
     async def _read(self, start: datetime, end: datetime) -> Any:
-        return await self.client.interactions(start, end, include="Processed", keep=self._keep)
+        return await self.client.interactions(start, end, include="Processed", keep=self.rows.fresh_rows)
 
     def _drafts(self, item: Interaction) -> list[Draft]:
         return interaction_drafts(item, self.name)
@@ -179,7 +176,7 @@ class AgentStatusEndpoint(RowSnapshot):
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
         self.rows.begin()
-        read = await self.client.agent_status(keep=self.rows.fresh)
+        read = await self.client.agent_status(keep=self.rows.fresh_rows)
         for digest, item in zip(self.rows.end(), read.items):
             if isinstance(item, AgentStatus) and item.interaction:
                 # an unchanged row is not decoded again: its ongoing interactions are kept alive

@@ -87,9 +87,9 @@ async def test_vonage_decodes_a_large_page_in_a_thread_and_keeps_rows_on_the_loo
     threads.wrap(monkeypatch, vonage_client, "decode_envelope")
     threads.wrap(monkeypatch, vonage_client, "decode_items")
 
-    def keep(raw: msgspec.Raw) -> bool:  # an endpoint's memory of rows: loop only
+    def keep(raws: list[msgspec.Raw]) -> list[msgspec.Raw]:  # an endpoint's memory of rows: loop only
         threads.note("keep")
-        return True
+        return raws
 
     async with http_for(body) as http:
         read = await VonageClient(http).agent_status(keep=keep)

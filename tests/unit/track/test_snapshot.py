@@ -163,3 +163,34 @@ def test_keyed_digests_keep_an_unhandled_change_and_the_previous_snapshot_until_
     d.forget()
     d.begin()
     assert d.changed("a", 1) is True
+
+
+_reads = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from([b"a", b"b", b"c", b"d", b'{"id":1}']), max_size=6),  # a snapshot's rows
+        st.booleans(),  # added to the previous one (a short history read)
+        st.integers(0, 6),  # a forget comes after this many rows (6: none)
+    ),
+    max_size=8,
+)
+
+
+@given(_reads)
+def test_fresh_rows_is_fresh_for_each_row(reads: list[tuple[list[bytes], bool, int]]) -> None:
+    """One call per page gives what one call per row gives, and leaves the same memory."""
+    one, each = RawRows(), RawRows()
+    for n, (snapshot, add, forget_at) in enumerate(reads):
+        one.begin()
+        each.begin()
+        assert one.fresh_rows(snapshot[:forget_at]) == [r for r in snapshot[:forget_at] if each.fresh(r)]
+        if forget_at < len(snapshot):
+            one.forget()
+            each.forget()
+        assert one.fresh_rows(snapshot[forget_at:]) == [r for r in snapshot[forget_at:] if each.fresh(r)]
+        assert one.alive == each.alive
+        fresh = one.end(add=add)
+        assert fresh == each.end(add=add)
+        for digest in fresh[:1]:
+            one.attach(digest, (f"interaction/{n}",))
+            each.attach(digest, (f"interaction/{n}",))
+        assert len(one) == len(each)

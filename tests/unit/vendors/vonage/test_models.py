@@ -247,9 +247,9 @@ def test_keep_decides_which_raw_items_are_decoded() -> None:
     body = b'{"meta":{"page":1,"pageCount":1},"items":[{"agentId":"1"},{"agentId":"2"},[]],"upTo":null}'
     seen: list[bytes] = []
 
-    def keep(raw: msgspec.Raw) -> bool:
-        seen.append(bytes(raw))
-        return bytes(raw) != b'{"agentId":"1"}'
+    def keep(raws: list[msgspec.Raw]) -> list[msgspec.Raw]:
+        seen.extend(bytes(r) for r in raws)
+        return [r for r in raws if bytes(r) != b'{"agentId":"1"}']
 
     page = decode_page(body, AgentStatus, keep=keep)
     assert seen == [b'{"agentId":"1"}', b'{"agentId":"2"}', b"[]"]
