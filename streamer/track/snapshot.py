@@ -15,7 +15,7 @@ __all__ = ["Change", "diff", "apply", "RawRows", "KeyedDigests", "digest"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-RowT = TypeVar("RowT", bytes, memoryview, msgspec.Raw)
+RowT = TypeVar("RowT", bound=bytes | memoryview | msgspec.Raw)
 
 
 class Change(msgspec.Struct, Generic[K, V], frozen=True):
@@ -101,21 +101,12 @@ class RawRows:
     def fresh(self, raw: bytes | memoryview | msgspec.Raw) -> bool:
         """Record one row of the snapshot being read; True if it was not in the previous one.
         Outside a read (a :meth:`forget` came in the middle of it) every row is fresh."""
-        if self._current is None:
-            return True
-        digest = _row_hash(raw, _SEED)
-        keys = self._previous.get(digest)
-        if keys is None:
-            self._current[digest] = ()
-            self._fresh.append(digest)
-            return True
-        self._current[digest] = keys
-        self.alive.extend(keys)
-        return False
+        return bool(self.fresh_rows((raw,)))
 
     def fresh_rows(self, raws: Sequence[RowT]) -> list[RowT]:
-        """:meth:`fresh` for each of ``raws``, in order; the rows it is True for. One call per
-        page rather than one per row (a 1,000-row snapshot: 0.18-0.27 ms against 0.22-0.34)."""
+        """:meth:`fresh` for each of ``raws``, in order; the rows it is True for. Endpoints
+        call this once per page rather than :meth:`fresh` once per row (a 1,000-row
+        snapshot: 0.18-0.27 ms against 0.22-0.34)."""
         current = self._current
         if current is None:
             return list(raws)
