@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from streamer.contract.events import AgentPresenceChanged, AgentWorkloadChanged, Presence, Workload, event_id
@@ -227,9 +227,13 @@ _presented = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(_presented)
+@example([("01", "LoggedOut", t, False) for t in range(6)]  # then three late ones push the first out
+         + [("01", "Ready", t, False) for t in range(3)] + [("01", "LoggedOut", 0, False)])
 def test_marks_refuse_only_what_the_ledger_holds(presented: list[tuple[str, str, int, bool]]) -> None:
     """Drafts presented in any order and again, with commits in between: through the marks,
-    the records are those of the ledger alone, and no event is published twice."""
+    nothing is published that the ledger alone would not publish, and when the ledger alone
+    publishes nothing twice, the records are the same. (Both can publish a late transition
+    again once the stream's memory dropped it; the marks only ever refuse more.)"""
     fast, slow = Ledger(), _MarksIgnored()
     out: dict[str, list[bytes | None]] = {"fast": [], "slow": []}
     ids: dict[str, list[str | None]] = {"fast": [], "slow": []}
@@ -242,6 +246,6 @@ def test_marks_refuse_only_what_the_ledger_holds(presented: list[tuple[str, str,
                 ids[name].append(rec.event_id)
             if commit:
                 led.take_dirty()
-    assert len(set(ids["fast"])) == len(ids["fast"])
+    assert set(ids["fast"]) <= set(ids["slow"])
     if len(set(ids["slow"])) == len(ids["slow"]):  # the ledger alone published nothing twice either
         assert out["fast"] == out["slow"]
