@@ -12,7 +12,7 @@ from streamer.contract.events import AgentPresenceChanged, AgentWorkloadChanged,
 from streamer.engine.emit import H_ENTITY, H_SINCE, H_STREAM, H_VALUE, Draft, SourceContext, agent_current_record, emit
 from streamer.engine.rules import emit_with_rules, session_drafts
 from streamer.timeutil import format_ts, from_ms, parse_ts, to_ms
-from streamer.track.ledger import Admission, Ledger
+from streamer.track.ledger import Admission, Ledger, Mark
 from streamer.vendors.vonage.mapping import presence_draft, workload_draft
 from tests.unit._helpers import CTX, OBSERVED_MS, events, run_drafts
 
@@ -210,7 +210,7 @@ def test_payload_types_unchanged_by_emit() -> None:
 class _MarksIgnored(Ledger):
     """A ledger that never answers from its marks: every draft goes through the id and admit."""
 
-    def presented_before(self, entity: str, stream: str, mark: tuple[str, str, int], observed_ms: int) -> bool:
+    def presented_before(self, entity: str, stream: str, mark: Mark, observed_ms: int) -> bool:
         return False
 
 
@@ -249,3 +249,22 @@ def test_marks_refuse_only_what_the_ledger_holds(presented: list[tuple[str, str,
     assert set(ids["fast"]) <= set(ids["slow"])
     if len(set(ids["slow"])) == len(ids["slow"]):  # the ledger alone published nothing twice either
         assert out["fast"] == out["slow"]
+
+
+def test_a_transition_presented_again_is_refused_without_its_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The marks' point: a draft presented again costs no SHA-1. (Every other test of the
+    marks passes with them unused, as the ledger refuses the same drafts by their ids.)"""
+    import streamer.engine.emit as emit_module
+
+    led = Ledger()
+    first = emit(pres("Ready", T1), led, CTX, OBSERVED_MS)
+    assert first is not None
+    led.take_dirty()
+
+    def no_id(*args: object, **kwargs: object) -> str:
+        raise AssertionError("the event id was computed for a transition presented again")
+
+    monkeypatch.setattr(emit_module, "draft_event_id", no_id)
+    assert emit(pres("Ready", T1), led, CTX, OBSERVED_MS + 1) is None
+    with pytest.raises(AssertionError, match="event id was computed"):  # a new transition still needs its id
+        emit(pres("Away", T2), led, CTX, OBSERVED_MS + 2)

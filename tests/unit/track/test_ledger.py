@@ -18,6 +18,7 @@ from streamer.track.ledger import (
     Admission,
     EntityState,
     Ledger,
+    Mark,
     Recent,
     StreamState,
     _TextIdEntity,
@@ -211,7 +212,7 @@ def test_an_unreadable_entity_forgets_the_marks() -> None:
 def test_marks_are_kept_for_two_generations_at_most() -> None:
     led = Ledger()
 
-    def mark(i: int) -> tuple[str, str, int]:
+    def mark(i: int) -> Mark:
         return (PRESENCE, "Ready", i)
 
     for i in range(2 * MARKS_KEPT + 1):
