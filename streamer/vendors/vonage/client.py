@@ -20,7 +20,8 @@ from streamer.vendors.vonage.models import (
     Interaction,
     Keep,
     Page,
-    decode_envelope,
+    documented_envelope,
+    tolerant_envelope,
 )
 
 __all__ = [
@@ -126,10 +127,13 @@ class VonageClient:
 
     @staticmethod
     async def _decode(body: bytes, model: type[T], keep: Keep | None) -> Page[T]:
-        """:func:`~streamer.vendors.vonage.models.decode_page`, a large body off the loop:
-        the envelope and the rows are decoded in a worker thread, ``keep`` (the
-        endpoint's memory of rows) runs here on the loop in between."""
-        env = await decode_off_loop(len(body), decode_envelope, body)
+        """:func:`~streamer.vendors.vonage.models.decode_page`, with ``keep`` (the endpoint's
+        memory of rows) on the loop. A page as documented has its envelope read here, in one
+        msgspec call (see :mod:`streamer.http.offload`); a large body that needs the
+        tolerant path, and a large set of rows, are decoded in a worker thread."""
+        env = documented_envelope(body)
+        if env is None:
+            env = await decode_off_loop(len(body), tolerant_envelope, body)
         raws = env.raws if keep is None else keep(env.raws)
         items = await decode_off_loop(sum(map(len, raws)), decode_items, raws, model)
         return Page(items=items, meta=env.meta, up_to=env.up_to)

@@ -52,6 +52,8 @@ __all__ = [
     "decode_record",
     "Envelope",
     "decode_envelope",
+    "documented_envelope",
+    "tolerant_envelope",
     "decode_page",
     "Keep",
 ]
@@ -235,10 +237,31 @@ def decode_envelope(body: bytes) -> Envelope:
     A body that is not a JSON object with an ``items`` array raises
     :class:`SkippableError` carrying the body as ``raw``.
     """
+    env = documented_envelope(body)
+    return tolerant_envelope(body) if env is None else env
+
+
+def documented_envelope(body: bytes) -> Envelope | None:
+    """:func:`decode_envelope` of a page exactly as documented, in one msgspec call; None
+    when the body needs :func:`tolerant_envelope` (a key in another case, a missing key, a
+    JSON slip). Raises as :func:`decode_envelope` does when ``meta`` or ``upTo`` is unusable."""
     try:
-        return _decode_envelope(body)
+        env = _envelope.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None  # odd case, a JSON slip, or not an object: the tolerant path says which
+    if env.items is None or env.meta is None or env.upTo is None:
+        return None
+    return _envelope_of(body, env.items, env.meta, env.upTo)
+
+
+def tolerant_envelope(body: bytes) -> Envelope:
+    """:func:`decode_envelope` through the repairs and the case-blind keys: the path of a
+    page that :func:`documented_envelope` cannot read."""
+    try:
+        raws, meta_raw, up_to_raw = _tolerant_envelope(body)
     except SkippableError as exc:
         raise SkippableError(str(exc), raw=body) from None
+    return _envelope_of(body, raws, meta_raw, up_to_raw)
 
 
 Keep = Callable[[list[msgspec.Raw]], list[msgspec.Raw]]
@@ -259,19 +282,14 @@ def decode_page(body: bytes, model: type[T], keep: Keep | None = None) -> Page[T
     return Page(items=decode_items(raws, model), meta=env.meta, up_to=env.up_to)
 
 
-def _decode_envelope(body: bytes) -> Envelope:
+def _envelope_of(
+    body: bytes, raws: list[msgspec.Raw], meta_raw: msgspec.Raw | None, up_to_raw: msgspec.Raw | None
+) -> Envelope:
     try:
-        env = _envelope.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        env = None  # odd case, a JSON slip, or not an object: the tolerant path says which
-    meta_raw: msgspec.Raw | None
-    up_to_raw: msgspec.Raw | None
-    if env is not None and env.items is not None and env.meta is not None and env.upTo is not None:
-        raws, meta_raw, up_to_raw = env.items, env.meta, env.upTo
-    else:
-        raws, meta_raw, up_to_raw = _tolerant_envelope(body)
-    up_to = _decode_up_to(up_to_raw)
-    return Envelope(raws=raws, meta=_decode_meta(meta_raw), up_to=up_to)
+        up_to = _decode_up_to(up_to_raw)
+        return Envelope(raws=raws, meta=_decode_meta(meta_raw), up_to=up_to)
+    except SkippableError as exc:
+        raise SkippableError(str(exc), raw=body) from None
 
 
 def _decode_meta(raw: msgspec.Raw | None) -> Meta:

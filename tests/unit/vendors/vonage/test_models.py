@@ -16,8 +16,11 @@ from streamer.vendors.vonage.models import (
     AgentStatus,
     BadRecord,
     Interaction,
+    decode_envelope,
     decode_page,
     decode_record,
+    documented_envelope,
+    tolerant_envelope,
 )
 from tests.unit.vendors.vonage._fixtures import load
 
@@ -241,6 +244,37 @@ def test_exact_and_drifted_envelopes_read_the_same(up_to_key: str) -> None:
     page = decode_page(body, AgentStatus)
     assert [s.agent_id for s in page.items] == ["7"]  # type: ignore[union-attr]
     assert page.up_to == ts("2019-12-03T07:19:59.127Z") and page.meta is not None and page.meta.page_count == 1
+
+
+def test_a_documented_page_reads_the_same_on_both_envelope_paths() -> None:
+    """The client reads a documented envelope in place and sends the others to a worker
+    thread (see streamer.http.offload): both paths must agree where both can read."""
+    body = (b'{"meta":{"page":2,"pageCount":3},"items":[{"agentId":"7"},{"agentId":"8"},[]],'
+            b'"upTo":"2019-12-03T07:19:59.127Z"}')
+    fast, slow = documented_envelope(body), tolerant_envelope(body)
+    assert fast is not None
+    assert [bytes(r) for r in fast.raws] == [bytes(r) for r in slow.raws] == [b'{"agentId":"7"}', b'{"agentId":"8"}', b"[]"]
+    assert (fast.meta, fast.up_to) == (slow.meta, slow.up_to) and fast.up_to == ts("2019-12-03T07:19:59.127Z")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"Meta":{"page":1,"pageCount":1},"items":[],"upTo":null}',  # a key in another case
+    b'{"meta":{"page":1,"pageCount":1},"items":[{"agentId":"7"},],"upTo":null}',  # a slip, repaired
+    b'{"meta":{"page":1,"pageCount":1},"items":null,"upTo":null}',
+])
+def test_a_page_off_the_document_takes_the_tolerant_path(body: bytes) -> None:
+    assert documented_envelope(body) is None
+    assert tolerant_envelope(body).meta is not None
+
+
+@pytest.mark.parametrize("body", [
+    b'{"meta":{"page":1},"items":[],"upTo":null}',  # read by documented_envelope, then refused
+    b'{"META":{"page":1},"items":[],"upTo":null}',  # read by tolerant_envelope, then refused
+])
+def test_an_unusable_page_is_refused_with_its_body_on_either_path(body: bytes) -> None:
+    with pytest.raises(SkippableError, match="no 'pageCount'") as caught:
+        decode_envelope(body)
+    assert caught.value.raw == body
 
 
 def test_keep_decides_which_raw_items_are_decoded() -> None:
