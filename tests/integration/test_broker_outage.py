@@ -15,7 +15,7 @@ import pytest
 from streamer.errors import KafkaUnavailableError
 from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.simulator.app import SimulatorThread
-from streamer.timeutil import parse_ts
+from streamer.timeutil import format_ms, parse_ts
 from tests.integration.check import check_against_truth, check_with_verify
 from tests.integration.harness import (
     DaemonProcess,
@@ -125,7 +125,7 @@ def test_the_broker_away_loses_nothing(tmp_path: Path) -> None:
     # starts by the first failure, however long the source stayed quiet after the cut.
     first_failure = min(parse_ts(e["time"]).timestamp() for e in during)
     assert all("kafka" in g["reason"] and parse_ts(g["from"]).timestamp() <= first_failure
-               for g in gaps), (gaps, first_failure)
+               for g in gaps), ([(g["endpoint"], g["from"], g["reason"]) for g in gaps], format_ms(int(first_failure * 1000)))
     assert filled and all(e["source"].endswith(("/agent-activities", "/interactions")) for e in filled)
 
 
