@@ -12,8 +12,8 @@ done twice in one process, on a virtual clock:
 - **replayed**, ``RUNS`` times: the same polls from a fresh runner, each response served
   from the recording (``httpx.MockTransport``), committed to the in-memory Kafka of the
   tests (``tests/fakes.py``). Measured: the process's CPU time (every thread: large bodies'
-  repairs and rows are decoded in a worker thread) per event published, over the polls after ``WARMUP_S``,
-  with the cycle collector tuned as ``streamer run`` tunes it.
+  repairs and rows are decoded in a worker thread) per event published, over the polls
+  after ``WARMUP_S``, with the cycle collector tuned as ``streamer run`` tunes it.
 
 CPU time alone still does not compare across runs here: this machine's speed drifts by up
 to 2x within seconds (a pure-Python loop timed 0.49-0.91 s, one run after another). So
