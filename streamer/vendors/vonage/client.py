@@ -9,9 +9,9 @@ from typing import Generic, TypeVar
 
 from streamer.errors import SkippableError
 from streamer.http.client import HttpClient
-from streamer.http.offload import decode_off_loop
+from streamer.http.offload import IN_PLACE_ITEMS_BYTES, decode_off_loop
 from streamer.http.paging import PageNumberPaginator
-from streamer.http.tolerant import decode_items
+from streamer.http.tolerant import decode_documented_items, decode_items
 from streamer.timeutil import format_ts
 from streamer.vendors.vonage.models import (
     Activity,
@@ -128,12 +128,15 @@ class VonageClient:
     @staticmethod
     async def _decode(body: bytes, model: type[T], keep: Keep | None) -> Page[T]:
         """:func:`~streamer.vendors.vonage.models.decode_page`, with ``keep`` (the endpoint's
-        memory of rows) on the loop. A page as documented has its envelope read here, in one
-        msgspec call (see :mod:`streamer.http.offload`); a large body that needs the
-        tolerant path, and a large set of rows, are decoded in a worker thread."""
+        memory of rows) on the loop. A page as documented is read here, its envelope and
+        its rows each in one msgspec call (see :mod:`streamer.http.offload`); a large body
+        off the document, and a very large set of rows, are decoded in a worker thread."""
         env = documented_envelope(body)
         if env is None:
             env = await decode_off_loop(len(body), tolerant_envelope, body)
         raws = env.raws if keep is None else keep(env.raws)
-        items = await decode_off_loop(sum(map(len, raws)), decode_items, raws, model)
+        size = sum(map(len, raws))
+        items = decode_documented_items(raws, model) if size <= IN_PLACE_ITEMS_BYTES else None
+        if items is None:
+            items = await decode_off_loop(size, decode_items, raws, model)
         return Page(items=items, meta=env.meta, up_to=env.up_to)

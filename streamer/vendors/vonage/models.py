@@ -24,6 +24,7 @@ from streamer.http.tolerant import (
     UtcDateTime,
     as_utc,
     decode_body,
+    decode_documented_items,
     decode_items,
     decode_json,
     decode_record,
@@ -279,7 +280,8 @@ def decode_page(body: bytes, model: type[T], keep: Keep | None = None) -> Page[T
     """
     env = decode_envelope(body)
     raws = env.raws if keep is None else keep(env.raws)
-    return Page(items=decode_items(raws, model), meta=env.meta, up_to=env.up_to)
+    items = decode_documented_items(raws, model)  # all as documented: one call, as the client reads them
+    return Page(items=decode_items(raws, model) if items is None else items, meta=env.meta, up_to=env.up_to)
 
 
 def _envelope_of(

@@ -16,7 +16,7 @@ import pytest
 from streamer.http.auth import BasicAuth, BearerAuth
 from streamer.http.client import HttpClient
 from streamer.http.jsonrepair import MAX_REPAIR_BYTES
-from streamer.http.offload import OFF_LOOP_BYTES, decode_off_loop
+from streamer.http.offload import IN_PLACE_ITEMS_BYTES, OFF_LOOP_BYTES, decode_off_loop
 from streamer.secrets import Secret
 from streamer.vendors.alvaria import client as alvaria_client
 from streamer.vendors.alvaria.client import AlvariaClient
@@ -79,14 +79,12 @@ async def test_a_small_decode_stays_on_the_loop_and_a_large_one_does_not() -> No
     assert await decode_off_loop(OFF_LOOP_BYTES, threading.get_ident) != here
 
 
-async def test_vonage_reads_a_documented_envelope_on_the_loop_and_large_rows_in_a_thread(
-    monkeypatch: pytest.MonkeyPatch, threads: Threads
-) -> None:
-    """The envelope of a page as documented is one msgspec call, which a thread could not
-    take off the loop (it holds the GIL); the rows' decode is a loop a thread can take."""
+async def test_vonage_reads_a_documented_page_on_the_loop(monkeypatch: pytest.MonkeyPatch, threads: Threads) -> None:
+    """A page as documented is two msgspec calls, its envelope and its rows, which a thread
+    could not take off the loop (each holds the GIL until it returns)."""
     body = status_page(2000)
-    assert len(body) > OFF_LOOP_BYTES
-    for name in ("documented_envelope", "tolerant_envelope", "decode_items"):
+    assert OFF_LOOP_BYTES < len(body) < IN_PLACE_ITEMS_BYTES
+    for name in ("documented_envelope", "tolerant_envelope", "decode_documented_items", "decode_items"):
         threads.wrap(monkeypatch, vonage_client, name)
 
     def keep(raws: list[msgspec.Raw]) -> list[msgspec.Raw]:  # an endpoint's memory of rows: loop only
@@ -97,9 +95,24 @@ async def test_vonage_reads_a_documented_envelope_on_the_loop_and_large_rows_in_
         read = await VonageClient(http).agent_status(keep=keep)
     assert len(read.items) == 2000 and all(isinstance(i, AgentStatus) for i in read.items)
     loop = threading.get_ident()
-    assert threads.seen["keep"] == threads.seen["documented_envelope"] == {loop}
-    assert "tolerant_envelope" not in threads.seen
-    assert loop not in threads.seen["decode_items"]
+    assert threads.seen == {"documented_envelope": {loop}, "keep": {loop}, "decode_documented_items": {loop}}
+
+
+@pytest.mark.parametrize("limit", [IN_PLACE_ITEMS_BYTES, 1000])
+async def test_vonage_decodes_rows_off_the_document_or_too_many_one_by_one_in_a_thread(
+    monkeypatch: pytest.MonkeyPatch, threads: Threads, limit: int
+) -> None:
+    """One row in another case (limit as shipped), or more rows than one call should take
+    on the loop (the limit lowered): every row is decoded on its own, in a worker thread."""
+    monkeypatch.setattr(vonage_client, "IN_PLACE_ITEMS_BYTES", limit)
+    body = status_page(2000)
+    if limit == IN_PLACE_ITEMS_BYTES:
+        body = body.replace(b'"agentId":"a7"', b'"AGENTID":"a7"', 1)
+    threads.wrap(monkeypatch, vonage_client, "decode_items")
+    async with http_for(body) as http:
+        read = await VonageClient(http).agent_status()
+    assert [getattr(i, "agent_id", None) for i in read.items] == [f"a{i}" for i in range(2000)]
+    assert threads.seen["decode_items"] and threading.get_ident() not in threads.seen["decode_items"]
 
 
 async def test_vonage_repairs_a_large_page_in_a_thread(monkeypatch: pytest.MonkeyPatch, threads: Threads) -> None:

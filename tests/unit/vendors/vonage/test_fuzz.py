@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamer.errors import SkippableError
-from streamer.http.tolerant import BadRecord
-from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction, decode_page
+from streamer.http.tolerant import BadRecord, decode_documented_items, decode_items
+from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction, decode_envelope, decode_page
 from tests import paths
 
 FIXTURES = paths.FIXTURES / "vonage"
@@ -77,3 +77,31 @@ def test_invalid_utf8_is_refused_not_a_crash(model: Any) -> None:
 @pytest.mark.parametrize("model", MODELS)
 def test_invalid_utf8_in_upto_is_refused_not_a_crash(model: Any) -> None:
     check(b'{"meta": {"page": 1, "pageCount": 1}, "items": [], "upTo": "\x80"}', model)
+
+
+def _seed_items(model: Any) -> list[bytes]:
+    """The seeds' items that are as documented for ``model`` (a strict decode reads them)."""
+    def documented(raw: bytes) -> bool:
+        try:
+            msgspec.json.decode(raw, type=model)
+        except msgspec.DecodeError:
+            return False
+        return True
+
+    return [raw for seed in SEEDS for r in decode_envelope(seed).raws if documented(raw := bytes(r))]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@given(data=st.data())
+def test_items_read_in_one_call_read_as_one_by_one(model: Any, data: st.DataObject) -> None:
+    """The client decodes a page's rows in one call when they are all as documented
+    (decode_documented_items) and one by one otherwise (decode_items): where the first
+    answers, both must say the same."""
+    documented = _seed_items(model)
+    pool = st.sampled_from(documented) if documented else st.nothing()
+    rows = data.draw(st.lists(pool | json_values.map(msgspec.json.encode), max_size=6))
+    raws = [msgspec.Raw(r) for r in rows]
+    one_call = decode_documented_items(raws, model)
+    assert one_call is None or one_call == decode_items(raws, model)
+    if documented and all(r in documented for r in rows):
+        assert one_call is not None
