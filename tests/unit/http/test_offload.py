@@ -1,4 +1,6 @@
-"""Large bodies are decoded off the event loop; the endpoints' memory of rows stays on it."""
+"""Which decodes run in a worker thread (repairs, rows one by one, from 64 KiB) and which on
+the event loop (one msgspec call: a Vonage page as documented); the endpoints' memory of
+rows stays on the loop."""
 
 from __future__ import annotations
 
