@@ -101,7 +101,10 @@ class SourceRunner:
         self.pending_health: list[Draft] = []
         """Health changes not yet on Kafka (it was down): published with the next commit."""
         self.last_ok: dict[str, float] = {}
-        self.last_error: dict[str, str] = {}
+        self.errors_since_ok: dict[str, tuple[str, str]] = {}
+        """Per endpoint, the first and the latest error since its last successful poll: a
+        gap names what began the silence, not only what ended it (a fence while the group
+        settles after Kafka came back, say)."""
         self.last_watermark: dict[str, float] = {}
         self.tailed = {f"{gcfg.kafka.topic_prefix}.{t}" for t in ("agent", "interaction", "stats")}
         self.published = 0
@@ -251,7 +254,7 @@ class SourceRunner:
         self.health.clear()
         self.pending_health.clear()
         self.last_ok.clear()
-        self.last_error.clear()
+        self.errors_since_ok.clear()
         self.last_watermark.clear()
 
     def _reset_endpoints(self) -> None:
@@ -283,8 +286,8 @@ class SourceRunner:
                     self._reset_endpoints()
                 delay = row.delay(e, ep.interval, failures)
                 reason = f"internal error: {type(e).__name__}" if row.internal else str(e)
-                if not row.internal:
-                    self.last_error[ep.name] = str(e)
+                first, _ = self.errors_since_ok.get(ep.name, (reason, ""))
+                self.errors_since_ok[ep.name] = (first, reason)
                 fields = {"retry_in": round(delay, 2), "failures": failures} if row.counts else {}
                 if row.log == "exception":
                     log.exception(row.message, **fields)
@@ -321,6 +324,7 @@ class SourceRunner:
         if gap:
             await self._commit(ep, PollResult([]), gap)
         self.last_ok[ep.name] = self.clock()
+        self.errors_since_ok.pop(ep.name, None)
         self.metrics.last_poll.labels(self.cfg.id, ep.name).set(self.last_ok[ep.name])
         return results
 
@@ -330,7 +334,8 @@ class SourceRunner:
         now = self.clock()
         if last is None or now - last < self.gcfg.gap_after_intervals * ep.interval:
             return []
-        reason = self.last_error.get(ep.name, "not polled")
+        first, latest = self.errors_since_ok.get(ep.name, ("not polled", "not polled"))
+        reason = first if latest == first else f"{first}; the latest error: {latest}"
         if ep.history:
             reason += " (history endpoint: the range is re-read from its cursor)"
         return [self._gap_draft(ep.name, int(last * 1000), int(now * 1000), reason)]

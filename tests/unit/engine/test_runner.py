@@ -189,6 +189,52 @@ async def test_the_loop_reports_health_and_dead_letters_a_skipped_poll() -> None
     assert len(ids(log)) == 1
 
 
+async def test_a_gap_names_the_error_that_began_the_silence_and_a_success_forgets_it() -> None:
+    """After Kafka comes back a poll may fail for another reason (fenced while the group
+    settles): the gap still names Kafka first, then the latest error. A successful poll
+    forgets both, so the next silence names only its own error."""
+    cfg = config()
+    log, pub, store = fakes(cfg.kafka)
+    from streamer.engine.runner import SourceRunner
+    from streamer.errors import FencedError
+
+    now = [T0 / 1000]
+
+    class Clocked(Scripted):
+        """Each failed poll takes a second of the runner's clock, each other one 0.1 ms:
+        the gaps are where the failures are, however the test's loop is scheduled."""
+
+        async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
+            now[0] += 1.0 if self.script and isinstance(self.script[0], Exception) else 0.0001
+            async for result in super().poll(cursor_ms, now_ms):
+                yield result
+
+    ep = Clocked([PollResult([], cursor_ms=T0), KafkaUnavailableError("kafka: broker unreachable"),
+                  FencedError("source s1: not owned by this daemon now"), PollResult([], cursor_ms=T0 + 1),
+                  RetriableError("vendor: HTTP 503"), PollResult([], cursor_ms=T0 + 2)], interval=0.001)
+
+    class Src:
+        endpoints = [ep]
+
+        async def aclose(self) -> None:
+            pass
+
+    runner = SourceRunner(cfg.sources[0], cfg, pub, store, clock=lambda: now[0], source=Src())  # type: ignore[arg-type]
+
+    def gap_reasons() -> list[str]:
+        return [e["data"]["reason"] for e in log.values(f"{PREFIX}.source") if e["type"] == "cc.source.gap"]
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(runner.run)
+        assert await eventually(lambda: len(gap_reasons()) >= 2)
+        tg.cancel_scope.cancel()
+    history = " (history endpoint: the range is re-read from its cursor)"
+    assert gap_reasons() == [
+        "kafka: broker unreachable; the latest error: source s1: not owned by this daemon now" + history,
+        "vendor: HTTP 503" + history,
+    ]
+
+
 async def test_idle_interactions_are_forgotten_within_a_hundredth_of_the_retention_after_it() -> None:
     """A prune scan reads every prunable key, so a commit runs one at most once per
     hundredth of ``state_retention`` (2 s of 200 s here), not on every commit."""
