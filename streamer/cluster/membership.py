@@ -116,6 +116,15 @@ class Lease:
     def valid(self) -> bool:
         return self._held and self._clock() < self._until
 
+    def refusal(self) -> str | None:
+        """Why this lease does not allow writing now, or None when it does."""
+        if not self._held:
+            return "a rebalance is under way, or the group expelled this daemon"
+        now = self._clock()
+        if now < self._until:
+            return None
+        return f"kafka: its group lease ran out: no heartbeat answered for {now - (self._until - self.ttl):.1f}s"
+
     def remaining(self) -> float:
         return max(0.0, self._until - self._clock()) if self._held else 0.0
 
@@ -162,9 +171,11 @@ class Membership:
         self._consumer: AIOKafkaConsumer | None = None
         self._log = structlog.get_logger("streamer.cluster")
 
-    def may_write(self, source_id: str) -> bool:
-        """True while this daemon owns ``source_id`` and its lease holds."""
-        return source_id in self.owned and self.lease.valid()
+    def write_refusal(self, source_id: str) -> str | None:
+        """Why this daemon may not write ``source_id`` now, or None when it may."""
+        if source_id not in self.owned:
+            return "not assigned to this daemon now"
+        return self.lease.refusal()
 
     def saw_epoch(self, epoch: int) -> None:
         """A checkpoint written at ``epoch`` was found: declare at least that at the next join."""

@@ -93,7 +93,7 @@ class Daemon:
         membership = self.membership
         return SourceRunner(
             s, self.cfg, self.publisher, self.store, metrics=self.metrics,
-            may_write=lambda: membership.may_write(s.id), on_newer_owner=membership.saw_epoch,
+            write_refusal=lambda: membership.write_refusal(s.id), on_newer_owner=membership.saw_epoch,
         )
 
     async def _connect(self) -> None:

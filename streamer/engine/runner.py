@@ -65,13 +65,13 @@ class SourceRunner:
         source: Source | None = None,
         metrics: Metrics = METRICS,
         state_key: str | None = None,
-        may_write: Callable[[], bool] = lambda: True,
+        write_refusal: Callable[[], str | None] = lambda: None,
         on_newer_owner: Callable[[int], None] = lambda epoch: None,
     ) -> None:
         self.cfg = cfg
         self.metrics = metrics
-        self.may_write = may_write
-        """False once this daemon is not (or no longer surely) the source's owner."""
+        self.write_refusal = write_refusal
+        """Why this daemon is not (or no longer surely) the source's owner; None while it is."""
         self.on_newer_owner = on_newer_owner
         """Told the epoch of a checkpoint newer than ours (another daemon wrote it)."""
         self.owner_epoch = 0
@@ -198,8 +198,8 @@ class SourceRunner:
                 f"newer than this daemon's {self.owner_epoch}: another daemon owns it now",
                 newer_epoch=r.checkpoint.owner_epoch,
             )
-        if not self.may_write():
-            raise FencedError(f"source {self.state_key}: not owned by this daemon now (or its lease ran out)")
+        if (refused := self.write_refusal()) is not None:
+            raise FencedError(f"source {self.state_key}: not writable by this daemon now: {refused}")
         if self.written_epoch is not None and (r.checkpoint is None or r.checkpoint.owner_epoch != self.written_epoch):
             self._forget_polling()  # another daemon ran the source since: its health, gaps and watermarks
         if r.checkpoint is not None and (changed := partition_changes(r.checkpoint.offsets, r.highwaters)):
@@ -382,8 +382,8 @@ class SourceRunner:
         cursor_moved = result.cursor_ms is not None and result.cursor_ms != self.checkpoint.cursors.get(ep.name)
         if not records and not cursor_moved:
             return
-        if not self.may_write():
-            raise FencedError(f"source {self.cfg.id}: not owned by this daemon now (or its lease ran out)")
+        if (refused := self.write_refusal()) is not None:
+            raise FencedError(f"source {self.cfg.id}: not writable by this daemon now: {refused}")
         sent_at = time.monotonic()
         try:
             acks = await self.publisher.send(records)

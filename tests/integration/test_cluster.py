@@ -194,7 +194,7 @@ def test_a_frozen_daemon_is_fenced_and_writes_nothing_when_it_thaws(
     log = frozen.log.read_text()
     print(f"\nSIGSTOP of 1 of 2 daemons: its {len(moved)} sources taken over after {took:.1f}s; "
           f"after SIGCONT it rejoined in {rejoined:.1f}s; {figures}")
-    assert "expelled from the group; stopped writing" in log or "held back" in log or "not owned" in log, \
+    assert "expelled from the group; stopped writing" in log or "held back" in log or "not writable by this daemon now" in log, \
         "the thawed daemon must have noticed it lost its sources"
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from streamer.cluster.membership import Lease
+import time
+
+from streamer.cluster.membership import Lease, Membership
 
 
 class Clock:
@@ -45,3 +47,29 @@ def test_void_stops_writing_now_and_only_a_new_grant_restores_it() -> None:
     assert not lease.valid()
     lease.grant(100.5)
     assert lease.valid()
+
+
+def test_a_refusal_says_why_a_member_may_not_write() -> None:
+    """A fence's message is what a health event and a gap report: a lapse of the lease
+    names Kafka (no heartbeat answered), unlike a rebalance or a source given elsewhere."""
+    clock = Clock()
+    lease = Lease(4.5, clock)
+    assert lease.refusal() == "a rebalance is under way, or the group expelled this daemon"
+    lease.grant(proven_at=99.0)
+    assert lease.refusal() is None
+    clock.t = 106.0
+    assert lease.refusal() == "kafka: its group lease ran out: no heartbeat answered for 7.0s"
+    lease.void()
+    assert lease.refusal() == "a rebalance is under way, or the group expelled this daemon"
+
+
+async def _nothing(*_: object) -> None:
+    pass
+
+
+def test_a_source_not_assigned_is_refused_before_the_lease_is_looked_at() -> None:
+    m = Membership({}, group_id="g", topic="t", sources=["s1", "s2"], on_revoked=_nothing, on_assigned=_nothing)
+    m.lease.grant(proven_at=time.monotonic())
+    m.owned = frozenset({"s1"})
+    assert m.write_refusal("s1") is None
+    assert m.write_refusal("s2") == "not assigned to this daemon now"

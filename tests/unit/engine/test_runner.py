@@ -210,7 +210,7 @@ async def test_a_gap_names_the_error_that_began_the_silence_and_a_success_forget
                 yield result
 
     ep = Clocked([PollResult([], cursor_ms=T0), KafkaUnavailableError("kafka: broker unreachable"),
-                  FencedError("source s1: not owned by this daemon now"), PollResult([], cursor_ms=T0 + 1),
+                  FencedError("source s1: not writable by this daemon now: a rebalance is under way"), PollResult([], cursor_ms=T0 + 1),
                   RetriableError("vendor: HTTP 503"), PollResult([], cursor_ms=T0 + 2)], interval=0.001)
 
     class Src:
@@ -230,7 +230,8 @@ async def test_a_gap_names_the_error_that_began_the_silence_and_a_success_forget
         tg.cancel_scope.cancel()
     history = " (history endpoint: the range is re-read from its cursor)"
     assert gap_reasons() == [
-        "kafka: broker unreachable; the latest error: source s1: not owned by this daemon now" + history,
+        "kafka: broker unreachable; the latest error: source s1: not writable by this daemon now: a rebalance is under way"
+        + history,
         "vendor: HTTP 503" + history,
     ]
 
