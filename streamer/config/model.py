@@ -163,6 +163,9 @@ class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_attempts: int = 5
     max_body_bytes: int = 16 * 1024 * 1024
     """Largest response body, counted after inflating gzip/deflate (checked while reading)."""
+    ca_file: str | None = None
+    """CA bundle (PEM) that verifies the vendor's HTTPS certificate instead of the bundled
+    public CAs (certifi): a private CA, or a TLS-inspecting proxy's."""
     options: Any = None
     """Not a key of the file: the vendor's own keys (``VendorSpec.options``, a msgspec Struct),
     written beside these in the file and decoded by ``streamer.config.load.parse_config``;
@@ -339,6 +342,9 @@ def _check(cfg: StreamerConfig) -> None:
             f"state_retention: {cfg.state_retention:g}s must be at least twice the longest "
             f"lookback plus lookback_every ({longest:g}s), or re-served rows could be published twice"
         )
+    for i, src in enumerate(cfg.sources):
+        if src.ca_file is not None:
+            _check_ca_file(f"sources[{i}].ca_file", src.ca_file, src.base_url)
     k = cfg.kafka
     if k.security_protocol.startswith("SASL_") and not (k.sasl_username and k.sasl_password):
         raise ConfigError(f"kafka.sasl_username: {k.security_protocol} needs sasl_username and sasl_password")
@@ -411,6 +417,19 @@ def dump_config(data: Any) -> str:
     """YAML for a config file, with every repeated value written out: :func:`load_config`
     refuses aliases, and PyYAML writes one for any object it meets twice."""
     return yaml.dump(data, Dumper=_NoAliasDumper)
+
+
+def _check_ca_file(key: str, path: str, base_url: str) -> None:
+    """Load a source's CA bundle as its HTTP client will: a wrong file is a config error
+    naming its key, not a failed TLS handshake at every poll."""
+    if not base_url.lower().startswith("https://"):
+        raise ConfigError(f"{key}: only used with an https base_url, not {base_url}")
+    if not Path(path).is_file():
+        raise ConfigError(f"{key}: {path} is not a readable file")
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError as e:
+        raise ConfigError(f"{key}: {path} holds no usable CA certificate: {e.reason or e.args[-1]}") from None
 
 
 def _check_tls_files(k: KafkaConfig) -> None:

@@ -49,6 +49,7 @@ def build_http(
         timeout=cfg.timeout,
         max_attempts=cfg.max_attempts,
         max_body_bytes=cfg.max_body_bytes,
+        ca_file=cfg.ca_file,
         transport=transport,
         sleep=sleep,
         log=log,

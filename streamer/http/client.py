@@ -152,6 +152,7 @@ class HttpClient:
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         max_body_bytes: int = 16 * 1024 * 1024,
+        ca_file: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rng: random.Random | None = None,
@@ -182,7 +183,7 @@ class HttpClient:
             transport=transport,
             follow_redirects=False,
             trust_env=False,
-            verify=_tls_context(),
+            verify=_tls_context(ca_file),
         )
 
     def __repr__(self) -> str:
@@ -292,7 +293,7 @@ class HttpClient:
             finally:
                 await response.aclose()
         except httpx.TransportError as exc:
-            return _Attempt(status=None, reason=f"transport error: {type(exc).__name__}")
+            return _Attempt(status=None, reason=f"transport error: {type(exc).__name__}{_tls_hint(exc)}")
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
             raise SkippableError(f"GET {path}: {type(exc).__name__}") from None
         headers = {k.lower(): v for k, v in response.headers.items()}
@@ -345,8 +346,19 @@ async def _raw_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
         yield chunk
 
 
+def _tls_hint(exc: httpx.TransportError) -> str:
+    """What to do about a certificate the client does not trust (the rest of a transport
+    error's text may name hosts and ports only, but is not needed)."""
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return ": the vendor's TLS certificate is not trusted (sources[].ca_file names a CA for it)"
+    return ""
+
+
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every client: building one loads the CA bundle
-    (~35 ms), which for 100 sources was most of the daemon's start-up time."""
-    return httpx.create_ssl_context()
+def _tls_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """One verifying TLS context per CA bundle, shared by the clients that use it: building
+    one loads the bundle (~35 ms), which for 100 sources was most of the daemon's start-up
+    time. None: the public CAs httpx bundles (certifi)."""
+    if ca_file is None:
+        return httpx.create_ssl_context()
+    return ssl.create_default_context(cafile=ca_file)

@@ -417,3 +417,27 @@ def test_the_config_schema_lists_every_vendors_options_with_who_uses_them() -> N
     assert props["org_id"]["description"] == "used by alvaria only"
     assert props["api_key"]["description"] == "used by alvaria, sinch_rai, sinch_rmi only"
     assert props["api_key"]["anyOf"][0]["writeOnly"] is True
+
+
+# --- a vendor's CA ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"ca_file": "/etc/hosts"}, "sources[0].ca_file: only used with an https base_url, not http://127.0.0.1:8701"),
+        ({"base_url": "https://vendor.example", "ca_file": "/nonexistent/ca.pem"},
+         "sources[0].ca_file: /nonexistent/ca.pem is not a readable file"),
+        ({"base_url": "https://vendor.example", "ca_file": "/etc/hosts"},
+         "sources[0].ca_file: /etc/hosts holds no usable CA certificate: NO_CERTIFICATE_OR_CRL_FOUND"),
+    ],
+)
+def test_a_bad_vendor_ca_file_names_the_key(overrides: dict[str, Any], message: str) -> None:
+    assert error_of(cfg_with(**overrides)).startswith(message)
+
+
+def test_a_vendor_ca_file_that_holds_a_ca_is_taken(tmp_path: Path) -> None:
+    from tests.pki import make_pki
+
+    ca = str(make_pki(tmp_path).ca)
+    assert parse_config(cfg_with(base_url="https://vendor.example", ca_file=ca), ENV).sources[0].ca_file == ca
