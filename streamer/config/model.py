@@ -164,8 +164,9 @@ class SourceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_body_bytes: int = 16 * 1024 * 1024
     """Largest response body, counted after inflating gzip/deflate (checked while reading)."""
     ca_file: str | None = None
-    """CA bundle (PEM) that verifies the vendor's HTTPS certificate instead of the bundled
-    public CAs (certifi): a private CA, or a TLS-inspecting proxy's."""
+    """CA bundle (PEM) that verifies the vendor's HTTPS certificate instead of the default
+    (the public CAs httpx bundles, or ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set): a private
+    CA, or a TLS-inspecting proxy's."""
     options: Any = None
     """Not a key of the file: the vendor's own keys (``VendorSpec.options``, a msgspec Struct),
     written beside these in the file and decoded by ``streamer.config.load.parse_config``;
@@ -426,8 +427,13 @@ def _check_ca_file(key: str, path: str, base_url: str) -> None:
         raise ConfigError(f"{key}: only used with an https base_url, not {base_url}")
     if not Path(path).is_file():
         raise ConfigError(f"{key}: {path} is not a readable file")
+    _load_ca(ssl.create_default_context(), key, path)
+
+
+def _load_ca(context: ssl.SSLContext, key: str, path: str) -> None:
+    """Load the CA bundle at ``path`` (the config's ``key``) into ``context``, or say why not."""
     try:
-        ssl.create_default_context(cafile=path)
+        context.load_verify_locations(path)
     except ssl.SSLError as e:
         raise ConfigError(f"{key}: {path} holds no usable CA certificate: {e.reason or e.args[-1]}") from None
 
@@ -437,12 +443,7 @@ def _check_tls_files(k: KafkaConfig) -> None:
     a config error naming its key, not a crash when the daemon connects."""
     context = ssl.create_default_context()
     if k.ssl_cafile is not None:
-        try:
-            context.load_verify_locations(k.ssl_cafile)
-        except ssl.SSLError as e:
-            raise ConfigError(
-                f"kafka.ssl_cafile: {k.ssl_cafile} holds no usable CA certificate: {e.reason or e.args[-1]}"
-            ) from None
+        _load_ca(context, "kafka.ssl_cafile", k.ssl_cafile)
     if k.ssl_certfile is not None:
         try:  # the empty password: an encrypted key fails here instead of prompting on a terminal
             context.load_cert_chain(k.ssl_certfile, k.ssl_keyfile, password=lambda: "")

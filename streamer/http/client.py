@@ -358,7 +358,7 @@ def _tls_hint(exc: httpx.TransportError) -> str:
 def _tls_context(ca_file: str | None = None) -> ssl.SSLContext:
     """One verifying TLS context per CA bundle, shared by the clients that use it: building
     one loads the bundle (~35 ms), which for 100 sources was most of the daemon's start-up
-    time. None: the public CAs httpx bundles (certifi)."""
+    time. None: the public CAs httpx bundles (certifi), or SSL_CERT_FILE / SSL_CERT_DIR when set."""
     if ca_file is None:
         return httpx.create_ssl_context()
     return ssl.create_default_context(cafile=ca_file)
