@@ -1,4 +1,5 @@
-"""Suite-wide settings: hypothesis profiles (`CCSTREAM_SOAK=1` runs the long ones), the broker."""
+"""Suite-wide settings: hypothesis profiles (`CCSTREAM_SOAK=1` runs the long ones), the broker,
+the throw-away PKI of the TLS tests."""
 
 import os
 from collections.abc import Iterator
@@ -8,6 +9,7 @@ import structlog
 from hypothesis import HealthCheck, settings
 
 from streamer.kafka.broker import EmbeddedBroker
+from tests.pki import Pki, make_pki
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("soak", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
@@ -20,6 +22,12 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
     log = tmp_path_factory.mktemp("broker") / "broker.log"
     with EmbeddedBroker(log_file=log) as b:
         yield b
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A CA, certificates for 127.0.0.1 and a client, and an unrelated CA (``tests/pki.py``)."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(autouse=True)

@@ -23,14 +23,9 @@ from tests.integration.harness import (
     write_config,
 )
 from tests.integration.proxy import TcpProxy
-from tests.pki import Pki, make_pki
+from tests.pki import Pki
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def test_a_vendor_over_https_with_a_private_ca(pki: Pki, broker: EmbeddedBroker, tmp_path: Path) -> None:

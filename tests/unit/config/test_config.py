@@ -15,6 +15,7 @@ from streamer.config.model import BearerAuthConfig, OAuth2AuthConfig, dump_confi
 from streamer.errors import ConfigError
 from streamer.secrets import Secret
 from tests import paths
+from tests.pki import Pki
 
 REPO = paths.ROOT
 
@@ -436,8 +437,6 @@ def test_a_bad_vendor_ca_file_names_the_key(overrides: dict[str, Any], message: 
     assert error_of(cfg_with(**overrides)).startswith(message)
 
 
-def test_a_vendor_ca_file_that_holds_a_ca_is_taken(tmp_path: Path) -> None:
-    from tests.pki import make_pki
-
-    ca = str(make_pki(tmp_path).ca)
+def test_a_vendor_ca_file_that_holds_a_ca_is_taken(pki: Pki) -> None:
+    ca = str(pki.ca)
     assert parse_config(cfg_with(base_url="https://vendor.example", ca_file=ca), ENV).sources[0].ca_file == ca

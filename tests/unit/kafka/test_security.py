@@ -14,7 +14,7 @@ from streamer.config.load import parse_config
 from streamer.errors import ConfigError
 from streamer.kafka.broker import free_port
 from streamer.kafka.connection import client_kwargs, explain_tls_failure
-from tests.pki import Pki, make_pki
+from tests.pki import Pki
 
 
 def cfg(**kafka: Any) -> Any:
@@ -64,11 +64,6 @@ def test_bad_security_settings_name_the_key(kafka: dict[str, Any], message: str)
     with pytest.raises(ConfigError) as e:
         cfg(**kafka)
     assert str(e.value).startswith(message)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def test_a_client_key_that_does_not_match_its_certificate_is_a_config_error(pki: Pki) -> None:
