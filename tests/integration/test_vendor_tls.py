@@ -1,7 +1,8 @@
 """A vendor over HTTPS: a TLS-terminating proxy in front of the simulator (which speaks plain
 HTTP) with a certificate from a private CA. A source given that CA (``sources[].ca_file``)
-polls and publishes as over HTTP; one given another CA publishes nothing but health events
-whose reason says the vendor's certificate is not trusted and which key fixes it."""
+takes its OAuth2 token and polls and publishes as over HTTP; one given another CA publishes
+nothing but health events whose reason says the vendor's certificate is not trusted and
+which key fixes it."""
 
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ def test_a_vendor_over_https_with_a_private_ca(pki: Pki, broker: EmbeddedBroker,
             TcpProxy(sim.port, tls=pki.server_context(require_client_cert=False)) as proxy:
         url = f"https://127.0.0.1:{proxy.port}/vonage"
         prefix = unique_prefix()
+        oauth2 = {"type": "oauth2_client_credentials", "token_url": f"{url}/Auth/connect/token", "client_id": "sim",
+                  "client_secret": "${IT_SECRET}", "scope": "stats"}
         cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=url,
-                           ca_file=str(pki.ca),
+                           ca_file=str(pki.ca), auth=oauth2,
                            extra_sources=[vonage_source("untrusting", url, ca_file=str(pki.other_ca))])
-        daemon = DaemonProcess(cfg, tmp_path / "daemon.log").start()
+        daemon = DaemonProcess(cfg, tmp_path / "daemon.log", env={"IT_SECRET": "sim"}).start()
 
         def refused() -> list[dict]:
             return [h for h in health_events(broker.bootstrap, prefix)
