@@ -347,8 +347,8 @@ async def _raw_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
 
 
 def _tls_hint(exc: httpx.TransportError) -> str:
-    """What to do about a certificate the client does not trust (the rest of a transport
-    error's text may name hosts and ports only, but is not needed)."""
+    """What to do about a vendor certificate the client does not trust; like every transport
+    error's, the rest of its text is left out of the reason."""
     if "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return ": the vendor's TLS certificate is not trusted (sources[].ca_file names a CA for it)"
     return ""

@@ -7,6 +7,7 @@ which key fixes it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_a_vendor_over_https_with_a_private_ca(pki: Pki, broker: EmbeddedBroker,
                            extra_sources=[vonage_source("untrusting", url, ca_file=str(pki.other_ca))])
         daemon = DaemonProcess(cfg, tmp_path / "daemon.log", env={"IT_SECRET": "sim"}).start()
 
-        def refused() -> list[dict]:
+        def refused() -> list[dict[str, Any]]:
             return [h for h in health_events(broker.bootstrap, prefix)
                     if h["source_id"] == "untrusting" and h["status"] != "healthy"]
 

@@ -236,6 +236,23 @@ async def test_a_gap_names_the_error_that_began_the_silence_and_a_success_forget
     ]
 
 
+async def test_a_commit_refused_by_the_group_says_why_and_writes_nothing() -> None:
+    """The fence's text is the daemon's own reason (``Membership.write_refusal``): a lapsed
+    lease names Kafka in the health event and the gap."""
+    from streamer.errors import FencedError
+
+    s = Stepper(config())
+    ep = Scripted([PollResult([], cursor_ms=T0), PollResult([presence("a1", 1)], cursor_ms=T0 + 1000)])
+    await s.poll(ep, T0)
+    written = len(s.log.written)
+    s.runner.write_refusal = lambda: "kafka: its group lease ran out: no heartbeat answered for 5.0s"
+    with pytest.raises(FencedError) as refused:
+        await s.poll(ep, T0 + 1000)
+    assert str(refused.value) == ("source s1: not writable by this daemon now: "
+                                  "kafka: its group lease ran out: no heartbeat answered for 5.0s")
+    assert len(s.log.written) == written
+
+
 async def test_idle_interactions_are_forgotten_within_a_hundredth_of_the_retention_after_it() -> None:
     """A prune scan reads every prunable key, so a commit runs one at most once per
     hundredth of ``state_retention`` (2 s of 200 s here), not on every commit."""
