@@ -333,6 +333,12 @@ def _check(cfg: StreamerConfig) -> None:
         seen[src.id] = i
         if not src.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"sources[{i}].base_url: must start with http:// or https://")
+        authority = src.base_url.split("://", 1)[1].split("/", 1)[0]
+        if "@" in authority:  # the URL is not echoed: it holds a credential
+            raise ConfigError(f"sources[{i}].base_url: must not hold credentials (user@ or user:password@); "
+                              f"sources[{i}].auth gives them")
+        if "?" in src.base_url or "#" in src.base_url:
+            raise ConfigError(f"sources[{i}].base_url: must not have a query (?) or a fragment (#), got {src.base_url}")
         if src.poll_interval <= 0:
             raise ConfigError(f"sources[{i}].poll_interval: must be positive")
         if src.max_catchup_span < 60:

@@ -197,6 +197,16 @@ def test_bad_source_id() -> None:
 
 def test_bad_base_url() -> None:
     assert error_of(cfg_with(base_url="ftp://x")) == "sources[0].base_url: must start with http:// or https://"
+    assert error_of(cfg_with(base_url="https://x/api?page=2")) == (
+        "sources[0].base_url: must not have a query (?) or a fragment (#), got https://x/api?page=2")
+
+
+def test_a_base_url_holding_credentials_is_refused_without_echoing_them() -> None:
+    msg = error_of(cfg_with(base_url="https://bot:s3cret@x/api"))
+    assert msg == ("sources[0].base_url: must not hold credentials (user@ or user:password@); "
+                   "sources[0].auth gives them")
+    assert "s3cret" not in msg
+    assert parse_config(cfg_with(base_url="https://x/api/@me"), ENV).sources[0].base_url == "https://x/api/@me"
 
 
 def test_unknown_vendor() -> None:
