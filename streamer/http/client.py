@@ -342,7 +342,9 @@ class HttpClient:
                             chunks.append(piece[: cap - (size - len(piece))])
                             return b"".join(chunks)  # an error body only needs its start
                         chunks.append(piece)
-            chunks.append(inflater.finish())
+            tail = inflater.finish()
+            if tail:  # most bodies end here with b"": a second item would make the join copy the body
+                chunks.append(tail)
         except BadEncoding as exc:
             if not ok:
                 return b"".join(chunks)
