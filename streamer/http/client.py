@@ -306,7 +306,9 @@ class HttpClient:
         """The GET that ``AsyncClient.build_request`` would build, for 40 % of its CPU (one
         URL parse instead of four). It goes to the transport directly: the client's send adds
         only what is not used here (redirects, event hooks, timers), and a cookie jar. No
-        vendor documents a cookie, and none is kept: each request carries the same headers."""
+        vendor documents a cookie, and none is kept: each request carries the same headers.
+        Unlike httpx, which would drop it, a query written in ``path`` is kept, ``params``
+        after it."""
         query = ("&" if "?" in path else "?") + urlencode(params) if params else ""
         headers = self._client.headers.copy()
         headers.update(auth)

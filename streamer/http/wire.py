@@ -182,7 +182,8 @@ class WireTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         https = url.scheme == "https"
-        origin = (url.scheme, url.host, url.port or (443 if https else 80))
+        # raw_host: an internationalized name as its IDNA (ASCII) form, an IPv6 one unbracketed
+        origin = (url.scheme, url.raw_host.decode("ascii"), url.port or (443 if https else 80))
         assert isinstance(request.stream, httpx.AsyncByteStream)
         body = b"".join([chunk async for chunk in request.stream])
         try:

@@ -39,3 +39,10 @@ def test_a_base_url_with_a_query_or_credentials_is_refused() -> None:
             assert word in str(exc)
         else:
             raise AssertionError(f"{url} was accepted")
+
+
+def test_params_join_a_query_the_path_already_has() -> None:
+    """Where httpx would drop the path's query for the params (no caller writes one)."""
+    client = HttpClient("https://h/api", BearerAuth(Secret("t")))
+    assert str(client._request("/x?fixed=1", {"page": 2}, {}).url) == "https://h/api/x?fixed=1&page=2"
+    assert str(client._request("/x?fixed=1", None, {}).url) == "https://h/api/x?fixed=1"

@@ -71,7 +71,8 @@ async def keep_answering(reader: Reader, writer: Writer, seen: Seen, body: bytes
 
 
 @asynccontextmanager
-async def server(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[tuple[str, Seen]]:
+async def server(handler: Handler, tls: ssl.SSLContext | None = None,
+                 host: str = "127.0.0.1") -> AsyncIterator[tuple[str, Seen]]:
     seen = Seen()
 
     async def connected(reader: Reader, writer: Writer) -> None:
@@ -86,10 +87,10 @@ async def server(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIt
             seen.closed += 1
             seen.changed.set()
 
-    listener = await asyncio.start_server(connected, "127.0.0.1", 0, ssl=tls)
+    listener = await asyncio.start_server(connected, host, 0, ssl=tls)
     port = listener.sockets[0].getsockname()[1]
     try:
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}", seen
+        yield f"{'https' if tls else 'http'}://{f'[{host}]' if ':' in host else host}:{port}", seen
     finally:
         listener.close()
 
@@ -362,3 +363,27 @@ async def test_https_verifies_the_certificate_against_the_given_cas(pki: Pki) ->
         async with client(base, ca=str(pki.other_ca)) as c:
             with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 await c.get("/x")
+
+
+async def test_an_ipv6_address_is_reached() -> None:
+    async def handler(n: int, r: Reader, w: Writer, seen: Seen) -> None:
+        await keep_answering(r, w, seen, b"six")
+
+    async with server(handler, host="::1") as (base, seen), client(base) as c:
+        assert (await c.get("/x")).content == b"six"
+    assert b"host: [::1]:" in seen.requests[0][0].lower()
+
+
+async def test_an_international_name_is_looked_up_in_its_ascii_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getaddrinfo and TLS would encode it with IDNA 2003; httpx's URL has it in IDNA 2008."""
+    origins: list[tuple[str, str, int]] = []
+
+    async def connect(self: WireTransport, origin: tuple[str, str, int], https: bool) -> None:
+        origins.append(origin)
+        raise httpx.ConnectError("not looked up in this test")
+
+    monkeypatch.setattr(WireTransport, "_connect", connect)
+    async with client("https://straße.example") as c:
+        with pytest.raises(httpx.ConnectError):
+            await c.get("/x")
+    assert origins == [("https", "xn--strae-oqa.example", 443)]
