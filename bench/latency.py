@@ -221,6 +221,10 @@ def _report(m: _Measurement, load: str, profile: str | None = None) -> dict[str,
                       f"the machine has {os.cpu_count()} cores"),
         Figure(name="broker CPU", value=cpu["broker"], unit="% of a core",
                detail=f"this consumer: {cpu['consumer']:.0f} %" + (f"; py-spy: {cpu['py-spy']:.0f} %" if "py-spy" in cpu else "")),
+        Figure(name="daemon CPU / simulator CPU", value=round(cpu["daemon"] / max(cpu["simulator"], 1e-9), 3), unit="x",
+               detail="the simulator does the same work in every run of this load, so this ratio compares two "
+                      "versions of the daemon across the machine's drift (the simulator's CPU for the same load "
+                      "moved 14-20 % of a core between runs on 2026-12-04); the goal is on the daemon's CPU itself"),
     ]
     setup_extra = {"sources": SOURCES, "agents_per_source": AGENTS, "agent_status_interval_s": STATUS_INTERVAL_S,
                    "history_endpoints": HISTORY, "warmup_s": WARMUP_S, "window_s": MEASURE_S, "cut": m.cut}
