@@ -132,6 +132,9 @@ class _Connection(asyncio.Protocol):
         if self.h11.trailing_data != (b"", False):
             return False  # the server sent more than its response
         self.idle_since, self.answered, self._unread = now, False, 0
+        if self._paused and self.transport is not None:  # the body's end came while paused
+            self.transport.resume_reading()  # so that a close or a 408 while idle is seen
+            self._paused = False
         return True
 
     def close(self) -> None:
