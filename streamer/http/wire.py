@@ -35,6 +35,12 @@ MAX_IDLE_PER_ORIGIN = 10
 MAX_HEAD_BYTES = 100 * 1024
 """The largest status line and headers accepted (httpcore's limit)."""
 
+CONNECT_STAGGER = 0.25
+"""Seconds before the next of a host's addresses is tried while the last still connects
+(Happy Eyeballs, RFC 8305's 250 ms, as anyio's connect did under httpx): a vendor whose
+IPv6 address does not answer is reached over IPv4 a quarter second later, not after the
+poll's deadline."""
+
 PAUSE_BYTES = 1024 * 1024
 """Unread bytes at which the socket stops being read until the body's reader catches up."""
 
@@ -257,6 +263,8 @@ class WireTransport(httpx.AsyncBaseTransport):
                 _Connection, host, port,
                 ssl=self._ssl if https else None,
                 server_hostname=host if https else None,
+                happy_eyeballs_delay=CONNECT_STAGGER,
+                interleave=1,  # IPv6 and IPv4 in turns
             )
         except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
             raise httpx.ConnectError(str(exc)) from None

@@ -397,3 +397,37 @@ async def test_an_international_name_is_looked_up_in_its_ascii_form(monkeypatch:
         with pytest.raises(httpx.ConnectError):
             await c.get("/x")
     assert origins == [("https", "xn--strae-oqa.example", 443)]
+
+
+async def test_an_address_that_never_answers_does_not_hold_the_next_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host with two addresses, the first dropping every connection attempt (a listener
+    whose backlog is full: as an IPv6 route to nowhere does). Tried one after the other, the
+    first would hold the request for the kernel's whole retry span (minutes); staggered, the
+    second answers."""
+    import socket
+
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(0)
+    filler = socket.socket()
+    filler.connect(blackhole.getsockname())  # the one connection its backlog takes; later SYNs are dropped
+
+    async def handler(n: int, r: Reader, w: Writer, seen: Seen) -> None:
+        await keep_answering(r, w, seen, b"the second")
+
+    async with server(handler) as (base, seen):
+        good = int(base.rsplit(":", 1)[1])
+        loop = asyncio.get_running_loop()
+
+        async def getaddrinfo(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
+            assert host == "dual.test"
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", blackhole.getsockname()),
+                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", good))]
+
+        monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+        try:
+            async with client(f"http://dual.test:{good}") as c, asyncio.timeout(20):
+                assert (await c.get("/x")).content == b"the second"
+        finally:
+            filler.close()
+            blackhole.close()
