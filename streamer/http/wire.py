@@ -184,6 +184,7 @@ class WireTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 for one client; ``ssl_context`` verifies https origins."""
 
     def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        ssl_context.set_alpn_protocols(["http/1.1"])  # what httpx's transport offered too
         self._ssl = ssl_context
         self._idle: dict[_Origin, list[_Connection]] = {}
         self._closed = False

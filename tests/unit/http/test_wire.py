@@ -362,14 +362,22 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
 
 
 async def test_https_verifies_the_certificate_against_the_given_cas(pki: Pki) -> None:
+    """Also offers HTTP/1.1 by ALPN, as httpx did: a server that speaks HTTP/2 too must not
+    pick it."""
+    alpn: list[str | None] = []
+
     async def handler(n: int, r: Reader, w: Writer, seen: Seen) -> None:
+        alpn.append(w.get_extra_info("ssl_object").selected_alpn_protocol())
         await keep_answering(r, w, seen, b"secret")
 
-    async with server(handler, tls=pki.server_context(require_client_cert=False)) as (base, seen):
+    tls = pki.server_context(require_client_cert=False)
+    tls.set_alpn_protocols(["h2", "http/1.1"])
+    async with server(handler, tls=tls) as (base, seen):
         async with client(base, ca=str(pki.ca)) as c:
             assert (await c.get("/x")).content == b"secret"
             assert (await c.get("/x")).content == b"secret"
         assert seen.connections == 1
+        assert alpn == ["http/1.1"]
         async with client(base, ca=str(pki.other_ca)) as c:
             with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 await c.get("/x")
