@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).with_name("results.json")
-BENCHES = ("poll_cost", "publish", "latency", "replay", "memory", "restart", "restore", "catchup", "scaleout", "isolation")
+BENCHES = ("poll_cost", "http_get", "publish", "latency", "replay", "memory", "restart", "restore", "catchup", "scaleout",
+           "isolation")
 
 
 def _commit() -> str:
