@@ -333,8 +333,8 @@ def _check(cfg: StreamerConfig) -> None:
         seen[src.id] = i
         if not src.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"sources[{i}].base_url: must start with http:// or https://")
-        authority = src.base_url.split("://", 1)[1].split("/", 1)[0]
-        if "@" in authority:  # the URL is not echoed: it holds a credential
+        authority = re.split(r"[/?#]", src.base_url.split("://", 1)[1], maxsplit=1)[0]
+        if "@" in authority:  # checked first, and the URL not echoed: it holds a credential
             raise ConfigError(f"sources[{i}].base_url: must not hold credentials (user@ or user:password@); "
                               f"sources[{i}].auth gives them")
         if "?" in src.base_url or "#" in src.base_url:
