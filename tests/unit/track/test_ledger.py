@@ -23,6 +23,7 @@ from streamer.track.ledger import (
     StreamState,
     _TextIdEntity,
     decode_entity,
+    encode_entity,
     id_bytes,
 )
 
@@ -577,6 +578,12 @@ def test_a_state_record_frozen_by_an_earlier_build_is_read(saved: bytes) -> None
             "workload": StreamState({"calls": 1}, 1_795_251_600_500, [
                 Recent(id_bytes("b5785944-f767-5a1e-a914-e16f5fe23e4f"), 1_795_251_600_500, {"calls": 1})], 2),
         })
+
+
+def test_an_entity_is_frozen_byte_for_byte_as_an_earlier_build_froze_it() -> None:
+    """The compressor's settings changed for speed (``target_length``), not its output: an
+    entity unchanged since an earlier build wrote it is saved as the same bytes."""
+    assert encode_entity(decode_entity(SAVED_2026_12_03_BYTE_IDS)) == SAVED_2026_12_03_BYTE_IDS
 
 
 def test_entities_given_as_objects_are_frozen_and_saved_as_frozen_bytes() -> None:
