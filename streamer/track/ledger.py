@@ -640,9 +640,10 @@ class Ledger:
         """Entities changed since the last call, frozen (``None``: forgotten): the state
         topic's records. Afterwards every entity is kept frozen until its next transition."""
         changed = {k: self._get_or_none(k) for k in self.dirty}
+        seen = self._seen
         for k, e in changed.items():
-            if e is not None and k in self._seen:
-                self._saved_seen[k] = e.seen_ms
+            if e is not None and k in seen:  # kept alive while thawed: keep_alive sets only _seen
+                e.seen_ms = self._saved_seen[k] = max(e.seen_ms, seen[k])
         self.dirty = set()
         self._freeze_hot(changed)
         store = self._store

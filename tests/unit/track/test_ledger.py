@@ -493,6 +493,37 @@ def test_an_interaction_touched_every_poll_is_saved_before_its_retention_runs_ou
     assert last_saved >= 2_000
 
 
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.integers(1, 2_500), st.sampled_from(["keep", "same", "new"]), st.booleans()),
+                min_size=1, max_size=40))
+def test_what_is_saved_of_a_kept_alive_interaction_is_never_a_refresh_period_behind(
+    steps: list[tuple[int, str, bool]],
+) -> None:
+    """However the vendor serves an interaction (kept alive unchanged, presented again, or
+    with a new transition) and however far apart, after every commit the ``seen_ms`` saved
+    last (what a restart would prune by) is less than ``seen_refresh_ms`` behind the latest."""
+    period = 1_000
+    led = Ledger(seen_refresh_ms=period)
+    now = 10_000
+    led.admit("interaction/1", "lifecycle", "t0", 0, "Ringing", observed_ms=now)
+    saved = decode_entity(led.take_dirty()["interaction/1"] or b"").seen_ms
+    last = ("t0", 0)
+    for n, (gap, how, commit) in enumerate(steps):
+        now += gap
+        if how == "keep":
+            led.keep_alive(["interaction/1"], now)
+        elif how == "same":  # the last transition, presented again
+            assert led.admit("interaction/1", "lifecycle", last[0], last[1], "Ringing", observed_ms=now) is None
+        else:
+            last = (f"t{n + 1}", n + 1)
+            assert led.admit("interaction/1", "lifecycle", last[0], last[1], "Connected", observed_ms=now)
+        if commit or n == len(steps) - 1:
+            frozen = led.take_dirty().get("interaction/1")
+            if frozen is not None:
+                saved = decode_entity(frozen).seen_ms
+            assert saved <= now < saved + period
+
+
 def test_a_restore_reads_what_it_prunes_by_without_thawing(monkeypatch: pytest.MonkeyPatch) -> None:
     """A restore gives every interaction of the retention; the ledger needs only their
     ``seen_ms`` then, so it reads that without a thaw (a damaged one is still forgotten)."""
