@@ -414,9 +414,10 @@ class Ledger:
         poll), so that after a restart an entity the vendor still serves is not pruned
         for having been quiet: whenever its ``seen_ms`` enters another period of
         :attr:`seen_refresh_ms` (counted from the epoch). Between two saves it stays in the
-        period of the last one, so what is saved is less than a period behind, as when each
-        entity's saved ``seen_ms`` was remembered to compare with (a dictionary entry and
-        an integer per interaction: 190 of a busy agent's 3,590 bytes in ``bench/memory.py``)."""
+        period of the last one, so what is saved is less than a period behind, and what was
+        saved need not be remembered per entity to compare with (that cost a dictionary
+        entry and an integer per interaction: 190 of a busy agent's 3,590 bytes in
+        ``bench/memory.py``)."""
         before = self._seen.get(entity, 0)
         seen = self._seen[entity] = max(before, seen_ms)
         period = self.seen_refresh_ms
