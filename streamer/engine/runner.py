@@ -342,7 +342,9 @@ class SourceRunner:
 
     async def _commit(self, ep: Endpoint, result: PollResult, extra: list[Draft] | None = None) -> None:
         """Publish one result and checkpoint it; the lock makes it atomic per source."""
+        queued = self.clock()
         async with self.lock:
+            self.metrics.commit_wait.labels(self.cfg.id, ep.name).observe(max(0.0, self.clock() - queued))
             if self.needs_restore:
                 # Before reading back: a failed send may still land (cancellable: nothing in flight).
                 await self.publisher.settle()

@@ -13,7 +13,7 @@ from streamer.config.model import AuthConfig, BasicAuthConfig, BearerAuthConfig,
 from streamer.http.auth import Auth, BasicAuth, BearerAuth, OAuth2ClientCredentials
 from streamer.http.client import HttpClient
 
-__all__ = ["build_auth", "build_http", "response_counter"]
+__all__ = ["build_auth", "build_http", "duration_histogram", "response_counter"]
 
 
 def build_auth(cfg: AuthConfig, *, oauth_credentials_in: Literal["body", "basic"] = "body") -> Auth:
@@ -54,6 +54,7 @@ def build_http(
         sleep=sleep,
         log=log,
         on_response=response_counter(cfg.id),
+        on_duration=duration_histogram(cfg.id),
     )
 
 
@@ -65,3 +66,10 @@ def response_counter(source_id: str) -> Callable[[int], None]:
         METRICS.http_responses.labels(source_id, str(status)).inc()
 
     return count
+
+
+def duration_histogram(source_id: str) -> Callable[[float], None]:
+    """Record how long each of a source's vendor requests took in the daemon's metrics."""
+    from streamer.ops.metrics import METRICS
+
+    return METRICS.http_duration.labels(source_id).observe

@@ -160,6 +160,8 @@ class HttpClient:
         log: structlog.typing.FilteringBoundLogger | None = None,
         wall_clock: Callable[[], float] = time.time,
         on_response: Callable[[int], None] | None = None,
+        on_duration: Callable[[float], None] | None = None,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
@@ -175,6 +177,11 @@ class HttpClient:
         self._wall_clock = wall_clock
         self._on_response = on_response
         """Called with every response's status (metrics)."""
+        self._on_duration = on_duration
+        """Called with the seconds (of ``timer``) from sending each request to the last byte
+        of its response, for every response read to its end (metrics): the vendor's part of
+        a poll."""
+        self._timer = timer
         parsed = httpx.URL(base_url)
         if parsed.userinfo:
             raise ValueError("base_url must not embed credentials; pass them as auth")
@@ -288,6 +295,7 @@ class HttpClient:
         try:
             request = self._request(path, params, auth_headers)
             url = str(request.url)
+            sent = self._timer()
             response = await self._transport.handle_async_request(request)
             if self._on_response is not None:
                 self._on_response(response.status_code)
@@ -295,6 +303,8 @@ class HttpClient:
                 body = await self._read_capped(response, path)
             finally:
                 await response.aclose()
+            if self._on_duration is not None:
+                self._on_duration(self._timer() - sent)
         except httpx.TransportError as exc:
             return _Attempt(status=None, reason=f"transport error: {type(exc).__name__}{_tls_hint(exc)}")
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:

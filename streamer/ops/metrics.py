@@ -25,6 +25,12 @@ class Metrics:
                                        ["source", "endpoint"], buckets=_FAST_BUCKETS, registry=r)
         self.http_responses = Counter("ccstream_http_responses_total", "Vendor HTTP responses by status code.",
                                       ["source", "status"], registry=r)
+        self.http_duration = Histogram("ccstream_http_request_duration_seconds",
+                                       "Time from sending a vendor request to the last byte of its response.",
+                                       ["source"], buckets=_FAST_BUCKETS, registry=r)
+        self.commit_wait = Histogram("ccstream_commit_wait_seconds",
+                                     "Time a poll's result waited for the source's previous commit to finish.",
+                                     ["source", "endpoint"], buckets=_FAST_BUCKETS, registry=r)
         self.events = Counter("ccstream_events_total", "Events published, by type.", ["source", "type"], registry=r)
         self.dead_letters = Counter("ccstream_dead_letters_total", "Records sent to the dead-letter topic.",
                                     ["source", "endpoint"], registry=r)
@@ -55,6 +61,8 @@ METRIC_NAMES = (
     "ccstream_polls_total",
     "ccstream_poll_duration_seconds",
     "ccstream_http_responses_total",
+    "ccstream_http_request_duration_seconds",
+    "ccstream_commit_wait_seconds",
     "ccstream_events_total",
     "ccstream_dead_letters_total",
     "ccstream_publish_latency_seconds",

@@ -70,6 +70,8 @@ def test_metrics_and_probes(broker: EmbeddedBroker, tmp_path: Path) -> None:
     assert sample(text, "ccstream_events_total", type="cc.agent.presence.changed") > 0
     assert sample(text, "ccstream_detection_lag_seconds_count", endpoint="agent-status") > 0
     assert sample(text, "ccstream_http_responses_total", source="vonage-it", status="200") > 0
+    assert sample(text, "ccstream_http_request_duration_seconds_count", source="vonage-it") > 0
+    assert sample(text, "ccstream_commit_wait_seconds_count", source="vonage-it", endpoint="agent-status") > 0
     assert sample(text, "ccstream_kafka_up") == 1
     assert sample(text, "ccstream_endpoint_healthy", endpoint="agent-activities") == 1
     assert re.search(r'ccstream_last_checkpoint_timestamp_seconds\{source="vonage-it"\} 1\.\d+e\+09', text)

@@ -181,6 +181,21 @@ async def test_5xx_then_success() -> None:
     assert len(seen) == 3
 
 
+async def test_each_response_read_to_its_end_reports_how_long_it_took() -> None:
+    """The vendor's part of a poll, for the metrics: from sending a request to the last byte
+    of its response, for every response (a retried one too); a request that got no
+    response reports nothing."""
+    ticks = iter([10.0, 10.25, 20.0, 30.0, 30.125])
+    statuses: list[int] = []
+    durations: list[float] = []
+    handler, seen = scripted(httpx.Response(503), httpx.ReadTimeout("slow"), httpx.Response(200, json=[]))
+    async with make(handler, on_response=statuses.append, on_duration=durations.append,
+                    timer=lambda: next(ticks)) as http:
+        assert (await http.get("/x")).status == 200
+    assert len(seen) == 3 and statuses == [503, 200]
+    assert durations == [0.25, 0.125]  # the request that timed out (sent at 20.0) is not reported
+
+
 @pytest.mark.parametrize(
     "error",
     [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("eof")],
