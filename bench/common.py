@@ -119,9 +119,10 @@ def tail(log: Path) -> str:
 
 
 def farm_config(path: Path, *, bootstrap: str, prefix: str, sim_url: str, sources: int, status_interval_s: float,
-                history: dict[str, str], token_env: str) -> Path:
+                history: dict[str, str], token_env: str, metrics_port: int | None = None) -> Path:
     """A daemon config polling the farm's ``sources`` worlds: agent-status every
-    ``status_interval_s``, the history endpoints with ``history``."""
+    ``status_interval_s``, the history endpoints with ``history``; its metrics served on
+    ``metrics_port`` (loopback) when given."""
     rows = [{
         "id": f"vonage-{i:02d}",
         "vendor": "vonage",
@@ -133,6 +134,8 @@ def farm_config(path: Path, *, bootstrap: str, prefix: str, sim_url: str, source
     # idempotence off: the embedded broker rejects InitProducerId
     cfg = {"kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "idempotence": False}, "sources": rows,
            "log_level": "info", "log_format": "json"}
+    if metrics_port is not None:
+        cfg["metrics"] = {"host": "127.0.0.1", "port": metrics_port}
     path.write_text(dump_config(cfg))
     return path
 

@@ -43,6 +43,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 from aiokafka import AIOKafkaConsumer
 
@@ -113,6 +114,8 @@ class _Measurement(msgspec.Struct):
     """Seconds each process was runnable but waiting for a CPU between them."""
     cut: bool
     """Events of the window were still arriving when reading stopped."""
+    metrics: list[str] = []
+    """The daemon's /metrics text at the window's ends (empty when it could not be read)."""
 
 
 # --- measuring -----------------------------------------------------------------------
@@ -133,9 +136,10 @@ def _profile(stack: contextlib.ExitStack, pid: int, out: Path, log: Path) -> sub
 
 
 async def _consume(bootstrap: str, prefix: str, pids: dict[str, int], started: float,
-                   at_window: Any = None) -> _Measurement:
-    """Read until the window's events are in; sample CPU at the window's ends; ``at_window()``
-    is called when the window opens (to start the profiler)."""
+                   at_window: Any = None, metrics_url: str | None = None) -> _Measurement:
+    """Read until the window's events are in; sample CPU (and the daemon's metrics at
+    ``metrics_url``) at the window's ends; ``at_window()`` is called when the window opens
+    (to start the profiler)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_WAIT_MS)
     await consumer.start()
@@ -147,12 +151,14 @@ async def _consume(bootstrap: str, prefix: str, pids: dict[str, int], started: f
         decode = msgspec.json.Decoder(_Event).decode
         events: dict[str, list[tuple[int, int, int]]] = {}
         samples: list[tuple[float, dict[str, tuple[float, float]]]] = []
+        scrapes: list[str] = []
         last = end
         while (now := time.time()) < end + DRAIN_MAX_S and (now < end or now - last < QUIET_S):
             if len(samples) < 2 and now >= (begin, end)[len(samples)]:
                 if not samples and at_window is not None:
                     pids.update(at_window())
                 samples.append((now, {name: (cpu_seconds(pid), cpu_wait(pid)) for name, pid in pids.items()}))
+                scrapes.append(await _scrape(metrics_url))
             batches = await consumer.getmany(timeout_ms=100)
             got = int(time.time() * 1000)
             values = [r.value for records in batches.values() for r in records if r.value is not None]
@@ -163,7 +169,45 @@ async def _consume(bootstrap: str, prefix: str, pids: dict[str, int], started: f
     (t0, at0), (t1, at1) = samples
     used = {name: at1[name][0] - at0[name][0] for name in pids}
     waited = {name: at1[name][1] - at0[name][1] for name in pids}
-    return _Measurement(events, t1 - t0, used, waited, now - last < QUIET_S)
+    return _Measurement(events, t1 - t0, used, waited, now - last < QUIET_S, metrics=scrapes)
+
+
+async def _scrape(url: str | None) -> str:
+    """The daemon's /metrics text; empty without a URL or when it does not answer."""
+    if url is None:
+        return ""
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            return (await client.get(url)).text
+    except httpx.HTTPError:
+        return ""
+
+
+def _buckets(text: str, metric: str, **labels: str) -> dict[float, float]:
+    """Cumulative counts by upper bound of histogram ``metric``, summed over its series
+    whose labels include ``labels``."""
+    out: dict[float, float] = {}
+    start = metric + "_bucket{"
+    for line in text.splitlines():
+        if line.startswith(start) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            series, value = line[len(start):].rsplit("} ", 1)
+            le = series.split('le="', 1)[1].split('"', 1)[0]
+            bound = float("inf") if le == "+Inf" else float(le)
+            out[bound] = out.get(bound, 0.0) + float(value)
+    return out
+
+
+def _window_quantile(m: _Measurement, metric: str, q: float, **labels: str) -> tuple[float, int] | None:
+    """(The upper bound of the bucket holding quantile ``q``, the count) of histogram ``metric``
+    over the measuring window: the difference of the daemon's two scrapes. None without them."""
+    if len(m.metrics) < 2 or not all(m.metrics):
+        return None
+    before, after = (_buckets(t, metric, **labels) for t in m.metrics)
+    window = {b: n - before.get(b, 0.0) for b, n in after.items()}
+    total = window.get(float("inf"), 0.0)
+    if total <= 0:
+        return None
+    return next(b for b in sorted(window) if window[b] >= q * total), int(total)
 
 
 def _record(events: dict[str, list[tuple[int, int, int]]], batch: list[_Event], got: int, window: range) -> bool:
@@ -226,6 +270,7 @@ def _report(m: _Measurement, load: str, profile: str | None = None) -> dict[str,
                       "versions of the daemon across the machine's drift (the simulator's CPU for the same load "
                       "moved 14-20 % of a core between runs on 2026-12-04); the goal is on the daemon's CPU itself"),
     ]
+    figures += _waits(m)
     setup_extra = {"sources": SOURCES, "agents_per_source": AGENTS, "agent_status_interval_s": STATUS_INTERVAL_S,
                    "history_endpoints": HISTORY, "warmup_s": WARMUP_S, "window_s": MEASURE_S, "cut": m.cut}
     for f in figures:
@@ -233,6 +278,25 @@ def _report(m: _Measurement, load: str, profile: str | None = None) -> dict[str,
     extra = {"profile": profile} if profile else {}
     return as_builtins(figures, setup=setup_extra, by_endpoint_ms=by_endpoint,
                        snapshot_split_ms={"detection": seen, "publish_and_consume": pipe}, **extra)
+
+
+def _waits(m: _Measurement) -> list[Figure]:
+    """Where a poll waits, from the daemon's own histograms over the window (their bucket
+    bounds, so coarse): for the vendor's answer, and for the source's previous commit."""
+    rows = [("vendor request time", "ccstream_http_request_duration_seconds", {},
+             "every vendor request of every source: from sending it to the last byte of its response")]
+    rows += [(f"{ep} commit wait", "ccstream_commit_wait_seconds", {"endpoint": ep},
+              "how long a poll's result waited for the source's previous commit")
+             for ep in ("agent-status", "agent-activities", "interactions")]
+    figures = []
+    for name, metric, labels, what in rows:
+        for q in (0.5, 0.99):
+            got = _window_quantile(m, metric, q, **labels)
+            if got is not None:
+                bound, count = got
+                figures.append(Figure(name=f"{name} p{q * 100:g}", value=bound * 1000, unit="ms (bucket bound)",
+                                      detail=f"{what}; {count:,} in the window"))
+    return figures
 
 
 def run() -> dict[str, Any]:
@@ -251,13 +315,14 @@ def _run_load(load: str, calls_per_agent_hour: float | None) -> dict[str, Any]:
         broker = stack.enter_context(EmbeddedBroker())
         assert broker.proc is not None
         port, sim_log, daemon_log = free_port(), Path(tmp, "sim.log"), Path(tmp, "daemon.log")
+        metrics_port = free_port()
         args = ["-m", "bench.sim_farm", str(port), str(SOURCES), str(AGENTS)]
         sim = spawn(stack, args + ([] if calls_per_agent_hour is None else [str(calls_per_agent_hour)]), sim_log)
         wait_listening(port, sim, sim_log)
         prefix = f"lat{uuid.uuid4().hex[:8]}"
         config = farm_config(Path(tmp, "config.yaml"), bootstrap=broker.bootstrap, prefix=prefix,
                              sim_url=f"http://127.0.0.1:{port}", sources=SOURCES, status_interval_s=STATUS_INTERVAL_S,
-                             history=HISTORY, token_env=TOKEN_ENV)
+                             history=HISTORY, token_env=TOKEN_ENV, metrics_port=metrics_port)
         started = time.time()
         daemon = spawn(stack, ["-m", "streamer.cli", "run", "--config", str(config)], daemon_log, {TOKEN_ENV: "sim-token"})
         pids = {"daemon": daemon.pid, "simulator": sim.pid, "broker": broker.proc.pid, "consumer": os.getpid()}
@@ -270,7 +335,8 @@ def _run_load(load: str, calls_per_agent_hour: float | None) -> dict[str, Any]:
             return {"py-spy": proc.pid} if proc else {}
 
         measured = asyncio.run(_consume(broker.bootstrap, prefix, pids, started,
-                                        start_profile if load == PROFILED else None))
+                                        start_profile if load == PROFILED else None,
+                                        f"http://127.0.0.1:{metrics_port}/metrics"))
         for name, proc, log in (("daemon", daemon, daemon_log), ("simulator", sim, sim_log)):
             if proc.poll() is not None:
                 raise RuntimeError(f"the {name} exited with {proc.returncode} during the run: {tail(log)}")
