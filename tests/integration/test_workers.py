@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import time
 import urllib.request
 from pathlib import Path
@@ -61,16 +62,33 @@ def agent_activity_cursors(cfg: Path) -> dict[str, int]:
 
 
 def owned_metric(port: int) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    """The sources a worker owns, by its metrics; NaN while its server does not answer (it
+    binds again after a backoff when its port was taken at start)."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    except OSError:
+        return float("nan")
     (line,) = [x for x in text.splitlines() if x.startswith("ccstream_owned_sources ")]
     return float(line.split()[1])
+
+
+def two_free_ports() -> int:
+    """A port whose next one is free too: worker ``i`` serves its metrics on ``port + i``."""
+    while True:
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
 
 
 def test_two_workers_share_the_sources_and_a_dead_one_is_restarted(
     broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IT_VONAGE_TOKEN", "sim-token")
-    port = free_port()
+    port = two_free_ports()
     with SimulatorThread(seed=21, agents=6) as sim:
         ids = ["w0", "w1", "w2", "w3"]
         base = f"{sim.base_url}/vonage"
