@@ -62,6 +62,7 @@ from bench.common import (
     wait_listening,
 )
 from streamer.kafka.broker import EmbeddedBroker, free_port
+from streamer.ops.metrics import _FAST_BUCKETS
 from streamer.timeutil import parse_ts, to_ms
 
 __all__ = ["run"]
@@ -280,6 +281,10 @@ def _report(m: _Measurement, load: str, profile: str | None = None) -> dict[str,
                        snapshot_split_ms={"detection": seen, "publish_and_consume": pipe}, **extra)
 
 
+_LAST_BUCKET_S = float(_FAST_BUCKETS[-1])
+"""The largest finite bucket of the daemon's wait histograms."""
+
+
 def _waits(m: _Measurement) -> list[Figure]:
     """Where a poll waits, from the daemon's own histograms over the window (their bucket
     bounds, so coarse): for the vendor's answer, and for the source's previous commit."""
@@ -294,8 +299,10 @@ def _waits(m: _Measurement) -> list[Figure]:
             got = _window_quantile(m, metric, q, **labels)
             if got is not None:
                 bound, count = got
-                figures.append(Figure(name=f"{name} p{q * 100:g}", value=bound * 1000, unit="ms (bucket bound)",
-                                      detail=f"{what}; {count:,} in the window"))
+                over = bound == float("inf")  # beyond the last bucket: JSON has no infinity
+                figures.append(Figure(name=f"{name} p{q * 100:g}", value=_LAST_BUCKET_S * 1000 if over else bound * 1000,
+                                      unit="ms (bucket bound)",
+                                      detail=("over the largest bucket; " if over else "") + f"{what}; {count:,} in the window"))
     return figures
 
 

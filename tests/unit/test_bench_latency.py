@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 
-from bench.latency import _Measurement, _window_quantile
+from bench.latency import _LAST_BUCKET_S, _Measurement, _waits, _window_quantile
 from streamer.ops.metrics import Metrics
 
 
@@ -35,3 +35,12 @@ def test_without_both_scrapes_there_is_no_figure() -> None:
     text = generate_latest(Metrics().registry).decode()
     assert _window_quantile(_measured("", text), "ccstream_commit_wait_seconds", 0.5) is None
     assert _window_quantile(_measured(text, text), "ccstream_commit_wait_seconds", 0.5) is None  # nothing in the window
+
+
+def test_a_wait_beyond_the_last_bucket_is_reported_as_its_bound_and_said_so() -> None:
+    metrics = Metrics()
+    before = generate_latest(metrics.registry).decode()
+    metrics.commit_wait.labels("vonage-01", "agent-status").observe(120.0)
+    figures = _waits(_measured(before, generate_latest(metrics.registry).decode()))
+    (p99,) = [f for f in figures if f.name == "agent-status commit wait p99"]
+    assert p99.value == _LAST_BUCKET_S * 1000 and (p99.detail or "").startswith("over the largest bucket")
