@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from streamer.simulator.faults import Faults
-from streamer.simulator.vonage import processing_lag_ms
+from streamer.simulator.vonage import LAGS_KEPT, LATE_MAX_MS, LATE_SHARE, processing_lag_ms
 from streamer.simulator.vonage_render import iso
 from streamer.simulator.world import World
 from tests.unit.simulator.conftest import T0, FakeClock
@@ -125,6 +125,19 @@ async def test_include_semantics(client: httpx.AsyncClient, clock: FakeClock, wo
         assert all((a.agent_id, a.type, iso(a.start_ms)) in keys for a in ended_before)
         late += len(ended_before)
     assert late > 0  # rows that ended before their window, written late
+
+
+def test_a_moments_lag_depends_on_the_moment_alone() -> None:
+    """Remembered lags (processing_lag_ms is cached) are the ones computed afresh, however
+    many moments came between, so every response agrees on when a moment was written."""
+    moments = range(1_795_251_600_000, 1_795_251_600_000 + LAGS_KEPT + 10_000)
+    processing_lag_ms.cache_clear()
+    first = [processing_lag_ms(ms) for ms in moments]  # the earliest are forgotten by the end
+    processing_lag_ms.cache_clear()
+    assert [processing_lag_ms(ms) for ms in reversed(moments)] == first[::-1]
+    assert all(lag == 0 or 500 <= lag <= LATE_MAX_MS for lag in first)
+    late = sum(lag > 0 for lag in first) / len(first)
+    assert abs(late - LATE_SHARE / 256) < 0.01
 
 
 async def test_type_filters_and_sub_resources(client: httpx.AsyncClient, clock: FakeClock) -> None:
