@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 
 from streamer.simulator.faults import Faults
-from streamer.simulator.vonage import LAGS_KEPT, LATE_MAX_MS, LATE_SHARE, processing_lag_ms
-from streamer.simulator.vonage_render import iso
+from streamer.simulator.vonage import LAGS_KEPT, LATE_MAX_MS, LATE_SHARE, RenderedInteractions, processing_lag_ms
+from streamer.simulator.vonage_render import interaction_item, iso
 from streamer.simulator.world import World
 from tests.unit.simulator.conftest import T0, FakeClock
 
@@ -194,6 +194,46 @@ async def test_interactions_shape_and_ccr(client: httpx.AsyncClient, clock: Fake
     ongoing = await _all_pages(client, "/vonage/interactions/ongoing")
     assert ongoing and all(i["status"] == "Ongoing" and i["duration"] is None for i in ongoing)
     assert all(c["party"]["id"] != "CCRConnect" for i in ongoing for c in i["channels"])
+
+
+def test_a_completed_interaction_never_changes_again(world: World, clock: FakeClock) -> None:
+    """What lets the app remember a completed interaction's item (RenderedInteractions)."""
+    first: dict[str, dict[str, Any]] = {}
+    for _ in range(300):
+        clock.advance(1)
+        world.advance()
+        for i in world.interactions(lambda i: i.end_ms is not None):
+            first.setdefault(i.guid, interaction_item(i))
+    final = {i.guid: interaction_item(i) for i in world.interactions()}
+    assert len(first) > 20
+    assert all(final[guid] == item for guid, item in first.items())
+
+
+def test_remembered_items_are_completed_ones_and_at_most_so_many(world: World, clock: FakeClock) -> None:
+    rendered = RenderedInteractions(kept=5)
+    clock.advance(240)
+    world.advance()
+    done = world.interactions(lambda i: i.end_ms is not None)
+    ongoing = world.interactions(lambda i: i.end_ms is None)
+    assert len(done) > 5 and ongoing
+    assert [rendered.item(i) for i in done + ongoing] == [interaction_item(i) for i in done + ongoing]
+    assert len(rendered) == 5
+    newest = done[-1]
+    assert rendered.item(newest) is rendered.item(newest)  # remembered
+    changed = ongoing[0]
+    before = rendered.item(changed)
+    changed.channels = changed.channels[:1]  # an ongoing interaction may change: rendered afresh
+    assert rendered.item(changed) != before and rendered.item(changed) == interaction_item(changed)
+
+
+async def test_interactions_read_again_answer_as_rendered_afresh(
+    client: httpx.AsyncClient, clock: FakeClock, world: World
+) -> None:
+    for _ in range(4):  # reads of an overlapping window: later ones answer from what earlier ones rendered
+        clock.advance(60)
+        items = await _all_pages(client, "/vonage/interactions", start=START, include="StartedOrEnded", limit=50)
+        expected = {i.guid: interaction_item(i) for i in world.interactions()}
+        assert items and all(item == expected[item["guid"]] for item in items)
 
 
 async def test_single_interaction_and_limits(client: httpx.AsyncClient, clock: FakeClock) -> None:
