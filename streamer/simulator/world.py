@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -200,6 +200,21 @@ class World:
         order :meth:`activities` gives them; read them while holding :attr:`lock`."""
         with self._lock:
             return _between(self._activities, self._activity_ends, lo, hi, ended)
+
+    def activity_moments(self, starts_from: int, ends_from: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(moment, index) of the activity starts from the ``starts_from``-th on and of the
+        activity ends from the ``ends_from``-th on, each in the order they happened: what
+        brings an index of the activities by time up to date (see :meth:`activities_at`)."""
+        with self._lock:
+            starts = [(a.start_ms, i) for i, a in enumerate(self._activities[starts_from:], starts_from)]
+            return starts, self._activity_ends[ends_from:]
+
+    def activities_at(self, indices: Iterable[int]) -> list[TruthActivity]:
+        """The live activities at ``indices`` (of :meth:`activity_moments`), in that order;
+        read them while holding :attr:`lock`."""
+        with self._lock:
+            activities = self._activities
+            return [activities[i] for i in indices]
 
     def interactions_between(self, lo: int, hi: int, *, ended: bool) -> list[TruthInteraction]:
         """The live interactions started in ``[lo, hi)`` (``ended``: or ended in it), in the

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import httpx
 
 from streamer.simulator.faults import Faults
-from streamer.simulator.vonage import LAGS_KEPT, LATE_MAX_MS, LATE_SHARE, RenderedInteractions, processing_lag_ms
+from streamer.simulator.truth import TruthActivity
+from streamer.simulator.vonage import (
+    LAGS_KEPT,
+    LATE_MAX_MS,
+    LATE_SHARE,
+    ProcessedIndex,
+    RenderedInteractions,
+    processing_lag_ms,
+)
 from streamer.simulator.vonage_render import interaction_item, iso
 from streamer.simulator.world import World
 from tests.unit.simulator.conftest import T0, FakeClock
@@ -194,6 +203,28 @@ async def test_interactions_shape_and_ccr(client: httpx.AsyncClient, clock: Fake
     ongoing = await _all_pages(client, "/vonage/interactions/ongoing")
     assert ongoing and all(i["status"] == "Ongoing" and i["duration"] is None for i in ongoing)
     assert all(c["party"]["id"] != "CCRConnect" for i in ongoing for c in i["channels"])
+
+
+def test_processed_reads_find_what_a_scan_of_every_activity_finds(world: World, clock: FakeClock) -> None:
+    """The index of written moments answers as the documented rule applied to every activity."""
+    index, rng, windows = ProcessedIndex(world), random.Random(3), 0
+
+    def scan(lo: int, hi: int, now: int) -> list[TruthActivity]:
+        def written(ms: int | None) -> bool:
+            return ms is not None and lo <= ms + processing_lag_ms(ms) < hi and ms + processing_lag_ms(ms) <= now
+
+        return [a for a in world.activities() if written(a.start_ms) or written(a.end_ms)]
+
+    for _ in range(60):
+        clock.advance(rng.uniform(0.1, 6))
+        now = world.advance()
+        spans = [(now - rng.randrange(120_000), rng.randrange(60_000)) for _ in range(5)]
+        spans += [(now - rng.randrange(5_000), rng.randrange(10_000)), (world.start_ms - 1, 31 * 86_400_000)]
+        for lo, length in spans:
+            expected = scan(lo, lo + length, now)
+            assert index.between(lo, lo + length, now) == expected
+            windows += bool(expected)
+    assert windows > 200
 
 
 def test_a_completed_interaction_never_changes_again(world: World, clock: FakeClock) -> None:
