@@ -18,6 +18,7 @@ import structlog
 from streamer.config.model import SourceConfig, StreamerConfig
 from streamer.contract.events import EVENT_SPECS
 from streamer.engine.backoff import backoff_delay
+from streamer.engine.commitlock import CommitLock
 from streamer.engine.emit import Draft, OutRecord, SourceContext, agent_current_record
 from streamer.engine.policy import on_failure
 from streamer.engine.records import DeadLetters
@@ -91,9 +92,9 @@ class SourceRunner:
             f"{gcfg.kafka.topic_prefix}.deadletter", cfg.id, gcfg.kafka.max_record_bytes, self.ctx.max_field_bytes,
         )
         self.source = source
-        self.lock = anyio.Semaphore(1)
+        self.lock = CommitLock()
         """Held by a commit or a restore; the daemon also holds it while a rebalance runs
-        (a semaphore, not a Lock: it is taken and given back from the group's task)."""
+        (taken and given back from the group's task). A snapshot's commit goes first."""
         self.ledger = Ledger.for_retention(int(gcfg.state_retention * 1000))
         self.checkpoint = Checkpoint(source_id=self.state_key)
         self.needs_restore = True
@@ -343,7 +344,7 @@ class SourceRunner:
     async def _commit(self, ep: Endpoint, result: PollResult, extra: list[Draft] | None = None) -> None:
         """Publish one result and checkpoint it; the lock makes it atomic per source."""
         queued = self.clock()
-        async with self.lock:
+        async with self.lock.hold(first=not ep.history):
             self.metrics.commit_wait.labels(self.cfg.id, ep.name).observe(max(0.0, self.clock() - queued))
             if self.needs_restore:
                 # Before reading back: a failed send may still land (cancellable: nothing in flight).
