@@ -10,7 +10,8 @@ the crash-recovery path is the only recovery path.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Awaitable, Callable
 
 import anyio
 import structlog
@@ -43,13 +44,23 @@ from streamer.ops.metrics import METRICS, Metrics
 from streamer.track.ledger import Ledger
 from streamer.vendors import registry
 
-__all__ = ["SourceRunner", "FIELD_SHARE", "REJECTED_RETRY_S"]
+__all__ = ["SourceRunner", "FIELD_SHARE", "REJECTED_RETRY_S", "poll_phase"]
 
 FIELD_SHARE = 32
 """Vendor strings are cut to ``kafka.max_record_bytes // FIELD_SHARE``: an event holds its
 value up to about four times (``current``, ``previous``, the ccs-value header, ``raw``)."""
 REJECTED_RETRY_S = 60.0
 """How long a source waits before trying again after the broker refused its restore."""
+
+
+def poll_phase(source_id: str, endpoint: str, interval: float) -> float:
+    """How much later than its interval an endpoint polls the second time: a share of the
+    interval fixed by its source and name, in [0, interval). An endpoint keeps to its
+    schedule (each poll an interval after the one before), so sources started together
+    would poll in step for ever: at the simulator's default load ten snapshots were read,
+    decoded and committed at the same instant every second, and each commit's acks waited
+    behind the others' work (28-95 ms at the median; 7-18 ms with the polls spread)."""
+    return zlib.crc32(f"{source_id}/{endpoint}".encode()) / 2**32 * interval
 
 
 class SourceRunner:
@@ -85,6 +96,8 @@ class SourceRunner:
         self.publisher = publisher
         self.store = store
         self.clock = clock
+        self.sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+        """How an endpoint's loop waits for its next poll (a seam for tests)."""
         self.ctx = SourceContext(cfg.vendor, cfg.id, gcfg.kafka.topic_prefix,
                                  max_field_bytes=gcfg.kafka.max_record_bytes // FIELD_SHARE)
         self.log = structlog.get_logger("streamer.source").bind(source=cfg.id)
@@ -268,6 +281,7 @@ class SourceRunner:
     async def _endpoint_loop(self, ep: Endpoint) -> None:
         log = self.log.bind(endpoint=ep.name)
         failures = 0
+        phase = poll_phase(self.cfg.id, ep.name, ep.interval)  # after the first poll: that one is not delayed
         while True:
             started = self.clock()
             delay = ep.interval
@@ -276,7 +290,8 @@ class SourceRunner:
                 await self.poll_once(ep)
                 failures = 0
                 await self._set_health(ep, "healthy", None)
-                delay = max(0.0, started + ep.interval - self.clock())
+                delay = max(0.0, started + ep.interval - self.clock()) + phase
+                phase = 0.0
             except Exception as e:
                 row = on_failure(e)
                 outcome = row.outcome
@@ -301,7 +316,7 @@ class SourceRunner:
                     await self._set_health_safely(ep, row.health(failures), reason)
             self.metrics.polls.labels(self.cfg.id, ep.name, outcome).inc()
             self.metrics.poll_duration.labels(self.cfg.id, ep.name).observe(self.clock() - started)
-            await anyio.sleep(delay)
+            await self.sleep(delay)
 
     async def poll_once(self, ep: Endpoint) -> list[PollResult]:
         """One poll of ``ep`` as its loop runs it: restore if due, read, commit each result

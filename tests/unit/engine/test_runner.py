@@ -15,6 +15,7 @@ from streamer.config.load import parse_config
 from streamer.config.model import StreamerConfig
 from streamer.contract.events import AgentPresenceChanged, Presence
 from streamer.engine.emit import Draft
+from streamer.engine.runner import poll_phase
 from streamer.engine.source import BadInput, Endpoint, PollResult
 from streamer.errors import KafkaUnavailableError, RetriableError, SkippableError
 from streamer.vendors.kit.drafts import interaction_state_draft
@@ -270,3 +271,45 @@ async def test_idle_interactions_are_forgotten_within_a_hundredth_of_the_retenti
     assert "interaction/i1" not in s.runner.ledger
     last = s.log.read(f"{PREFIX}.streamer.state")[-1]
     assert last.key.endswith(b"interaction/i1") and last.value is None  # its tombstone
+
+
+def test_sources_started_together_poll_out_of_step() -> None:
+    phases = [poll_phase(f"vonage-{i:03d}", "agent-status", 1.0) for i in range(100)]
+    assert phases == [poll_phase(f"vonage-{i:03d}", "agent-status", 1.0) for i in range(100)]  # fixed
+    assert all(0 <= p < 1.0 for p in phases)
+    spread = sorted(phases)
+    assert spread[0] < 0.1 and spread[-1] > 0.9
+    assert max(b - a for a, b in zip(spread, spread[1:])) < 0.2  # no second without a poll in it
+    assert poll_phase("vonage-000", "agent-status", 1.0) != poll_phase("vonage-000", "interactions", 1.0)
+    assert poll_phase("vonage-000", "agent-status", 4.0) == 4 * phases[0]
+
+
+async def test_the_second_poll_waits_its_phase_more_and_the_others_keep_the_interval() -> None:
+    cfg = config()
+    log, pub, store = fakes(cfg.kafka)
+    from streamer.engine.runner import SourceRunner
+
+    ep = Scripted([PollResult([presence("a1", n)], cursor_ms=T0 + n) for n in range(1, 4)], interval=10.0)
+
+    class Src:
+        endpoints = [ep]
+
+        async def aclose(self) -> None:
+            pass
+
+    runner = SourceRunner(cfg.sources[0], cfg, pub, store, source=Src(), clock=lambda: 1_000.0)  # type: ignore[arg-type]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await anyio.lowlevel.checkpoint()
+
+    runner.sleep = sleep
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(runner.run)
+        assert await eventually(lambda: len(waits) >= 3)
+        tg.cancel_scope.cancel()
+    phase = poll_phase(cfg.sources[0].id, ep.name, ep.interval)
+    assert 0 < phase < ep.interval
+    assert waits[:3] == [pytest.approx(ep.interval + phase), pytest.approx(ep.interval), pytest.approx(ep.interval)]
+    assert len(ids(log)) == 3
