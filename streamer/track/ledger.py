@@ -286,8 +286,8 @@ class Ledger:
     are read. Entities given to the constructor may also be in an older state record's
     format (ids as text, or JSON); they are frozen anew the first time they are thawed.
     An interaction or statistic not presented for :attr:`seal_after_ms` is sealed (see
-    :mod:`streamer.track.sealed`): kept with others, packed, at a sixth of its cost, and
-    taken back unchanged when it is presented again.
+    :mod:`streamer.track.sealed`): kept with others, packed (31 bytes against about 300 in
+    ``bench/memory.py``), and taken back unchanged when it is presented again.
     """
 
     def __init__(
