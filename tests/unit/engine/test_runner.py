@@ -273,6 +273,31 @@ async def test_idle_interactions_are_forgotten_within_a_hundredth_of_the_retenti
     assert last.key.endswith(b"interaction/i1") and last.value is None  # its tombstone
 
 
+async def test_a_quiet_interaction_is_sealed_taken_back_when_served_again_and_forgotten_on_time() -> None:
+    """The daemon's ledger seals what was not presented for a sixth of ``state_retention``
+    (33 s of 200 s here): a late re-serve of it publishes nothing twice, and it is still
+    forgotten, with its tombstone, when the retention runs out."""
+    s = Stepper(config(state_retention="200s"))
+    ended = interaction_state_draft(interaction="i1", agent=None, state="ended", at_ms=T0, endpoint="agent-activities",
+                                    transition="ended", raw="Ended")
+    ep = Scripted([PollResult([ended], cursor_ms=T0 + 1), PollResult([], cursor_ms=T0 + 2),
+                   PollResult([ended], cursor_ms=T0 + 3), PollResult([], cursor_ms=T0 + 4),
+                   PollResult([], cursor_ms=T0 + 5)])
+    await s.poll(ep, T0)
+    published = ids(s.log)
+    assert len(published) == 1
+    await s.poll(ep, T0 + 40_000)
+    assert s.runner.ledger.sealed() == 1 and "interaction/i1" in s.runner.ledger
+    await s.poll(ep, T0 + 50_000)  # served again: taken back, not published again
+    assert ids(s.log) == published and s.runner.ledger.sealed() == 0
+    await s.poll(ep, T0 + 249_000)  # sealed again at the scan before; seen at 50 s, so 1 s to go
+    assert s.runner.ledger.sealed() == 1 and "interaction/i1" in s.runner.ledger
+    await s.poll(ep, T0 + 251_000)
+    assert "interaction/i1" not in s.runner.ledger and s.runner.ledger.sealed() == 0
+    last = s.log.read(f"{PREFIX}.streamer.state")[-1]
+    assert last.key.endswith(b"interaction/i1") and last.value is None  # its tombstone
+
+
 def test_sources_started_together_poll_out_of_step() -> None:
     phases = [poll_phase(f"vonage-{i:03d}", "agent-status", 1.0) for i in range(100)]
     assert phases == [poll_phase(f"vonage-{i:03d}", "agent-status", 1.0) for i in range(100)]  # fixed
