@@ -2,17 +2,18 @@
 
 The ledger keeps every interaction it published within ``state_retention`` (an hour by
 default): at the simulator's default load about 108,000 per 1,000-agent source, each a
-key, a dictionary slot, frozen bytes and a ``seen_ms``: about 300 bytes. Nearly all of
-them are done with (the vendor stopped serving them minutes ago) and are only kept so
+key, two dictionary slots, frozen bytes and a ``seen_ms``: about 300 bytes. Nearly all
+of them are done with (the vendor stopped serving them minutes ago) and are only kept so
 that a late re-serve is not published twice and so that pruning can tombstone them.
 
 :class:`Sealed` keeps such entities in segments: each a list of (key, seen_ms, frozen
 bytes) compressed together, where the keys' shared shape and the entities' shared
-field names cost next to nothing; 40-50 bytes an entity. A sorted array of the keys'
-hashes (8 bytes) and one of their segments (4) tell whether a key is sealed without
-opening anything. Opening a segment (to take an entity back, or to forget the expired
-part of it) decompresses the whole segment, about 0.5 ms for a thousand entities: the
-ledger seals only what has been quiet long enough that it is rarely wanted again.
+field names cost next to nothing (23 bytes an entity in ``bench/memory.py``, whose ids
+are regular; random ones compress less). One sorted array, 8 bytes a key, tells whether
+a key is sealed without opening anything. Opening a segment (to take an entity back, or
+to forget the expired part of it) decompresses the whole segment, about 0.5 ms for a
+thousand entities: the ledger seals only what has been quiet long enough that it is
+rarely wanted again.
 """
 
 from __future__ import annotations
@@ -168,6 +169,8 @@ class Sealed:
                 number = self._free.pop()
             else:
                 number, self._next = self._next, self._next + 1
+                if number > _SLOT_MASK:  # the daemon's ledger keeps about a hundred
+                    raise OverflowError(f"more than {_SLOT_MASK + 1} sealed segments")
             self._segments[number] = _Segment(batch)
             added += [(_hash(key) & _HASH_MASK) << _SLOT_BITS | number for key, _, _ in batch]
         if not added and not gone:
