@@ -655,11 +655,12 @@ class Ledger:
         item would be published twice.
 
         A scan reads every prunable key: at the default load an hour's retention holds
-        about 108,000 interactions per source, a 19 ms scan, and a source commits about
-        twice a second. So it scans at most once per :attr:`prune_every_ms` of observed
-        time (and again if that time went back); in between it forgets nothing. The same
-        scan seals what has been quiet for :attr:`seal_after_ms`; a sealed entity is
-        forgotten exactly as it would have been unsealed."""
+        about 108,000 interactions per source, and a source commits about twice a second.
+        So it scans at most once per :attr:`prune_every_ms` of observed time (and again if
+        that time went back); in between it forgets nothing. The same scan seals what has
+        been quiet for :attr:`seal_after_ms`; a sealed entity is forgotten exactly as it
+        would have been unsealed. With 90,000 of 108,000 sealed a scan took 12 ms (3 ms
+        with none sealed: most of it is rebuilding the sealed index)."""
         if not all(p.startswith(PRUNABLE) for p in prefixes):
             raise ValueError(f"only keys under {PRUNABLE} can be pruned, not {prefixes}")
         if self._pruned_at is not None and 0 <= now_ms - self._pruned_at < self.prune_every_ms:
