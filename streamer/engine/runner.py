@@ -417,6 +417,9 @@ class SourceRunner:
         if result.cursor_ms is not None:
             self.checkpoint.cursors[ep.name] = max(result.cursor_ms, self.checkpoint.cursors.get(ep.name, 0))
         pruned = self.ledger.prune(now, int(self.gcfg.state_retention * 1000), ("interaction/", "stats/"))
+        sealed = self.ledger.sealed()
+        self.metrics.ledger_entities.labels(self.cfg.id, "sealed").set(sealed)
+        self.metrics.ledger_entities.labels(self.cfg.id, "held").set(len(self.ledger) - sealed)
         state = self.store.state_records(self.state_key, self.ledger.take_dirty())
         # State and checkpoint in one send, one ack: either may land without the other, so
         # the checkpoint claims only the output whose state an earlier send saved, and a

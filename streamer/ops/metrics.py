@@ -55,6 +55,9 @@ class Metrics:
         self.fenced = Counter("ccstream_fenced_commits_total",
                               "Commits refused because this daemon was not (or no longer) the source's owner.",
                               ["source"], registry=r)
+        self.ledger_entities = Gauge("ccstream_ledger_entities",
+                                     "Entities a source's ledger remembers, by state: held, or sealed (packed once "
+                                     "quiet for a sixth of state_retention).", ["source", "state"], registry=r)
 
 
 METRIC_NAMES = (
@@ -75,6 +78,7 @@ METRIC_NAMES = (
     "ccstream_group_member",
     "ccstream_rebalances_total",
     "ccstream_fenced_commits_total",
+    "ccstream_ledger_entities",
 )
 
 

@@ -288,8 +288,14 @@ async def test_a_quiet_interaction_is_sealed_taken_back_when_served_again_and_fo
     assert len(published) == 1
     await s.poll(ep, T0 + 40_000)
     assert s.runner.ledger.sealed() == 1 and "interaction/i1" in s.runner.ledger
+
+    def gauge(state: str) -> float | None:
+        return s.runner.metrics.registry.get_sample_value("ccstream_ledger_entities", {"source": "s1", "state": state})
+
+    assert (gauge("held"), gauge("sealed")) == (1, 1)  # held: the source's own entity (its health)
     await s.poll(ep, T0 + 50_000)  # served again: taken back, not published again
     assert ids(s.log) == published and s.runner.ledger.sealed() == 0
+    assert (gauge("held"), gauge("sealed")) == (2, 0)
     await s.poll(ep, T0 + 249_000)  # sealed again at the scan before; seen at 50 s, so 1 s to go
     assert s.runner.ledger.sealed() == 1 and "interaction/i1" in s.runner.ledger
     await s.poll(ep, T0 + 251_000)
