@@ -233,6 +233,15 @@ def event_key(ev: dict[str, Any]) -> tuple[Any, ...] | None:
     return None
 
 
+def metric_sample(text: str, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples with these labels in a /metrics text (0 when none)."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def wait_for(predicate: Any, timeout: float, interval: float = 0.5) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -8,12 +8,20 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from streamer.kafka.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.simulator.app import SimulatorThread
 from tests.integration.check import check_against_truth, check_with_verify
-from tests.integration.harness import DaemonProcess, assert_clean_log, cursor_past, unique_prefix, write_config
+from tests.integration.harness import (
+    DaemonProcess,
+    assert_clean_log,
+    cursor_past,
+    metric_sample,
+    unique_prefix,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 QUICK_TAKEOVER = {"session_timeout": "2500ms", "heartbeat_interval": "300ms", "lease_margin": "800ms"}
@@ -35,6 +43,39 @@ def test_history_of_a_30s_run_is_published_exactly_once_in_order(broker: Embedde
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)
     assert figures["expected"] > 150, figures
     assert_clean_log(tmp_path / "daemon.log", "sim-token")
+
+
+def test_with_interactions_sealed_the_history_is_published_exactly_once(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """At the shortest ``state_retention`` the config allows here (twice the re-read horizon
+    of 20 s + 10 s), the ledger seals what the vendor has not presented for 10 s, so the
+    re-reads of the lookback present sealed interactions again, and a restart restores
+    them: the history is still published exactly once."""
+    port = free_port()
+    with SimulatorThread(seed=12, agents=24) as sim:
+        prefix = unique_prefix()
+        cfg = write_config(tmp_path / "c.yaml", bootstrap=broker.bootstrap, prefix=prefix, base_url=f"{sim.base_url}/vonage",
+                           cluster=QUICK_TAKEOVER)
+        cfg.write_text(cfg.read_text() + f"state_retention: 60s\nmetrics: {{host: 127.0.0.1, port: {port}}}\n")
+        log = tmp_path / "daemon.log"
+
+        def sealed() -> float:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except httpx.HTTPError:
+                return 0.0
+            return metric_sample(text, "ccstream_ledger_entities", source="vonage-it", state="sealed")
+
+        daemon = DaemonProcess(cfg, log).start()
+        daemon.wait_until(lambda: sealed() >= 20, "20 interactions sealed (ccstream_ledger_entities)", timeout=90)
+        assert daemon.terminate() == 0
+        daemon = DaemonProcess(cfg, log).start()
+        daemon.wait_restored()
+        daemon.wait_until(lambda: sealed() >= 20, "20 interactions sealed after the restart", timeout=90)
+        caught_up(daemon, broker.bootstrap, prefix, sim)
+        assert daemon.terminate() == 0
+        figures = check_against_truth(broker.bootstrap, prefix, sim.world)
+    assert figures["expected"] > 100, figures
+    assert_clean_log(log, "sim-token")
 
 
 def caught_up(daemon: DaemonProcess, bootstrap: str, prefix: str, sim: SimulatorThread) -> None:

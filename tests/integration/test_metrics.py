@@ -15,16 +15,9 @@ from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.ops.metrics import METRIC_NAMES
 from streamer.simulator.app import SimulatorThread
 from tests.integration.harness import DaemonProcess, events_so_far, unique_prefix, wait_for, write_config
+from tests.integration.harness import metric_sample as sample
 
 pytestmark = pytest.mark.integration
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def test_metrics_and_probes(broker: EmbeddedBroker, tmp_path: Path) -> None:
