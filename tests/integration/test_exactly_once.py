@@ -66,11 +66,11 @@ def test_with_interactions_sealed_the_history_is_published_exactly_once(broker: 
             return metric_sample(text, "ccstream_ledger_entities", source="vonage-it", state="sealed")
 
         daemon = DaemonProcess(cfg, log).start()
-        daemon.wait_until(lambda: sealed() >= 20, "20 interactions sealed (ccstream_ledger_entities)", timeout=90)
+        daemon.wait_until(lambda: sealed() >= 5, "5 interactions sealed (ccstream_ledger_entities)", timeout=90)
         assert daemon.terminate() == 0
         daemon = DaemonProcess(cfg, log).start()
         daemon.wait_restored()
-        daemon.wait_until(lambda: sealed() >= 20, "20 interactions sealed after the restart", timeout=90)
+        daemon.wait_until(lambda: sealed() >= 5, "5 interactions sealed after the restart", timeout=90)
         caught_up(daemon, broker.bootstrap, prefix, sim)
         assert daemon.terminate() == 0
         figures = check_against_truth(broker.bootstrap, prefix, sim.world)
