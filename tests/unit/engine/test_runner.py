@@ -292,11 +292,11 @@ async def test_a_quiet_interaction_is_sealed_taken_back_when_served_again_and_fo
     def gauge(state: str) -> float | None:
         return s.runner.metrics.registry.get_sample_value("ccstream_ledger_entities", {"source": "s1", "state": state})
 
-    assert (gauge("held"), gauge("sealed")) == (1, 1)  # held: the source's own entity (its health)
+    assert (gauge("held"), gauge("sealed")) == (1, 1)  # held: the source's own entity (health, gaps)
     await s.poll(ep, T0 + 50_000)  # served again: taken back, not published again
     assert ids(s.log) == published and s.runner.ledger.sealed() == 0
     assert (gauge("held"), gauge("sealed")) == (2, 0)
-    await s.poll(ep, T0 + 249_000)  # sealed again at the scan before; seen at 50 s, so 1 s to go
+    await s.poll(ep, T0 + 249_000)  # quiet since 50 s: sealed again by this scan, 1 s before its retention runs out
     assert s.runner.ledger.sealed() == 1 and "interaction/i1" in s.runner.ledger
     await s.poll(ep, T0 + 251_000)
     assert "interaction/i1" not in s.runner.ledger and s.runner.ledger.sealed() == 0
