@@ -88,6 +88,8 @@ class Daemon:
         """The sources this daemon runs (paused while a rebalance runs)."""
         self._restoring: anyio.CancelScope | None = None
         self._ahead: _ReadAhead | None = None
+        self._exported: set[str] = set()
+        """The sources whose gauges this daemon may show: those of its last assignment."""
 
     def _runner(self, s: SourceConfig) -> SourceRunner:
         membership = self.membership
@@ -200,6 +202,9 @@ class Daemon:
         expelled, self.membership.dropped = self.membership.dropped, False
         for sid in [sid for sid, o in self._owned.items() if sid not in owned or expelled or not o.paused]:
             await self._stop_one(sid)
+        for sid in sorted(self._exported - owned):  # stopped above, or when the rebalance began
+            self.metrics.forget_source(sid)
+        self._exported = {sid for sid in owned if sid in self.runners}
         fresh = [self.runners[sid] for sid in sorted(owned) if sid in self.runners and sid not in self._owned]
         for sid, o in self._owned.items():
             o.runner.owner_epoch = epoch

@@ -59,6 +59,16 @@ class Metrics:
                                      "Entities a source's ledger remembers, by state: held, or sealed (packed once "
                                      "quiet for a sixth of state_retention).", ["source", "state"], registry=r)
 
+    def forget_source(self, source_id: str) -> None:
+        """Drop the gauges of a source the group gave to another daemon. Left in place, a
+        value frozen at the hand-over would read as a stalled source (its checkpoint and
+        poll ages grow, its health stays what it was) and be summed with the new owner's.
+        Counters and histograms stay: a series that stops growing adds nothing to a rate,
+        and dropping one could lose increments not scraped yet (the fenced commits of the
+        hand-over)."""
+        for gauge in (self.last_checkpoint, self.last_poll, self.healthy, self.ledger_entities):
+            gauge.remove_by_labels({"source": source_id})
+
 
 METRIC_NAMES = (
     "ccstream_polls_total",

@@ -15,11 +15,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 
 from streamer.cluster.status import GroupStatus, group_status
 from streamer.config.load import load_config
-from streamer.kafka.broker import EmbeddedBroker
+from streamer.kafka.broker import EmbeddedBroker, free_port
 from streamer.simulator.app import SimulatorThread
 from tests.integration.check import check_sources
 from tests.integration.harness import (
@@ -119,6 +121,26 @@ def stop_all(daemons: list[DaemonProcess]) -> None:
     for d in daemons:
         if d.proc is not None:
             assert d.proc.wait(30) in (0, -9), d.log.read_text()[-3000:]
+
+
+SOURCE_GAUGES = ("ccstream_endpoint_healthy", "ccstream_last_successful_poll_timestamp_seconds",
+                 "ccstream_last_checkpoint_timestamp_seconds", "ccstream_ledger_entities")
+
+
+def with_metrics(cfg: Path, port: int) -> Path:
+    """The same config, serving /metrics on ``port`` (one daemon per port)."""
+    tree = yaml.safe_load(cfg.read_text())
+    tree["metrics"] = {"host": "127.0.0.1", "port": port}
+    out = cfg.with_name(f"{cfg.stem}-metrics-{port}.yaml")
+    out.write_text(yaml.safe_dump(tree))
+    return out
+
+
+def labelled_sources(port: int, names: tuple[str, ...]) -> set[str]:
+    """The ``source`` labels of these metrics' series on a daemon's /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return {line.split('source="', 1)[1].split('"', 1)[0]
+            for line in text.splitlines() if line.startswith(names) and 'source="' in line}
 
 
 def no_gaps(cfg: Path) -> list[dict[str, object]]:
@@ -230,14 +252,21 @@ def test_a_rolling_restart_loses_nothing_and_publishes_no_gap(
 
 def test_scaling_one_to_three_and_back_to_one(broker: EmbeddedBroker, sim: SimulatorThread, tmp_path: Path) -> None:
     cfg, ids = cluster_config(tmp_path, broker, sim, 12)
-    first = DaemonProcess(cfg, tmp_path / "d0.log").start()
+    port = free_port()
+    first = DaemonProcess(with_metrics(cfg, port), tmp_path / "d0.log").start()
     assert wait_for(lambda: balanced(cfg, [first], ids), 60), shares(cfg)
     assert wait_for(lambda: set(ids) <= set(epochs(cfg)), 30)
+    assert wait_for(lambda: labelled_sources(port, SOURCE_GAUGES) == set(ids), 30)
     started = time.monotonic()
     added = [DaemonProcess(cfg, tmp_path / f"d{i}.log").start() for i in (1, 2)]
     assert wait_for(lambda: balanced(cfg, [first, *added], ids), 60), shares(cfg)
     up = time.monotonic() - started
-    assert len(owned_by(cfg, first)) == 4  # only the 8 that had to move moved
+    kept = owned_by(cfg, first)
+    assert len(kept) == 4  # only the 8 that had to move moved
+    # The gauges of the 8 that moved leave the first daemon's /metrics (their new owners
+    # show them); its counters keep every source it ran.
+    assert labelled_sources(port, SOURCE_GAUGES) == kept
+    assert labelled_sources(port, ("ccstream_polls_total",)) == set(ids)
     run_on(cfg, ids, 3)
     started = time.monotonic()
     for d in added:
@@ -245,6 +274,7 @@ def test_scaling_one_to_three_and_back_to_one(broker: EmbeddedBroker, sim: Simul
     assert wait_for(lambda: balanced(cfg, [first], ids), 60), shares(cfg)
     down = time.monotonic() - started
     run_on(cfg, ids, 2)
+    assert labelled_sources(port, SOURCE_GAUGES) == set(ids)  # back, from the sources' first commits and polls
     stop_all([first])
     prefix = load_config(cfg).kafka.topic_prefix
     figures = check_sources(broker.bootstrap, prefix, sim.world, ids)
