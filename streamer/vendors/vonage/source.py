@@ -176,19 +176,22 @@ class AgentStatusEndpoint(RowSnapshot):
 
     async def poll(self, cursor_ms: int | None, now_ms: int) -> AsyncIterator[PollResult]:
         self.rows.begin()
-        read = await self.client.agent_status(keep=self.rows.fresh_rows)
-        for digest, item in zip(self.rows.end(), read.items):
-            if isinstance(item, AgentStatus) and item.interaction:
-                # an unchanged row is not decoded again: its ongoing interactions are kept alive
-                self.rows.attach(digest, tuple(entity_key(_INTERACTION_STATE, i.guid) for i in item.interaction))
-        good, bad = split_bad(read.items)
+        read = await self.client.agent_status_rows(keep=self.rows.fresh_rows)
+        digests = self.rows.end()
         up_to = to_ms(read.up_to) if read.up_to is not None else now_ms
-        # Committed in chunks: a first snapshot of many agents never holds all of their
-        # events in memory at once (the ledger drops what a retried chunk already published).
-        for i in range(0, max(len(good), 1), SNAPSHOT_CHUNK):
-            drafts = [d for s in good[i:i + SNAPSHOT_CHUNK] for d in status_drafts(s, self.name)]
-            yield PollResult(drafts, bad if i == 0 else [], complete_up_to_ms=up_to,
-                             alive=self.rows.alive if i == 0 else [])
+        # Decoded and committed in chunks: a first snapshot of many agents never holds all
+        # of them decoded, nor all of their events, at once (the ledger drops what a
+        # retried chunk already published).
+        for i in range(0, max(len(read.rows), 1), SNAPSHOT_CHUNK):
+            items = await self.client.decode_rows(read.rows[i:i + SNAPSHOT_CHUNK], AgentStatus)
+            for digest, item in zip(digests[i:i + SNAPSHOT_CHUNK], items):
+                if isinstance(item, AgentStatus) and item.interaction:
+                    # an unchanged row is not decoded again: its ongoing interactions are
+                    # kept alive (after a forget in between, attaching does nothing)
+                    self.rows.attach(digest, tuple(entity_key(_INTERACTION_STATE, i.guid) for i in item.interaction))
+            good, bad = split_bad(items)
+            drafts = [d for s in good for d in status_drafts(s, self.name)]
+            yield PollResult(drafts, bad, complete_up_to_ms=up_to, alive=self.rows.alive if i == 0 else [])
 
 
 class VonageSource:

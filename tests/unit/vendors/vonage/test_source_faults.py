@@ -156,6 +156,53 @@ async def test_unchanged_snapshot_rows_are_not_decoded_but_keep_their_interactio
     assert {d.entity_id for r in changed for d in r.drafts} == {"01", "g-1"} and changed[0].alive == []
 
 
+async def test_a_snapshot_of_many_changed_agents_is_decoded_a_chunk_at_a_time() -> None:
+    """1,200 agents, every one new: three chunks, each decoded only when its turn comes (the
+    objects of all rows decoded at once stayed in the allocator's pools), each with its own
+    bad rows; the interactions of every chunk are kept alive by the next, unchanged read."""
+    rows = [_status(f"{n:04d}", f"g-{n}" if n % 100 == 7 else None) for n in range(1200)]
+    rows[1100]["workload"] = "not an object"  # a bad row in the last chunk
+    body = msgspec.json.encode(page(rows, T0))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body)
+
+    cfg = parse_config({"sources": [{"id": "s", "vendor": "vonage", "base_url": "http://v",
+                                     "auth": {"type": "bearer", "token": "t"}}]}, env={}).sources[0]
+    http = HttpClient("http://v", BearerAuth(Secret("t")), headers=vonage_headers(), transport=httpx.MockTransport(handler))
+    client = VonageClient(http)
+    ep = AgentStatusEndpoint(client, cfg)
+    decoded: list[int] = []
+    decode_rows = client.decode_rows
+
+    async def counting(raws: list[msgspec.Raw], model: Any) -> Any:
+        decoded.append(len(raws))
+        return await decode_rows(raws, model)
+
+    client.decode_rows = counting  # type: ignore[method-assign]
+    first = []
+    async for r in ep.poll(None, to_ms(T0)):
+        first.append(r)
+        assert sum(decoded) == min(500 * len(first), 1200)  # a chunk is decoded when its turn comes
+    assert decoded == [500, 500, 200]
+    assert [sorted({d.entity_id for d in r.drafts if not d.entity_id.startswith("g-")})
+            for r in first] == [[f"{n:04d}" for n in range(a, b) if n != 1100] for a, b in ((0, 500), (500, 1000), (1000, 1200))]
+    assert [len(r.bad) for r in first] == [0, 0, 1]
+    again = [r async for r in ep.poll(None, to_ms(T0))]
+    assert [d for r in again for d in r.drafts] == [] and sum(decoded[3:]) == 0  # nothing decoded
+    assert sorted(again[0].alive) == sorted(f"interaction/g-{n}" for n in range(7, 1200, 100))
+    # a reset between two chunks (another endpoint's commit failed): nothing of the read is
+    # remembered, so the next read is all fresh, its later chunks' interactions included
+    ep.rows.forget()
+    partial = ep.poll(None, to_ms(T0))
+    await partial.__anext__()
+    ep.reset()
+    rest = [r async for r in partial]
+    assert len(rest) == 2
+    fresh = [r async for r in ep.poll(None, to_ms(T0))]
+    assert len({d.entity_id for r in fresh for d in r.drafts}) == 1199 + 12 and fresh[0].alive == []
+
+
 async def test_history_rows_served_again_byte_for_byte_are_not_decoded_again() -> None:
     ledger = Ledger()
     old, new = presence("7", "Away", T0), presence("8", "Ready", T0 + timedelta(seconds=20))
