@@ -3,9 +3,8 @@
 A child process (so nothing else of the benchmark run is counted) imports the daemon,
 notes its RSS, then tracks 10 sources x 10,000 agents through the daemon's own pieces:
 each source's agent-status snapshot is read with ``RawRows`` skipping unchanged rows, its
-changed rows decoded 500 at a time as the endpoint does (decoded all at once, a busy
-round's 10,000 rows left their freed objects' pools scattered among long-lived entries,
-where RSS keeps them: 2,065 B against 1,770-1,785), turned into drafts, emitted through
+changed rows decoded 500 at a time and the keys of their interactions attached to them,
+as the endpoint does, turned into drafts, emitted through
 the source's ledger (the daemon's: ``Ledger.for_retention`` of the default ``state_retention``, an hour) and committed
 (``take_dirty`` + the state records, which are then dropped as Kafka would take them),
 then pruned as the runner prunes after every commit. Two states are measured:
@@ -26,10 +25,16 @@ last round's prune scan: what that scan sealed left freed blocks that the alloca
 for the next entities (a daemon fills them; the bench ends), so RSS counts them. Sealing
 after 140 s instead of 10 minutes, which seals one round more, measured 2,259 B against
 2,085 (with the rows decoded all at once): less held, more freed at the moment of
-measuring. Of the 1,770 B, about 540 are pymalloc pools left empty but held by arenas that
-long-lived entries share (``sys._debugmallocstats()`` at the end: 54 MB of empty pools,
-20 MB of blocks in use); calling ``malloc_trim`` before each RSS reading changes the
-figure by less than 2 %.
+measuring.
+
+On one machine within an hour (stop 33 of issue 16): 2,065 B with a snapshot's changed
+rows decoded all at once (a busy round's 10,000 rows were freed among long-lived entries,
+and RSS kept their pools); 1,770-1,785 B decoded 500 at a time; 1,871-1,891 B once the
+bench also kept the interaction keys the endpoint attaches to its rows (it had left them
+out); 1,692-1,755 B with entity keys interned. About 540 B of the 1,770 were pymalloc pools
+left empty but held by arenas that long-lived entries share (``sys._debugmallocstats()``
+at the end: 54 MB of empty pools, 20 MB of blocks in use); calling ``malloc_trim`` before
+each RSS reading changed the figure by less than 2 %.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ ROUND_MS = 360_000
 def _child() -> None:
     from bench.poll_cost import snapshots
     from streamer.config.model import KafkaConfig
-    from streamer.engine.emit import SourceContext
+    from streamer.engine.emit import SourceContext, entity_key
     from streamer.engine.rules import emit_with_rules
     from streamer.http.tolerant import decode_documented_items, decode_items
     from streamer.kafka.checkpoint import StateStore
@@ -77,11 +82,15 @@ def _child() -> None:
     def poll(body: bytes, rows: RawRows, ledger: Ledger, ctx: SourceContext, observed_ms: int) -> None:
         rows.begin()
         raws = rows.fresh_rows(decode_envelope(body).raws)
-        rows.end()
+        digests = rows.end()
         for i in range(0, len(raws), SNAPSHOT_CHUNK):  # decoded and committed a chunk at a time, as the endpoint does
             chunk = raws[i:i + SNAPSHOT_CHUNK]
             items = decode_documented_items(chunk, AgentStatus)
-            good, _ = split_bad(decode_items(chunk, AgentStatus) if items is None else items)
+            items = decode_items(chunk, AgentStatus) if items is None else items
+            for digest, item in zip(digests[i:i + SNAPSHOT_CHUNK], items):
+                if isinstance(item, AgentStatus) and item.interaction:  # as the endpoint remembers them
+                    rows.attach(digest, tuple(entity_key("cc.interaction.state.changed", x.guid) for x in item.interaction))
+            good, _ = split_bad(items)
             drafts = [d for s in good for d in status_drafts(s)]
             records = [rec for rec, _ in emit_with_rules(drafts, ledger, ctx, observed_ms)]
             records += store.state_records(ctx.source_id, ledger.take_dirty())
