@@ -188,7 +188,7 @@ class AgentStatusEndpoint(RowSnapshot):
                 if isinstance(item, AgentStatus) and item.interaction:
                     # an unchanged row is not decoded again: its ongoing interactions are
                     # kept alive (after a forget in between, attaching does nothing)
-                    self.rows.attach(digest, tuple(entity_key(_INTERACTION_STATE, i.guid) for i in item.interaction))
+                    self.rows.attach(digest, tuple(entity_key(_INTERACTION_STATE, x.guid) for x in item.interaction))
             good, bad = split_bad(items)
             drafts = [d for s in good for d in status_drafts(s, self.name)]
             yield PollResult(drafts, bad, complete_up_to_ms=up_to, alive=self.rows.alive if i == 0 else [])
