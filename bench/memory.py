@@ -58,16 +58,13 @@ ROUND_MS = 360_000
 def _child() -> None:
     from bench.poll_cost import snapshots
     from streamer.config.model import KafkaConfig
-    from streamer.engine.emit import SourceContext, entity_key
+    from streamer.engine.emit import SourceContext
     from streamer.engine.rules import emit_with_rules
-    from streamer.http.tolerant import decode_documented_items, decode_items
     from streamer.kafka.checkpoint import StateStore
     from streamer.track.ledger import PRUNABLE, Ledger
     from streamer.track.snapshot import RawRows
-    from streamer.vendors.kit.helpers import split_bad
-    from streamer.vendors.vonage.mapping import status_drafts
-    from streamer.vendors.vonage.models import AgentStatus, decode_envelope
-    from streamer.vendors.vonage.source import SNAPSHOT_CHUNK
+    from streamer.vendors.vonage.models import AgentStatus, decode_envelope, decode_rows
+    from streamer.vendors.vonage.source import SNAPSHOT_CHUNK, status_chunk
 
     store = StateStore(KafkaConfig())
     gc.collect()
@@ -84,14 +81,8 @@ def _child() -> None:
         raws = rows.fresh_rows(decode_envelope(body).raws)
         digests = rows.end()
         for i in range(0, len(raws), SNAPSHOT_CHUNK):  # decoded and committed a chunk at a time, as the endpoint does
-            chunk = raws[i:i + SNAPSHOT_CHUNK]
-            items = decode_documented_items(chunk, AgentStatus)
-            items = decode_items(chunk, AgentStatus) if items is None else items
-            for digest, item in zip(digests[i:i + SNAPSHOT_CHUNK], items):
-                if isinstance(item, AgentStatus) and item.interaction:  # as the endpoint remembers them
-                    rows.attach(digest, tuple(entity_key("cc.interaction.state.changed", x.guid) for x in item.interaction))
-            good, _ = split_bad(items)
-            drafts = [d for s in good for d in status_drafts(s)]
+            items = decode_rows(raws[i:i + SNAPSHOT_CHUNK], AgentStatus)
+            drafts, _ = status_chunk(rows, digests[i:i + SNAPSHOT_CHUNK], items)
             records = [rec for rec, _ in emit_with_rules(drafts, ledger, ctx, observed_ms)]
             records += store.state_records(ctx.source_id, ledger.take_dirty())
             ledger.prune(observed_ms, RETENTION_MS, PRUNABLE)

@@ -56,6 +56,7 @@ __all__ = [
     "documented_envelope",
     "tolerant_envelope",
     "decode_page",
+    "decode_rows",
     "Keep",
 ]
 
@@ -280,8 +281,14 @@ def decode_page(body: bytes, model: type[T], keep: Keep | None = None) -> Page[T
     """
     env = decode_envelope(body)
     raws = env.raws if keep is None else keep(env.raws)
-    items = decode_documented_items(raws, model)  # all as documented: one call, as the client reads them
-    return Page(items=decode_items(raws, model) if items is None else items, meta=env.meta, up_to=env.up_to)
+    return Page(items=decode_rows(raws, model), meta=env.meta, up_to=env.up_to)
+
+
+def decode_rows(raws: list[msgspec.Raw], model: type[T]) -> list[T | BadRecord]:
+    """Raw items decoded as ``model``, one item per row (an unreadable one as
+    :class:`BadRecord`): all as documented in one call, else row by row, tolerantly."""
+    items = decode_documented_items(raws, model)
+    return decode_items(raws, model) if items is None else items
 
 
 def _envelope_of(

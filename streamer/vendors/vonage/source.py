@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ import msgspec
 
 from streamer.config.model import BearerAuthConfig, OAuth2AuthConfig, SourceConfig
 from streamer.engine.emit import Draft, draft_order, entity_key
-from streamer.engine.source import PollResult, VendorSpec, lookback_schedule
+from streamer.engine.source import BadInput, PollResult, VendorSpec, lookback_schedule
 from streamer.errors import ConfigError
 from streamer.http.build import build_http
 from streamer.timeutil import from_ms, to_ms
@@ -35,12 +35,12 @@ from streamer.vendors.vonage.mapping import (
     part_end_draft,
     status_drafts,
 )
-from streamer.vendors.vonage.models import Activity, AgentStatus, Interaction
+from streamer.vendors.vonage.models import Activity, AgentStatus, BadRecord, Interaction
 from streamer.vendors.vonage.parts import PartEnds
 
 __all__ = [
     "SPEC", "VONAGE", "VonageSource", "AgentActivitiesEndpoint", "InteractionsEndpoint", "AgentStatusEndpoint",
-    "with_default_scope",
+    "with_default_scope", "status_chunk",
 ]
 
 VENDOR = "vonage"
@@ -184,14 +184,22 @@ class AgentStatusEndpoint(RowSnapshot):
         # retried chunk already published).
         for i in range(0, max(len(read.rows), 1), SNAPSHOT_CHUNK):
             items = await self.client.decode_rows(read.rows[i:i + SNAPSHOT_CHUNK], AgentStatus)
-            for digest, item in zip(digests[i:i + SNAPSHOT_CHUNK], items):
-                if isinstance(item, AgentStatus) and item.interaction:
-                    # an unchanged row is not decoded again: its ongoing interactions are
-                    # kept alive (after a forget in between, attaching does nothing)
-                    self.rows.attach(digest, tuple(entity_key(_INTERACTION_STATE, x.guid) for x in item.interaction))
-            good, bad = split_bad(items)
-            drafts = [d for s in good for d in status_drafts(s, self.name)]
+            drafts, bad = status_chunk(self.rows, digests[i:i + SNAPSHOT_CHUNK], items, self.name)
             yield PollResult(drafts, bad, complete_up_to_ms=up_to, alive=self.rows.alive if i == 0 else [])
+
+
+def status_chunk(
+    rows: RawRows, digests: Sequence[bytes], items: Sequence[AgentStatus | BadRecord], endpoint: str = "agent-status",
+) -> tuple[list[Draft], list[BadInput]]:
+    """A chunk of a snapshot's changed rows, decoded (``items``, in the order of their
+    ``digests``): the keys of each row's interactions attached to it, since an unchanged
+    row is not decoded again and its ongoing interactions must be kept alive (after a
+    forget in between, attaching does nothing); then the chunk's drafts and bad rows."""
+    for digest, item in zip(digests, items):
+        if isinstance(item, AgentStatus) and item.interaction:
+            rows.attach(digest, tuple(entity_key(_INTERACTION_STATE, x.guid) for x in item.interaction))
+    good, bad = split_bad(items)
+    return [d for s in good for d in status_drafts(s, endpoint)], bad
 
 
 class VonageSource:
