@@ -34,7 +34,9 @@ bench also kept the interaction keys the endpoint attaches to its rows (it had l
 out); 1,692-1,755 B with entity keys interned. About 540 B of the 1,770 were pymalloc pools
 left empty but held by arenas that long-lived entries share (``sys._debugmallocstats()``
 at the end: 54 MB of empty pools, 20 MB of blocks in use); calling ``malloc_trim`` before
-each RSS reading changed the figure by less than 2 %.
+each RSS reading changed the figure by less than 2 %. Stop 34: event ids kept as 8 bytes
+instead of 16 (a busy agent holds 16 of them, and random bytes do not compress): 1,418-1,445 B
+against 1,710 the same hour.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ current value is the only whole copy an entity keeps."""
 
 class Recent(msgspec.Struct, frozen=True, array_like=True, gc=False):
     id: bytes
-    """The event id as :func:`id_bytes` keeps it (16 bytes for a UUID)."""
+    """The event id as :func:`id_bytes` keeps it (8 bytes for a UUID)."""
     since_ms: int
     value: Any = None
     """The value the transition entered, strings cut to RECENT_STRING_BYTES: it becomes
@@ -70,9 +70,14 @@ class Admission(msgspec.Struct, frozen=True, gc=False):
 
 def id_bytes(event_id: str) -> bytes:
     """How an entity keeps an event id: a UUID in its canonical text (every id ccstream
-    makes) as its 16 bytes, anything else as UTF-8, never 16 bytes long (a byte 0xFF, which
-    UTF-8 never holds, is added to one that would be). A third of the text's size, and
-    16 random bytes cost the compressor nothing to look at, where 36 hex digits did."""
+    makes) as 8 bytes, its two halves XORed; anything else as UTF-8, never 8 bytes long (a
+    byte 0xFF, which UTF-8 never holds, is added to one that would be).
+
+    An entity only asks whether an id is among its stream's last few
+    (:data:`RECENT_PER_STREAM`), and ccstream's ids are UUIDv5, 122 bits of SHA-1: two of
+    them share these 8 bytes by chance once in 2**64, where 16 bytes cost a busy agent 128
+    bytes more (random bytes do not compress). Folding rather than cutting keeps apart
+    UUIDs that differ in one half only (sequential ones)."""
     if len(event_id) == 36 and event_id[8] == event_id[13] == event_id[18] == event_id[23] == "-":
         digits = event_id.replace("-", "")
         if len(digits) == 32:
@@ -82,16 +87,30 @@ def id_bytes(event_id: str) -> bytes:
                 pass
             else:
                 if b.hex() == digits:  # lower case, no blanks: the canonical text (a regex took twice as long)
-                    return b
+                    return _fold(b)
     b = event_id.encode()
-    return b + b"\xff" if len(b) == 16 else b
+    return b + b"\xff" if len(b) == 8 else b
+
+
+def _fold(uuid_bytes: bytes) -> bytes:
+    n = int.from_bytes(uuid_bytes)
+    return ((n >> 64) ^ (n & 0xFFFF_FFFF_FFFF_FFFF)).to_bytes(8)
+
+
+def _id_of_16_byte_format(b: bytes) -> bytes:
+    """An id as the ``\x01`` records keep it (a UUID as its 16 bytes, other text as UTF-8
+    never 16 bytes long) as :func:`id_bytes` keeps it now."""
+    return _fold(b) if len(b) == 16 else id_bytes(b.removesuffix(b"\xff").decode())
+
 
 _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder(EntityState).decode
-_FROZEN = b"\x01"
-"""First byte of a frozen entity: msgpack compressed with zstd against :data:`_ZDICT`.
-Older state records start with ``\x00`` (the same, with ids as text and another
-dictionary; written 2026-12-03) or are JSON (before), which starts with ``{``."""
+_FROZEN = b"\x02"
+"""First byte of a frozen entity: msgpack compressed with zstd against :data:`_ZDICT`, event
+ids as :func:`id_bytes` keeps them. Older state records start with ``\x01`` (the same, with
+a UUID's 16 bytes and another dictionary; written 2026-12-03 to 2026-12-05), ``\x00`` (ids
+as text, another dictionary; written 2026-12-03) or are JSON (before), which starts with
+``{``."""
 _T = 1_795_251_600_000
 
 
@@ -109,7 +128,7 @@ def _typical(recent_id: Any) -> bytes:
     }))
 
 
-_ZDICT = _typical(bytes(16))
+_ZDICT = _typical(bytes(8))
 """The compressor finds the field names and common values here, so an entity compresses
 to a third to a half of its msgpack size. Frozen entities are the state topic's records
 too, so this dictionary is part of what is saved: never change it. A new one needs a new
@@ -132,6 +151,8 @@ the same dictionary, on a busy agent (16 recent transitions, 1.5 KB of msgpack):
 11 µs against 61 (before ``target_length`` was set), decompress 5 µs against 18, about
 600 bytes either way; an interaction: compress 6 µs against 14, 89 bytes against 74. Every
 entity changed in a commit is frozen again, so the time counts more than the few bytes."""
+_ZSTD_DICT_16_BYTE_IDS = zstandard.ZstdCompressionDict(_typical(bytes(16)), dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+"""The dictionary of the ``\x01`` records (a UUID's 16 bytes), to read them."""
 _ZSTD_DICT_TEXT_IDS = zstandard.ZstdCompressionDict(
     _typical("00000000-0000-5000-8000-000000000000"), dict_type=zstandard.DICT_TYPE_RAWCONTENT)
 """The dictionary of the ``\x00`` records (ids as text), to read them: byte for byte the
@@ -237,6 +258,8 @@ class _Zstd(threading.local):
         self.compress = zstandard.ZstdCompressor(dict_data=_ZSTD_DICT, compression_params=_ZSTD_PARAMS).compress
         self.decompress = zstandard.ZstdDecompressor(
             dict_data=_ZSTD_DICT, format=zstandard.FORMAT_ZSTD1_MAGICLESS).decompress
+        self.decompress_16_byte_ids = zstandard.ZstdDecompressor(
+            dict_data=_ZSTD_DICT_16_BYTE_IDS, format=zstandard.FORMAT_ZSTD1_MAGICLESS).decompress
         self.decompress_text_ids = zstandard.ZstdDecompressor(
             dict_data=_ZSTD_DICT_TEXT_IDS, format=zstandard.FORMAT_ZSTD1_MAGICLESS).decompress
 
@@ -259,11 +282,19 @@ def decode_entity(saved: bytes) -> EntityState:
     return _thaw(saved)
 
 
+def _with_ids_of_16_byte_format(e: EntityState) -> EntityState:
+    for s in e.streams.values():
+        s.recent = [Recent(_id_of_16_byte_format(r.id), r.since_ms, r.value) for r in s.recent]
+    return e
+
+
 def _thaw(b: bytes) -> EntityState:
     first = b[:1]
     try:
         if first == _FROZEN:
             return _unpack(_zstd.decompress(memoryview(b)[1:]))
+        if first == b"\x01":
+            return _with_ids_of_16_byte_format(_unpack(_zstd.decompress_16_byte_ids(memoryview(b)[1:])))
         if first == b"\x00":
             return _unpack_text_ids(_zstd.decompress_text_ids(memoryview(b)[1:])).converted()
     except zstandard.ZstdError as e:
@@ -286,7 +317,7 @@ class Ledger:
     are read. Entities given to the constructor may also be in an older state record's
     format (ids as text, or JSON); they are frozen anew the first time they are thawed.
     An interaction or statistic not presented for :attr:`seal_after_ms` is sealed (see
-    :mod:`streamer.track.sealed`): kept with others, packed (31 bytes against about 300 in
+    :mod:`streamer.track.sealed`): kept with others, packed (35 bytes against about 300 in
     ``bench/memory.py``), and taken back unchanged when it is presented again.
     """
 
@@ -339,13 +370,15 @@ class Ledger:
     def _given_seen_ms(self, entity: str) -> int | None:
         """The ``seen_ms`` of an entity given to the constructor; None when its bytes are
         damaged (then it is forgotten, and listed in :attr:`unreadable`). Frozen bytes of
-        the current format are read without a thaw: a restore gives every interaction of
-        the retention, about 108,000 per source at the default load after an hour, and a
-        thaw of each took 22 µs. Other forms are thawed (and frozen anew)."""
+        the current format (and of ``\x01``, which differs in its ids only) are read
+        without a thaw: a restore gives every interaction of the retention, about 108,000
+        per source at the default load after an hour, and a thaw of each took 22 µs. Other
+        forms are thawed (and frozen anew)."""
         frozen = self._store.get(entity)
-        if isinstance(frozen, bytes) and frozen[:1] == _FROZEN:
+        if isinstance(frozen, bytes) and frozen[:1] in (_FROZEN, b"\x01"):
+            decompress = _zstd.decompress if frozen[:1] == _FROZEN else _zstd.decompress_16_byte_ids
             try:
-                return _unpack_seen(_zstd.decompress(memoryview(frozen)[1:])).seen_ms
+                return _unpack_seen(decompress(memoryview(frozen)[1:])).seen_ms
             except (zstandard.ZstdError, msgspec.DecodeError):
                 pass  # damaged: the thaw below forgets the key and says so
         e = self._get_or_none(entity)

@@ -8,8 +8,9 @@ that a late re-serve is not published twice and so that pruning can tombstone th
 
 :class:`Sealed` keeps such entities in segments: each a list of (key, seen_ms, frozen
 bytes) compressed together, where the keys' shared shape and the entities' shared
-field names cost next to nothing (23 bytes an entity in ``bench/memory.py``, whose ids
-are regular; random ones compress less). One sorted array, 8 bytes a key, tells whether
+field names cost next to nothing (27 bytes an entity in ``bench/memory.py``, whose
+interactions' keys are regular, random ones compress less; most of the 27 is the event id,
+8 random bytes). One sorted array, 8 bytes a key, tells whether
 a key is sealed without opening anything. Opening a segment (to take an entity back, or
 to forget the expired part of it) decompresses the whole segment, about 0.5 ms for a
 thousand entities: the ledger seals only what has been quiet long enough that it is

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamer.track.ledger import (
+    _ZSTD_DICT_16_BYTE_IDS,
     _ZSTD_DICT_TEXT_IDS,
     _ZSTD_PARAMS,
     MARKS_KEPT,
@@ -22,6 +23,8 @@ from streamer.track.ledger import (
     Recent,
     StreamState,
     _TextIdEntity,
+    _TextIdRecent,
+    _TextIdStream,
     decode_entity,
     encode_entity,
     id_bytes,
@@ -315,42 +318,62 @@ def test_replay_permutation_matches_admission(trs: list[tuple[str, str, int, obj
     assert _snapshot(restored) == _snapshot(live)
 
 
-def _with_text_ids(e: EntityState) -> _TextIdEntity:
-    """``e`` as state records before the \\x01 format held it: event ids as their text."""
-    def text(i: bytes) -> str:
-        return str(uuid.UUID(bytes=i)) if len(i) == 16 else i.removesuffix(b"\xff").decode()
-
+def _with_text_ids(e: EntityState, texts: dict[bytes, str]) -> _TextIdEntity:
+    """``e`` as state records before the \\x01 format held it: event ids as their text
+    (``texts``: each id's text by its bytes)."""
     return msgspec.convert({
         "seq": e.seq, "touched_ms": e.touched_ms, "seen_ms": e.seen_ms,
         "streams": {n: {"value": s.value, "since_ms": s.since_ms, "seq": s.seq,
-                        "recent": [[text(r.id), r.since_ms, r.value] for r in s.recent]} for n, s in e.streams.items()},
+                        "recent": [[texts[r.id], r.since_ms, r.value] for r in s.recent]} for n, s in e.streams.items()},
     }, _TextIdEntity)
 
 
-def _saved_with_text_ids(e: EntityState) -> bytes:
+def _saved_with_text_ids(e: _TextIdEntity) -> bytes:
     """``e`` as a \\x00 state record (2026-12-03): zstd against the dictionary with text ids."""
     compress = zstandard.ZstdCompressor(dict_data=_ZSTD_DICT_TEXT_IDS, compression_params=_ZSTD_PARAMS).compress
-    return b"\x00" + compress(msgspec.msgpack.encode(_with_text_ids(e)))
+    return b"\x00" + compress(msgspec.msgpack.encode(e))
 
 
-@pytest.mark.parametrize("written", ["now", "2026-12-03", "before"], ids=["frozen", "frozen-text-ids", "json"])
+def _16_byte_id(text: str) -> bytes:
+    """An event id as the \\x01 records kept it: a canonical UUID as its 16 bytes, other text
+    as UTF-8, never 16 bytes long."""
+    if _canonical_uuid(text):
+        return uuid.UUID(text).bytes
+    b = text.encode()
+    return b + b"\xff" if len(b) == 16 else b
+
+
+def _saved_with_16_byte_ids(e: _TextIdEntity) -> bytes:
+    """``e`` as a \\x01 state record (2026-12-03 to 2026-12-05): a UUID's 16 bytes, another dictionary."""
+    compress = zstandard.ZstdCompressor(dict_data=_ZSTD_DICT_16_BYTE_IDS, compression_params=_ZSTD_PARAMS).compress
+    return b"\x01" + compress(msgspec.msgpack.encode(EntityState(e.seq, e.touched_ms, e.seen_ms, {
+        n: StreamState(s.value, s.since_ms, [Recent(_16_byte_id(r.id), r.since_ms, r.value) for r in s.recent], s.seq)
+        for n, s in e.streams.items()})))
+
+
+@pytest.mark.parametrize("written", ["now", "2026-12-05", "2026-12-03", "before"],
+                         ids=["frozen", "frozen-16-byte-ids", "frozen-text-ids", "json"])
 def test_entities_are_kept_frozen_between_commits_and_restored_from_what_was_saved(written: str) -> None:
+    ids = ("a", "0c946c26-e324-5d0e-b6e6-e2d919b0dd23")
     led = Ledger()
-    led.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"})
-    led.admit("interaction/9", "agent/01", "0c946c26-e324-5d0e-b6e6-e2d919b0dd23", 1_000, "Ringing", observed_ms=5)
+    led.admit("agent/01", "presence", ids[0], 1_000, {"category": "Ready"})
+    led.admit("interaction/9", "agent/01", ids[1], 1_000, "Ringing", observed_ms=5)
     saved = led.take_dirty()
     assert saved == led._store  # the state records are the frozen entities, frozen until the next transition
-    assert all(isinstance(v, bytes) and v[:1] == b"\x01" for v in led._store.values())
+    assert all(isinstance(v, bytes) and v[:1] == b"\x02" for v in led._store.values())
     records: dict[str, bytes] = {k: v for k, v in saved.items() if v is not None}
-    damaged = b"\x01not zstd"
-    if written == "2026-12-03":  # ids as text, another dictionary
-        records, damaged = {k: _saved_with_text_ids(decode_entity(v)) for k, v in records.items()}, b"\x00not zstd"
+    texts = {id_bytes(t): t for t in ids}
+    as_text = {k: _with_text_ids(decode_entity(v), texts) for k, v in records.items()}
+    damaged = b"\x02not zstd"
+    if written == "2026-12-05":  # a UUID's 16 bytes, another dictionary
+        records, damaged = {k: _saved_with_16_byte_ids(e) for k, e in as_text.items()}, b"\x01not zstd"
+    elif written == "2026-12-03":  # ids as text, another dictionary
+        records, damaged = {k: _saved_with_text_ids(e) for k, e in as_text.items()}, b"\x00not zstd"
     elif written == "before":  # JSON
-        records = {k: msgspec.json.encode(_with_text_ids(decode_entity(v))) for k, v in records.items()}
-        damaged = b"{not json"
+        records, damaged = {k: msgspec.json.encode(e) for k, e in as_text.items()}, b"{not json"
     back = Ledger({**records, "agent/02": damaged})
-    assert back.admit("interaction/9", "agent/01", "0c946c26-e324-5d0e-b6e6-e2d919b0dd23", 1_000, "Ringing") is None
-    assert back.admit("agent/01", "presence", "a", 1_000, {"category": "Ready"}) is None
+    assert back.admit("interaction/9", "agent/01", ids[1], 1_000, "Ringing") is None
+    assert back.admit("agent/01", "presence", ids[0], 1_000, {"category": "Ready"}) is None
     assert back.prune(now_ms=10, retention_ms=1) == ["interaction/9"]  # seen_ms read from what was saved
     adm = back.admit("agent/02", "presence", "c", 2_000, {"category": "Away"})
     assert adm is not None and adm.first and back.unreadable == ["agent/02"]
@@ -431,21 +454,23 @@ def test_a_frozen_entity_admits_and_refuses_exactly_as_the_thawed_one(steps: lis
 
 _values = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=20) | st.dictionaries(
     st.text(max_size=8), st.none() | st.integers(0, 9) | st.text(max_size=8), max_size=5)
-_ids = st.text(max_size=40).map(id_bytes) | st.uuids().map(lambda u: id_bytes(str(u)))
+_id_texts = st.text(max_size=40) | st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper())
 _streams = st.builds(
-    StreamState, _values, st.integers(0, 2**62),
-    st.lists(st.builds(Recent, _ids, st.integers(0, 2**62), _values), max_size=8), st.integers(0, 99))
+    _TextIdStream, _values, st.integers(0, 2**62),
+    st.lists(st.builds(_TextIdRecent, _id_texts, st.integers(0, 2**62), _values), max_size=8), st.integers(0, 99))
 
 
-@given(st.builds(EntityState, st.integers(0, 2**40), st.integers(0, 2**62), st.integers(0, 2**62),
+@given(st.builds(_TextIdEntity, st.integers(0, 2**40), st.integers(0, 2**62), st.integers(0, 2**62),
                  st.dictionaries(st.text(max_size=12), _streams, max_size=4)))
-def test_frozen_entities_thaw_to_what_was_frozen(e: EntityState) -> None:
+def test_frozen_entities_thaw_to_what_was_frozen(with_text_ids: _TextIdEntity) -> None:
     from streamer.track.ledger import _freeze, _thaw
 
+    e = with_text_ids.converted()
     assert _thaw(_freeze(e)) == e
-    # state records in the older formats, ids as text: read with the ids as bytes again
-    assert _thaw(_saved_with_text_ids(e)) == e
-    assert _thaw(msgspec.json.encode(_with_text_ids(e))) == e
+    # state records in the older formats: read with the ids as id_bytes keeps them now
+    assert _thaw(_saved_with_16_byte_ids(with_text_ids)) == e
+    assert _thaw(_saved_with_text_ids(with_text_ids)) == e
+    assert _thaw(msgspec.json.encode(with_text_ids)) == e
 
 
 def _canonical_uuid(text: str) -> bool:
@@ -455,14 +480,19 @@ def _canonical_uuid(text: str) -> bool:
         return False
 
 
-_id_texts = st.text(max_size=40) | st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper())
-
-
 @given(_id_texts, _id_texts)
-def test_event_ids_are_kept_as_bytes_that_tell_any_two_apart(a: str, b: str) -> None:
-    assert (id_bytes(a) == id_bytes(b)) == (a == b)
-    assert (len(id_bytes(a)) == 16) == _canonical_uuid(a)  # a 16-byte text gets a 17th byte
-    assert len(id_bytes("0123456789abcdef")) == 17
+def test_event_ids_are_kept_as_bytes_that_tell_apart_any_two_but_a_pair_of_uuids(a: str, b: str) -> None:
+    assert id_bytes(a) == id_bytes(a)
+    if not (_canonical_uuid(a) and _canonical_uuid(b)):
+        assert (id_bytes(a) == id_bytes(b)) == (a == b)
+    assert (len(id_bytes(a)) == 8) == _canonical_uuid(a)  # an 8-byte text gets a 9th byte
+    assert len(id_bytes("01234567")) == 9
+
+
+@given(st.uuids(), st.integers(1, 2**64 - 1), st.booleans())
+def test_uuids_that_differ_in_one_half_only_are_kept_apart(u: uuid.UUID, flip: int, high: bool) -> None:
+    other = uuid.UUID(int=u.int ^ (flip << 64 if high else flip))
+    assert id_bytes(str(u)) != id_bytes(str(other))
 
 
 def test_keep_alive_postpones_pruning_and_saves_the_refresh_now_and_then() -> None:
@@ -597,7 +627,15 @@ SAVED_2026_12_03_BYTE_IDS = bytes.fromhex(
 )
 
 
-@pytest.mark.parametrize("saved", [SAVED_2026_12_03, SAVED_2026_12_03_BYTE_IDS], ids=["text-ids", "byte-ids"])
+SAVED_2026_12_05 = bytes.fromhex(
+    "02604e00150300540384a3736571027c747e68427265616ba4417761c2a54c756e6368ba728efffa94802d81017c741c6cb82ba88564517c"
+    "74a373657102110059110c320703a117623008e17e803924bcae0ca0e043cb1564d767290285feac1a808641877578a208"
+)
+"""The same entity as the \\x02 format freezes it (ids as 8 bytes): 105 bytes against 126."""
+
+
+@pytest.mark.parametrize("saved", [SAVED_2026_12_03, SAVED_2026_12_03_BYTE_IDS, SAVED_2026_12_05],
+                         ids=["text-ids", "16-byte-ids", "8-byte-ids"])
 def test_a_state_record_frozen_by_an_earlier_build_is_read(saved: bytes) -> None:
     """The compression dictionaries are part of the state topic's format: a changed one (or
     frame settings) would make every saved entity unreadable after an upgrade."""
@@ -613,8 +651,11 @@ def test_a_state_record_frozen_by_an_earlier_build_is_read(saved: bytes) -> None
 
 def test_an_entity_is_frozen_byte_for_byte_as_an_earlier_build_froze_it() -> None:
     """The compressor's settings changed for speed (``target_length``), not its output: an
-    entity unchanged since an earlier build wrote it is saved as the same bytes."""
-    assert encode_entity(decode_entity(SAVED_2026_12_03_BYTE_IDS)) == SAVED_2026_12_03_BYTE_IDS
+    entity unchanged since an earlier build wrote it is saved as the same bytes; one read
+    from an older format is frozen as if it had been admitted now."""
+    assert encode_entity(decode_entity(SAVED_2026_12_05)) == SAVED_2026_12_05
+    assert encode_entity(decode_entity(SAVED_2026_12_03_BYTE_IDS)) == SAVED_2026_12_05
+    assert encode_entity(decode_entity(SAVED_2026_12_03)) == SAVED_2026_12_05
 
 
 def test_entities_given_as_objects_are_frozen_and_saved_as_frozen_bytes() -> None:
