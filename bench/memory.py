@@ -36,7 +36,9 @@ left empty but held by arenas that long-lived entries share (``sys._debugmallocs
 at the end: 54 MB of empty pools, 20 MB of blocks in use); calling ``malloc_trim`` before
 each RSS reading changed the figure by less than 2 %. Stop 34: event ids kept as 8 bytes
 instead of 16 (a busy agent holds 16 of them, and random bytes do not compress): 1,418-1,445 B
-against 1,710 the same hour.
+against 1,710 the same hour; then each sealed segment's blob copied out of the buffer zstandard
+compressed it into (that buffer is allocated for the worst case, about the input's size, and
+the blob it returned kept all of it): 1,145 B.
 """
 
 from __future__ import annotations

@@ -43,7 +43,11 @@ class _Segment:
     def __init__(self, entries: list[_Entry]) -> None:
         # A context per segment: zstd's are not thread-safe, and a segment is made once per
         # prune scan at most (opened about as rarely), so making one costs nothing that shows.
-        self.blob = zstandard.ZstdCompressor(level=1).compress(_encode(entries))
+        compressed = zstandard.ZstdCompressor(level=1).compress(_encode(entries))
+        # zstandard (0.25) returns its output buffer, allocated for the worst case (about the
+        # input's size), with its length set to what was written: a 100 KB blob held 1 MB.
+        # A copy is allocated at its length (the memory bench: 1,139 B a busy agent, not 1,430).
+        self.blob = bytes(memoryview(compressed))
         self.oldest = min(seen for _, seen, _ in entries)
         """The oldest ``seen_ms`` in the segment: nothing in it expires before this."""
         self.live = len(entries)

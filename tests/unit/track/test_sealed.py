@@ -160,3 +160,20 @@ def test_the_tables_shrink_when_most_entities_are_sealed() -> None:
     led.prune(100, 1_000)
     assert led.sealed() == 5_000 and len(led) == 5_001
     assert sys.getsizeof(led._store) < before / 10
+
+
+def test_a_segment_holds_its_compressed_bytes_not_the_compressors_worst_case_buffer() -> None:
+    import tracemalloc
+
+    # 10,000 entries, about 650 KB of msgpack that compresses to about 30 KB
+    entries = [(f"interaction/{i:08d}", 1_795_251_600_000 + i, bytes(40)) for i in range(10_000)]
+    tracemalloc.start()
+    try:
+        s = Sealed()
+        s.seal(entries)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    blob = next(iter(s._segments.values())).blob
+    assert len(blob) < 40_000
+    assert held < 10_000 * 8 + 2 * len(blob)  # the index (8 bytes a key) and the blob, with room; not 650 KB
