@@ -114,14 +114,15 @@ def test_a_forget_in_the_middle_of_a_read_leaves_nothing_remembered() -> None:
 def test_raw_rows_report_the_keys_of_unchanged_rows_as_alive() -> None:
     rows = RawRows()
     rows.begin()
-    rows.fresh(b"call"), rows.fresh(b"idle")
+    rows.fresh(b"call"), rows.fresh(b"idle"), rows.fresh(b"two calls")
     fresh = rows.end()
-    assert len(fresh) == 2
-    rows.attach(fresh[0], ("interaction/1",))
+    assert len(fresh) == 3
+    rows.attach(fresh[0], ("interaction/1",))  # one key is kept as itself, not as a tuple
+    rows.attach(fresh[2], ("interaction/2", "interaction/3"))
     rows.begin()
-    assert rows.fresh(b"call") is False and rows.fresh(b"idle") is False
+    assert rows.fresh(b"call") is False and rows.fresh(b"idle") is False and rows.fresh(b"two calls") is False
     rows.end()
-    assert rows.alive == ["interaction/1"]
+    assert rows.alive == ["interaction/1", "interaction/2", "interaction/3"]
     rows.begin()
     assert rows.fresh(b"call, wrapped") is True  # the row changed: decoded again, nothing kept alive by it
     rows.end()
