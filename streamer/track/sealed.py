@@ -8,9 +8,9 @@ that a late re-serve is not published twice and so that pruning can tombstone th
 
 :class:`Sealed` keeps such entities in segments: each a list of (key, seen_ms, frozen
 bytes) compressed together, where the keys' shared shape and the entities' shared
-field names cost next to nothing (27 bytes an entity in ``bench/memory.py``, whose
-interactions' keys are regular, random ones compress less; most of the 27 is the event id,
-8 random bytes). One sorted array, 8 bytes a key, tells whether
+field names cost next to nothing (15 bytes an entity in ``bench/memory.py``, 8 of them its
+event id's random bytes; the bench's interaction keys are regular and many share their
+times, so real ones compress less). One sorted array, 8 bytes a key, tells whether
 a key is sealed without opening anything. Opening a segment (to take an entity back, or
 to forget the expired part of it) decompresses the whole segment, about 0.5 ms for a
 thousand entities: the ledger seals only what has been quiet long enough that it is
@@ -46,7 +46,7 @@ class _Segment:
         compressed = zstandard.ZstdCompressor(level=1).compress(_encode(entries))
         # zstandard (0.25) returns its output buffer, allocated for the worst case (about the
         # input's size), with its length set to what was written: a 100 KB blob held 1 MB.
-        # A copy is allocated at its length (the memory bench: 1,139 B a busy agent, not 1,430).
+        # A copy is allocated at its length (the memory bench: 1,145 B a busy agent, not 1,418-1,445).
         self.blob = bytes(memoryview(compressed))
         self.oldest = min(seen for _, seen, _ in entries)
         """The oldest ``seen_ms`` in the segment: nothing in it expires before this."""

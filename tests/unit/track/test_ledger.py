@@ -658,6 +658,19 @@ def test_an_entity_is_frozen_byte_for_byte_as_an_earlier_build_froze_it() -> Non
     assert encode_entity(decode_entity(SAVED_2026_12_03)) == SAVED_2026_12_05
 
 
+def test_a_16_byte_id_record_whose_id_is_not_text_is_unreadable_not_a_crash() -> None:
+    """A 0x01 record's id of other than 16 bytes was text; a damaged one (zstd frames carry no
+    checksum) may not decode as UTF-8: the key starts over, as for any damaged record."""
+    compress = zstandard.ZstdCompressor(dict_data=_ZSTD_DICT_16_BYTE_IDS, compression_params=_ZSTD_PARAMS).compress
+    damaged = b"\x01" + compress(msgspec.msgpack.encode(EntityState(seq=1, streams={
+        "presence": StreamState("Ready", 1_000, [Recent(b"\xfe\xfe\xfe", 1_000, "Ready")], 1)})))
+    with pytest.raises(msgspec.DecodeError):
+        decode_entity(damaged)
+    led = Ledger({"agent/01": damaged})
+    adm = led.admit("agent/01", "presence", "p", 2_000, "Away")
+    assert adm is not None and adm.first and led.unreadable == ["agent/01"]
+
+
 def test_entities_given_as_objects_are_frozen_and_saved_as_frozen_bytes() -> None:
     given = EntityState(seq=4, touched_ms=1_000, streams={"presence": StreamState("Ready", 1_000, [], 4)})
     led = Ledger({"agent/01": given})
