@@ -4,8 +4,8 @@ A child process (so nothing else of the benchmark run is counted) imports the da
 notes its RSS, then tracks 10 sources x 10,000 agents through the daemon's own pieces:
 each source's agent-status snapshot is read with ``RawRows`` skipping unchanged rows, its
 changed rows decoded 500 at a time and the keys of their interactions attached to them,
-as the endpoint does, turned into drafts, emitted through
-the source's ledger (the daemon's: ``Ledger.for_retention`` of the default ``state_retention``, an hour) and committed
+as the endpoint does, turned into drafts, emitted through the source's ledger (the
+daemon's: ``Ledger.for_retention`` of the default ``state_retention``, an hour) and committed
 (``take_dirty`` + the state records, which are then dropped as Kafka would take them),
 then pruned as the runner prunes after every commit. Two states are measured:
 

@@ -554,15 +554,20 @@ def test_what_is_saved_of_a_kept_alive_interaction_is_never_a_refresh_period_beh
             assert saved <= now < saved + period
 
 
-def test_a_restore_reads_what_it_prunes_by_without_thawing(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("written", ["now", "2026-12-05"], ids=["frozen", "frozen-16-byte-ids"])
+def test_a_restore_reads_what_it_prunes_by_without_thawing(monkeypatch: pytest.MonkeyPatch, written: str) -> None:
     """A restore gives every interaction of the retention; the ledger needs only their
-    ``seen_ms`` then, so it reads that without a thaw (a damaged one is still forgotten)."""
+    ``seen_ms`` then, so it reads that without a thaw (a damaged one is still forgotten),
+    also from the records an upgrade finds in the 0x01 format."""
     import streamer.track.ledger as ledger_module
 
     led = Ledger()
     led.admit("interaction/1", "lifecycle", "a", 1_000, "Ended", observed_ms=7)
     led.admit("stats/q1", "calls", "b", 1_000, 3, observed_ms=8)
     saved = {k: v for k, v in led.take_dirty().items() if v is not None}
+    if written == "2026-12-05":
+        texts = {id_bytes(t): t for t in ("a", "b")}
+        saved = {k: _saved_with_16_byte_ids(_with_text_ids(decode_entity(v), texts)) for k, v in saved.items()}
     thawed: list[bytes] = []
     unpack = ledger_module._unpack
     monkeypatch.setattr(ledger_module, "_unpack", lambda b: thawed.append(b) or unpack(b))

@@ -123,6 +123,7 @@ def test_raw_rows_report_the_keys_of_unchanged_rows_as_alive() -> None:
     assert rows.fresh(b"call") is False and rows.fresh(b"idle") is False and rows.fresh(b"two calls") is False
     rows.end()
     assert rows.alive == ["interaction/1", "interaction/2", "interaction/3"]
+    assert rows._previous[fresh[0]] == "interaction/1"  # a string, not a tuple of one (48 bytes a row)
     rows.begin()
     assert rows.fresh(b"call, wrapped") is True  # the row changed: decoded again, nothing kept alive by it
     rows.end()
