@@ -738,7 +738,8 @@ class Ledger:
 
     def take_dirty(self) -> dict[str, bytes | None]:
         """Entities changed since the last call, frozen (``None``: forgotten): the state
-        topic's records. Afterwards every entity is kept frozen until its next transition."""
+        topic's records. Afterwards every entity is kept frozen until its next transition,
+        and no sealed segment is held decoded (:meth:`Sealed.release`)."""
         changed = {k: self._get_or_none(k) for k in self.dirty}
         seen = self._seen
         for k, e in changed.items():
@@ -746,6 +747,7 @@ class Ledger:
                 e.seen_ms = max(e.seen_ms, seen[k])
         self.dirty = set()
         self._freeze_hot(changed)
+        self._sealed.release()
         store = self._store
         out: dict[str, bytes | None] = {}
         for k, e in changed.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -177,3 +178,50 @@ def test_a_segment_holds_its_compressed_bytes_not_the_compressors_worst_case_buf
     blob = next(iter(s._segments.values())).blob
     assert len(blob) < 40_000
     assert held < 10_000 * 8 + 2 * len(blob)  # the index (8 bytes a key) and the blob, with room; not 650 KB
+
+
+def _traced(steps: list[Callable[[], object]]) -> list[int]:
+    """Memory traced after each of ``steps``, from a start just before the first."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        out = []
+        for step in steps:
+            step()
+            out.append(tracemalloc.get_traced_memory()[0])
+        return out
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_segment_decoded_to_take_an_entity_back_is_let_go_at_release() -> None:
+    s = Sealed()
+    s.seal([(f"interaction/{i:08d}", 1_795_251_600_000 + i, bytes(40)) for i in range(10_000)])
+    taken: list[object] = []
+    start, opened, released = _traced([lambda: None, lambda: taken.append(s.take("interaction/00000007")), s.release])
+    assert taken == [(1_795_251_600_007, bytes(40))]
+    assert opened - start > 10_000 * 100  # the segment, decoded: a few hundred bytes an entity
+    # Let go. Traced memory keeps the tuples CPython holds for reuse (up to 2,000 of a size).
+    assert released - start < (opened - start) / 10
+    assert s.take("interaction/00000008") == (1_795_251_600_008, bytes(40))  # decoded again when needed
+    assert s.take("interaction/00000007") is None and len(s) == 9_998
+
+
+def test_the_ledger_holds_no_decoded_segment_after_a_commit() -> None:
+    """A late re-serve takes one interaction back out of a segment of 10,000: once committed,
+    the ledger holds that one entity more, not the whole segment decoded."""
+    led = Ledger(seal_after_ms=10)
+    for i in range(10_000):
+        led.admit(f"interaction/{i}", "lifecycle", f"e{i}", 0, "Ended", observed_ms=0)
+    led.take_dirty()
+    led.prune(100, 10_000)
+    assert led.sealed() == 10_000
+    start, taken_back, committed = _traced([
+        lambda: None,
+        lambda: led.admit("interaction/7", "lifecycle", "later", 1, "Gone", observed_ms=200),
+        led.take_dirty,
+    ])
+    assert led.sealed() == 9_999 and led.entity("interaction/7") is not None
+    assert taken_back - start > 10_000 * 100
+    assert committed - start < (taken_back - start) / 10
