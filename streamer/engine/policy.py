@@ -10,7 +10,7 @@ import msgspec
 
 from streamer.engine.backoff import backoff_delay
 from streamer.engine.source_events import Health
-from streamer.errors import FatalError, KafkaUnavailableError, RetriableError, SkippableError
+from streamer.errors import FatalError, FencedError, KafkaUnavailableError, RetriableError, SkippableError
 
 __all__ = ["OnFailure", "POLICY", "on_failure"]
 
@@ -39,8 +39,14 @@ class OnFailure(msgspec.Struct, frozen=True):
 
 
 def _retriable_delay(e: BaseException, interval: float, failures: int) -> float:
-    # Kafka coming back should be noticed within seconds; vendors get more room.
-    cap = 5.0 if isinstance(e, KafkaUnavailableError) else 60.0
+    # Kafka coming back should be noticed within seconds; vendors get more room. A lease
+    # that ran out is Kafka's side too (heartbeats unanswered): with the vendor's cap, an
+    # endpoint whose failures had piled up through a broker outage slept 37 s after the
+    # broker was back. A fenced retry reads no vendor: it stops at its restore, which is
+    # refused while the lease is out. Another owner's newer epoch is not ours to wait out
+    # (the group takes the source away), so that retry keeps the longer cap.
+    lease_out = isinstance(e, FencedError) and e.newer_epoch is None
+    cap = 5.0 if isinstance(e, KafkaUnavailableError) or lease_out else 60.0
     retry_after = e.retry_after if isinstance(e, RetriableError) else None
     return max(retry_after or 0.0, backoff_delay(failures, base=interval, cap=cap))
 
