@@ -12,7 +12,7 @@ from streamer.engine.backoff import backoff_delay
 from streamer.engine.source_events import Health
 from streamer.errors import FatalError, FencedError, KafkaUnavailableError, RetriableError, SkippableError
 
-__all__ = ["OnFailure", "POLICY", "on_failure"]
+__all__ = ["OnFailure", "POLICY", "on_failure", "restore_delay"]
 
 Delay = Callable[[BaseException, float, int], float]
 """(error, the endpoint's interval, failures in a row) -> seconds before the next poll."""
@@ -49,6 +49,13 @@ def _retriable_delay(e: BaseException, interval: float, failures: int) -> float:
     cap = 5.0 if isinstance(e, KafkaUnavailableError) or lease_out else 60.0
     retry_after = e.retry_after if isinstance(e, RetriableError) else None
     return max(retry_after or 0.0, backoff_delay(failures, base=interval, cap=cap))
+
+
+def restore_delay(e: BaseException, failures: int) -> float:
+    """Seconds before a source's start-up restore is tried again after ``failures`` failed:
+    within 5 s of Kafka answering again, as a poll's retry (it had 30 s, so a daemon started
+    during an outage could wait that long after the broker came back)."""
+    return backoff_delay(failures, cap=5.0 if isinstance(e, KafkaUnavailableError) else 30.0)
 
 
 POLICY: tuple[tuple[type[BaseException], OnFailure], ...] = (

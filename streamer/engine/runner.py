@@ -21,7 +21,7 @@ from streamer.contract.events import EVENT_SPECS
 from streamer.engine.backoff import backoff_delay
 from streamer.engine.commitlock import CommitLock
 from streamer.engine.emit import Draft, OutRecord, SourceContext, agent_current_record
-from streamer.engine.policy import on_failure
+from streamer.engine.policy import on_failure, restore_delay
 from streamer.engine.records import DeadLetters
 from streamer.engine.rules import emit_with_rules
 from streamer.engine.source import BadInput, Endpoint, PollResult, Source
@@ -188,7 +188,7 @@ class SourceRunner:
                 await anyio.sleep(REJECTED_RETRY_S)
             except RetriableError as e:
                 failures += 1
-                delay = backoff_delay(failures, cap=30.0)
+                delay = restore_delay(e, failures)
                 self.log.warning("restore failed; retrying", error=str(e), retry_in=round(delay, 2))
                 await anyio.sleep(delay)
 

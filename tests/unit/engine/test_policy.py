@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from streamer.engine.policy import on_failure
+from streamer.engine.policy import on_failure, restore_delay
 from streamer.errors import FencedError, KafkaUnavailableError, RetriableError
 
 
@@ -32,3 +32,9 @@ def test_a_vendor_failing_or_another_owner_is_given_more_room(monkeypatch: pytes
     assert _longest_wait(RetriableError("vendor: 503"), 8, monkeypatch) == 60.0
     assert _longest_wait(FencedError("another daemon owns it now", newer_epoch=7), 8, monkeypatch) == 60.0
     assert _longest_wait(RetriableError("vendor: 503", retry_after=90.0), 1, monkeypatch) == 90.0
+
+
+def test_a_start_up_restore_retries_within_seconds_of_kafka_answering(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
+    assert restore_delay(KafkaUnavailableError("kafka: cannot connect"), 8) == 5.0
+    assert restore_delay(RetriableError("something else"), 8) == 30.0
