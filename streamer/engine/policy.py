@@ -38,24 +38,24 @@ class OnFailure(msgspec.Struct, frozen=True):
     """The health reason names only the error's type (a bug: its text may hold anything)."""
 
 
+def _kafka_side(e: BaseException) -> bool:
+    """Kafka away, or our group lease run out while it was (heartbeats unanswered): a retry
+    should notice its return within seconds, however many failures piled up meanwhile.
+    Another owner's newer epoch is not ours to wait out: the group takes the source away."""
+    return isinstance(e, KafkaUnavailableError) or (isinstance(e, FencedError) and e.newer_epoch is None)
+
+
 def _retriable_delay(e: BaseException, interval: float, failures: int) -> float:
-    # Kafka coming back should be noticed within seconds; vendors get more room. A lease
-    # that ran out is Kafka's side too (heartbeats unanswered): with the vendor's cap, an
-    # endpoint whose failures had piled up through a broker outage slept 37 s after the
-    # broker was back. A fenced retry reads no vendor: it stops at its restore, which is
-    # refused while the lease is out. Another owner's newer epoch is not ours to wait out
-    # (the group takes the source away), so that retry keeps the longer cap.
-    lease_out = isinstance(e, FencedError) and e.newer_epoch is None
-    cap = 5.0 if isinstance(e, KafkaUnavailableError) or lease_out else 60.0
+    # A fenced retry reads no vendor: it stops at its restore, refused while the lease is out.
+    cap = 5.0 if _kafka_side(e) else 60.0  # vendors get more room
     retry_after = e.retry_after if isinstance(e, RetriableError) else None
     return max(retry_after or 0.0, backoff_delay(failures, base=interval, cap=cap))
 
 
 def restore_delay(e: BaseException, failures: int) -> float:
     """Seconds before a source's start-up restore is tried again after ``failures`` failed:
-    within 5 s of Kafka answering again, as a poll's retry (it had 30 s, so a daemon started
-    during an outage could wait that long after the broker came back)."""
-    return backoff_delay(failures, cap=5.0 if isinstance(e, KafkaUnavailableError) else 30.0)
+    within 5 s of Kafka (or the group) answering again, as a poll's retry; else up to 30 s."""
+    return backoff_delay(failures, cap=5.0 if _kafka_side(e) else 30.0)
 
 
 POLICY: tuple[tuple[type[BaseException], OnFailure], ...] = (

@@ -18,7 +18,6 @@ import structlog
 
 from streamer.config.model import SourceConfig, StreamerConfig
 from streamer.contract.events import EVENT_SPECS
-from streamer.engine.backoff import backoff_delay
 from streamer.engine.commitlock import CommitLock
 from streamer.engine.emit import Draft, OutRecord, SourceContext, agent_current_record
 from streamer.engine.policy import on_failure, restore_delay
@@ -180,7 +179,7 @@ class SourceRunner:
                     self.log.error("not the owner: source stopped until the group gives it back", error=str(e))
                     return False
                 failures += 1  # our lease lapsed (the broker was slow to answer heartbeats)
-                await anyio.sleep(backoff_delay(failures, cap=5.0))
+                await anyio.sleep(restore_delay(e, failures))
             except KafkaRejectedError as e:
                 # Up, but refusing (an ACL, a size limit): retrying soon would only repeat it.
                 self.log.error("kafka refused the restore; retrying", error=str(e), retry_in=REJECTED_RETRY_S)

@@ -37,4 +37,5 @@ def test_a_vendor_failing_or_another_owner_is_given_more_room(monkeypatch: pytes
 def test_a_start_up_restore_retries_within_seconds_of_kafka_answering(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(random, "uniform", lambda low, high: high)
     assert restore_delay(KafkaUnavailableError("kafka: cannot connect"), 8) == 5.0
+    assert restore_delay(FencedError("its group lease ran out"), 8) == 5.0
     assert restore_delay(RetriableError("something else"), 8) == 30.0
