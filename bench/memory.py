@@ -18,11 +18,11 @@ then pruned as the runner prunes after every commit. Three states are measured:
   stopped serving over 10 minutes before (a sixth of the retention) are sealed by then;
 - then one late re-serve per source: one sealed interaction is presented again with a
   transition the vendor reported since (as a history re-read may bring), admitted and
-  committed. Taking it back decodes its whole
-  segment (here a busy round's 10,000 interactions, at the default load about a thousand);
-  until stop 35 of issue 16 the ledger kept that segment decoded until it expired, up to
-  50 minutes: this bench gave 1,093 B an agent after the busy day and 1,297 B after the
-  re-serve on that code; the segment is let go at the commit now (1,098 B and 1,098 B).
+  committed. Taking it back decodes its whole segment (here a busy round's 10,000
+  interactions, at the default load about a thousand); until stop 35 of issue 16 the
+  ledger kept that segment decoded until it expired, up to 50 minutes: this bench gave
+  1,093 B an agent after the busy day and 1,297 B after the re-serve on that code; the
+  segment is let go at the commit now (1,098 B and 1,098 B).
 
 The figure is (RSS - RSS before tracking) / agents; the bodies are made before that
 RSS is noted and kept to the end, so they are not counted. Issue 16's target (1 KiB) is

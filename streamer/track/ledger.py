@@ -111,6 +111,8 @@ ids as :func:`id_bytes` keeps them. Older state records start with ``\x01`` (the
 a UUID's 16 bytes and another dictionary; written 2026-12-03 to 2026-12-05), ``\x00`` (ids
 as text, another dictionary; written 2026-12-03) or are JSON (before), which starts with
 ``{``."""
+_FROZEN_16_BYTE_IDS = b"\x01"
+"""First byte of the state records written 2026-12-03 to 2026-12-05 (see :data:`_FROZEN`)."""
 _T = 1_795_251_600_000
 
 
@@ -293,7 +295,7 @@ def _thaw(b: bytes) -> EntityState:
     try:
         if first == _FROZEN:
             return _unpack(_zstd.decompress(memoryview(b)[1:]))
-        if first == b"\x01":
+        if first == _FROZEN_16_BYTE_IDS:
             return _with_ids_of_16_byte_format(_unpack(_zstd.decompress_16_byte_ids(memoryview(b)[1:])))
         if first == b"\x00":
             return _unpack_text_ids(_zstd.decompress_text_ids(memoryview(b)[1:])).converted()
@@ -375,7 +377,7 @@ class Ledger:
         per source at the default load after an hour, and a thaw of each took 22 µs. Other
         forms are thawed (and frozen anew)."""
         frozen = self._store.get(entity)
-        if isinstance(frozen, bytes) and frozen[:1] in (_FROZEN, b"\x01"):
+        if isinstance(frozen, bytes) and frozen[:1] in (_FROZEN, _FROZEN_16_BYTE_IDS):
             decompress = _zstd.decompress if frozen[:1] == _FROZEN else _zstd.decompress_16_byte_ids
             try:
                 return _unpack_seen(decompress(memoryview(frozen)[1:])).seen_ms
